@@ -1,0 +1,58 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using QubesWeb.Data.Qubes;
+
+namespace QubesWeb.Data;
+
+public static class DataExtensions
+{
+    public const string MigrationsAssembly = "QubesWeb.Migrations";
+
+    /// <summary>The inventory on a SQLite file: a DbContext factory (one short-lived context per operation).</summary>
+    public static IServiceCollection AddInventory(this IServiceCollection services, string databasePath)
+    {
+        services.AddDbContextFactory<InventoryDbContext>(o => Configure(o, databasePath));
+        services.AddSingleton<Inventory>();
+        return services;
+    }
+
+    public static void Configure(DbContextOptionsBuilder o, string databasePath)
+    {
+        var cs = new SqliteConnectionStringBuilder
+        {
+            DataSource = databasePath,
+            // Microsoft.Data.Sqlite retries SQLITE_BUSY until this many seconds pass: a writer waits, it does not fail.
+            DefaultTimeout = 30,
+            Pooling = true,
+        }.ToString();
+        o.UseSqlite(cs, s => s.MigrationsAssembly(MigrationsAssembly));
+        o.AddInterceptors(SqlitePragmas.Instance);
+    }
+
+    /// <summary>
+    /// WAL lets the UI read while a job writes. synchronous=FULL because losing the last committed job state on a
+    /// power cut is worse than the few ms a commit costs here (see ../shared/notes/security.md).
+    /// </summary>
+    private sealed class SqlitePragmas : DbConnectionInterceptor
+    {
+        public static readonly SqlitePragmas Instance = new();
+        private const string Sql = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
+
+        public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
+        {
+            using var cmd = connection.CreateCommand();
+            cmd.CommandText = Sql;
+            cmd.ExecuteNonQuery();
+        }
+
+        public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken ct = default)
+        {
+            await using var cmd = connection.CreateCommand();
+            cmd.CommandText = Sql;
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+    }
+}

@@ -1,0 +1,53 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+using QubesWeb.Data.Qubes;
+
+namespace QubesWeb.Data.EntityConfigurations;
+
+public class QubeConfiguration : IEntityTypeConfiguration<Qube>
+{
+    public void Configure(EntityTypeBuilder<Qube> b)
+    {
+        b.Property(q => q.Name).HasMaxLength(QubeRules.MaxNameLength).UseCollation("BINARY");
+        b.HasIndex(q => q.Name).IsUnique();
+        b.HasIndex(q => q.Uuid).IsUnique();
+        b.Property(q => q.Class).HasConversion<string>().HasMaxLength(16);
+        b.HasOne(q => q.Label).WithMany().HasForeignKey(q => q.LabelId).OnDelete(DeleteBehavior.Restrict);
+        // Restrict: a template with dependents, or a netvm with clients, must never vanish underneath them.
+        b.HasOne(q => q.Template).WithMany(t => t.Dependents).HasForeignKey(q => q.TemplateId).OnDelete(DeleteBehavior.Restrict);
+        b.HasOne(q => q.NetVm).WithMany(n => n.NetworkClients).HasForeignKey(q => q.NetVmId).OnDelete(DeleteBehavior.Restrict);
+        b.HasMany(q => q.Features).WithOne().HasForeignKey(f => f.QubeId).OnDelete(DeleteBehavior.Cascade);
+        b.HasMany(q => q.Volumes).WithOne().HasForeignKey(v => v.QubeId).OnDelete(DeleteBehavior.Cascade);
+        b.Ignore(q => q.Updateable);
+    }
+}
+
+public class QubeFeatureConfiguration : IEntityTypeConfiguration<QubeFeature>
+{
+    public void Configure(EntityTypeBuilder<QubeFeature> b)
+    {
+        b.HasKey(f => new { f.QubeId, f.Key });
+        b.Property(f => f.Key).HasMaxLength(128);
+    }
+}
+
+public class VolumeConfiguration : IEntityTypeConfiguration<Volume>
+{
+    public void Configure(EntityTypeBuilder<Volume> b)
+    {
+        b.Property(v => v.Kind).HasConversion<string>().HasMaxLength(16);
+        b.HasIndex(v => new { v.QubeId, v.Kind }).IsUnique();
+    }
+}
+
+public class LabelConfiguration : IEntityTypeConfiguration<Label>
+{
+    public void Configure(EntityTypeBuilder<Label> b)
+    {
+        b.Property(l => l.Id).ValueGeneratedNever();
+        b.HasIndex(l => l.Name).IsUnique();
+        b.Property(l => l.Name).HasMaxLength(32);
+        b.Property(l => l.Color).HasMaxLength(7);
+        b.HasData(Label.Defaults.Select(l => new Label { Id = l.Id, Name = l.Name, Color = l.Color }));
+    }
+}

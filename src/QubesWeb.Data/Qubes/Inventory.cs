@@ -1,0 +1,253 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+
+namespace QubesWeb.Data.Qubes;
+
+/// <summary>What a new qube is made of. Names of label, template and netvm are resolved and checked by the inventory.</summary>
+public sealed record NewQube(
+    string Name,
+    QubeClass Class,
+    string Label,
+    string? Template = null,
+    string? NetVm = null,
+    bool ProvidesNetwork = false,
+    int? MemoryMiB = null,
+    int? VCpus = null,
+    string Notes = "",
+    bool Autostart = false,
+    IReadOnlyDictionary<string, string>? Features = null,
+    IReadOnlyList<NewVolume>? Volumes = null,
+    Guid? Uuid = null);
+
+public sealed record NewVolume(VolumeKind Kind, string? Path, long VirtualSizeBytes, long UsageBytes = 0);
+
+/// <summary>Property changes Qubes allows on an existing qube; null leaves a property as it is.</summary>
+public sealed record QubeChanges(
+    string? Label = null,
+    int? MemoryMiB = null,
+    int? VCpus = null,
+    string? NetVm = null,
+    bool ClearNetVm = false,
+    string? Notes = null);
+
+/// <summary>
+/// The inventory's operations. Every change goes through here so Qubes' rules hold whoever asks; each operation uses
+/// its own short-lived DbContext and either commits whole or writes nothing.
+/// </summary>
+public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
+{
+    public IDbContextFactory<InventoryDbContext> Contexts => contexts;
+
+    /// <summary>All qubes with label, template, netvm, features and volumes, untracked.</summary>
+    public async Task<List<Qube>> ListAsync(CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return await Query(db).OrderBy(q => q.Name).ToListAsync(ct);
+    }
+
+    public async Task<Qube?> FindAsync(string name, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return await Query(db).FirstOrDefaultAsync(q => q.Name == name, ct);
+    }
+
+    /// <summary>The qube named <paramref name="name"/>, or a rule error saying there is none.</summary>
+    public async Task<Qube> GetAsync(string name, CancellationToken ct = default) =>
+        await FindAsync(name, ct) ?? throw new QubeRuleException($"There is no qube named '{Shown(name)}'.");
+
+    public async Task<List<Label>> LabelsAsync(CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return await db.Labels.AsNoTracking().OrderBy(l => l.Id).ToListAsync(ct);
+    }
+
+    /// <summary>dom0 is always in the inventory, as the AdminVM; it is never defined in libvirt by the console.</summary>
+    public async Task EnsureAdminVmAsync(CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        if (await db.Qubes.AnyAsync(q => q.Class == QubeClass.AdminVM, ct)) return;
+        db.Qubes.Add(new Qube
+        {
+            Name = QubeRules.AdminVmName,
+            Class = QubeClass.AdminVM,
+            Uuid = Guid.Empty, // Xen's Domain-0 has the all-zero UUID
+            LabelId = 8,
+            MemoryMiB = 4096,
+            VCpus = Environment.ProcessorCount,
+            CreatedUtc = DateTime.UtcNow,
+        });
+        await db.SaveChangesAsync(ct);
+    }
+
+    public async Task<Qube> CreateAsync(NewQube request, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var qube = await AddAsync(db, request, ct);
+        await SaveNewAsync(db, request.Name, ct);
+        return qube;
+    }
+
+    /// <summary>Creates several qubes in one transaction: all of them, or (on any broken rule) none.</summary>
+    public async Task CreateAllAsync(IReadOnlyList<NewQube> requests, IReadOnlyDictionary<string, string>? adminFeatures = null, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        foreach (var r in requests)
+        {
+            await AddAsync(db, r, ct);
+            // Saved one by one so later qubes can name earlier ones as template or netvm.
+            await SaveNewAsync(db, r.Name, ct);
+        }
+        if (adminFeatures is not null)
+        {
+            var dom0 = await db.Qubes.Include(q => q.Features).FirstAsync(q => q.Class == QubeClass.AdminVM, ct);
+            foreach (var (k, v) in adminFeatures) dom0.Features.Add(new QubeFeature { Key = k, Value = v });
+            await db.SaveChangesAsync(ct);
+        }
+        await tx.CommitAsync(ct);
+    }
+
+    private static async Task<Qube> AddAsync(InventoryDbContext db, NewQube request, CancellationToken ct)
+    {
+        QubeRules.ValidateName(request.Name);
+        QubeRules.ValidateNotes(request.Notes);
+        if (request.Class == QubeClass.AdminVM)
+            throw new QubeRuleException("There is exactly one AdminVM (dom0); another cannot be created.");
+        if (await db.Qubes.AnyAsync(q => q.Name == request.Name, ct))
+            throw Exists(request.Name);
+        var label = await db.Labels.FirstOrDefaultAsync(l => l.Name == request.Label, ct)
+            ?? throw new QubeRuleException($"There is no label '{Shown(request.Label)}'; choose one of: {string.Join(", ", await db.Labels.OrderBy(l => l.Id).Select(l => l.Name).ToListAsync(ct))}.");
+        var template = request.Template is null ? null
+            : await db.Qubes.FirstOrDefaultAsync(q => q.Name == request.Template, ct)
+              ?? throw new QubeRuleException($"There is no template named '{Shown(request.Template)}'.");
+        QubeRules.ValidateTemplate(request.Class, template);
+        var memory = request.MemoryMiB ?? template?.MemoryMiB ?? QubeRules.DefaultMemoryMiB;
+        var vcpus = request.VCpus ?? QubeRules.DefaultVCpus;
+        QubeRules.ValidateResources(memory, vcpus);
+
+        var qube = new Qube
+        {
+            Name = request.Name,
+            Class = request.Class,
+            Uuid = request.Uuid ?? Guid.NewGuid(),
+            Label = label,
+            Template = template,
+            ProvidesNetwork = request.ProvidesNetwork,
+            MemoryMiB = memory,
+            VCpus = vcpus,
+            Notes = request.Notes,
+            Autostart = request.Autostart,
+            CreatedUtc = DateTime.UtcNow,
+            Features = (request.Features ?? new Dictionary<string, string>()).Select(kv => new QubeFeature { Key = kv.Key, Value = kv.Value }).ToList(),
+            Volumes = (request.Volumes ?? []).Select(v => new Volume { Kind = v.Kind, Path = v.Path, VirtualSizeBytes = v.VirtualSizeBytes, UsageBytes = v.UsageBytes }).ToList(),
+        };
+        if (request.NetVm is not null)
+        {
+            var netvm = await db.Qubes.Include(q => q.NetVm).FirstOrDefaultAsync(q => q.Name == request.NetVm, ct)
+                ?? throw new QubeRuleException($"There is no qube named '{Shown(request.NetVm)}' to use as netvm.");
+            QubeRules.ValidateNetVm(qube, netvm);
+            qube.NetVm = netvm;
+        }
+        db.Qubes.Add(qube);
+        return qube;
+    }
+
+    private static async Task SaveNewAsync(InventoryDbContext db, string name, CancellationToken ct)
+    {
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 })
+        {
+            // Another request took the name between our check and the insert: the unique index decides, one wins.
+            throw Exists(name);
+        }
+    }
+
+    /// <summary>Change an AppVM's template. Qubes allows it only while the AppVM is halted.</summary>
+    public async Task SetTemplateAsync(string name, string templateName, bool qubeIsRunning, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var qube = await db.Qubes.FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
+        QubeRules.EnsureNotAdminVm(qube);
+        var template = await db.Qubes.FirstOrDefaultAsync(q => q.Name == templateName, ct)
+            ?? throw new QubeRuleException($"There is no template named '{Shown(templateName)}'.");
+        if (qube.Class is not (QubeClass.AppVM or QubeClass.DispVM))
+            throw new QubeRuleException($"'{name}' is a {qube.Class}; only AppVMs and DispVMs have a template.");
+        QubeRules.ValidateTemplate(qube.Class, template);
+        if (qubeIsRunning)
+            throw new QubeRuleException($"'{name}' is running; its template can change only while it is halted. Shut it down first.");
+        qube.TemplateId = template.Id;
+        await db.SaveChangesAsync(ct);
+    }
+
+    public async Task UpdateAsync(string name, QubeChanges changes, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var qube = await db.Qubes.Include(q => q.NetVm).FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
+        QubeRules.EnsureNotAdminVm(qube);
+        if (changes.Label is not null)
+            qube.LabelId = (await db.Labels.FirstOrDefaultAsync(l => l.Name == changes.Label, ct)
+                ?? throw new QubeRuleException($"There is no label '{Shown(changes.Label)}'.")).Id;
+        QubeRules.ValidateResources(changes.MemoryMiB ?? qube.MemoryMiB, changes.VCpus ?? qube.VCpus);
+        qube.MemoryMiB = changes.MemoryMiB ?? qube.MemoryMiB;
+        qube.VCpus = changes.VCpus ?? qube.VCpus;
+        if (changes.Notes is not null)
+        {
+            QubeRules.ValidateNotes(changes.Notes);
+            qube.Notes = changes.Notes;
+        }
+        if (changes.ClearNetVm) qube.NetVm = null;
+        else if (changes.NetVm is not null)
+        {
+            var netvm = await db.Qubes.Include(q => q.NetVm).ThenInclude(n => n!.NetVm).FirstOrDefaultAsync(q => q.Name == changes.NetVm, ct)
+                ?? throw new QubeRuleException($"There is no qube named '{Shown(changes.NetVm)}' to use as netvm.");
+            QubeRules.ValidateNetVm(qube, netvm);
+            qube.NetVm = netvm;
+        }
+        await db.SaveChangesAsync(ct);
+    }
+
+    /// <summary>
+    /// Remove a qube from the inventory. Refused for dom0, for a template that qubes depend on and for a netvm that
+    /// qubes use; the error names them, so the user knows what to change first.
+    /// </summary>
+    public async Task<Qube> RemoveAsync(string name, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var qube = await db.Qubes.Include(q => q.Volumes).FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
+        QubeRules.EnsureNotAdminVm(qube);
+        var dependents = await db.Qubes.Where(q => q.TemplateId == qube.Id).OrderBy(q => q.Name).Select(q => q.Name).ToListAsync(ct);
+        if (dependents.Count > 0)
+            throw new QubeRuleException($"'{name}' is the template of {dependents.Count} qube(s): {string.Join(", ", dependents)}. Switch them to another template or remove them first.");
+        var clients = await db.Qubes.Where(q => q.NetVmId == qube.Id).OrderBy(q => q.Name).Select(q => q.Name).ToListAsync(ct);
+        if (clients.Count > 0)
+            throw new QubeRuleException($"'{name}' is the netvm of {clients.Count} qube(s): {string.Join(", ", clients)}. Give them another netvm first.");
+        db.Qubes.Remove(qube);
+        await db.SaveChangesAsync(ct);
+        return qube;
+    }
+
+    public async Task SetVolumeUsageAsync(int volumeId, long usageBytes, long virtualSizeBytes, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        await db.Volumes.Where(v => v.Id == volumeId).ExecuteUpdateAsync(s => s
+            .SetProperty(v => v.UsageBytes, usageBytes)
+            .SetProperty(v => v.VirtualSizeBytes, virtualSizeBytes)
+            .SetProperty(v => v.UsageMeasuredUtc, DateTime.UtcNow), ct);
+    }
+
+    private static IQueryable<Qube> Query(InventoryDbContext db) =>
+        db.Qubes.AsNoTracking()
+            .Include(q => q.Label).Include(q => q.Template).Include(q => q.NetVm)
+            .Include(q => q.Features).Include(q => q.Volumes)
+            .AsSplitQuery();
+
+    private static QubeRuleException Missing(string name) => new($"There is no qube named '{Shown(name)}'.");
+    private static QubeRuleException Exists(string name) => new($"A qube named '{name}' already exists; choose another name.");
+
+    /// <summary>A user-supplied string made safe to quote in a message (no control characters, bounded length).</summary>
+    internal static string Shown(string? s) =>
+        s is null ? "" : new string(s.Take(40).Select(c => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format ? '?' : c).ToArray()) + (s.Length > 40 ? "..." : "");
+}

@@ -1,0 +1,136 @@
+using System.Text.RegularExpressions;
+
+namespace QubesWeb.Data.Qubes;
+
+/// <summary>A Qubes rule was broken; the message says which one and what to fix.</summary>
+public sealed class QubeRuleException(string message) : Exception(message);
+
+/// <summary>
+/// Qubes' rules for qubes, held here so that every entry point (forms, jobs, the demo, tests) obeys them, not only
+/// the forms. Sources: core-admin qubes/vm/__init__.py (validate_name), qubes/vm/appvm.py, qubes/vm/templatevm.py.
+/// </summary>
+public static partial class QubeRules
+{
+    public const int MaxNameLength = 31;
+    public const int DefaultMemoryMiB = 400;
+    public const int DefaultVCpus = 2;
+    public const int MinMemoryMiB = 128;
+    public const int MaxMemoryMiB = 1024 * 1024;
+    public const int MaxVCpus = 256;
+    public const int MaxNotesLength = 64 * 1024;
+    public const string AdminVmName = "dom0";
+
+    private static readonly string[] Reserved = ["Domain-0", "none", "default"];
+
+    [GeneratedRegex(@"\A[a-zA-Z][a-zA-Z0-9_.-]*\z")]
+    private static partial Regex NamePattern();
+
+    /// <summary>Every rule <paramref name="name"/> breaks, each said in words; empty when the name is valid.</summary>
+    public static IReadOnlyList<string> NameProblems(string? name)
+    {
+        var problems = new List<string>();
+        if (string.IsNullOrEmpty(name))
+        {
+            problems.Add("A name is required.");
+            return problems;
+        }
+        if (name.Length > MaxNameLength)
+            problems.Add($"A name has at most {MaxNameLength} characters; this one has {name.Length}.");
+        if (!char.IsAsciiLetter(name[0]))
+            problems.Add("A name must start with a letter (a-z or A-Z).");
+        var bad = name.Where(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-')).Distinct().ToList();
+        if (bad.Count > 0)
+            problems.Add("A name may contain only letters, digits, '_', '.' and '-'; not " +
+                         string.Join(", ", bad.Take(5).Select(Describe)) + (bad.Count > 5 ? ", ..." : "") + ".");
+        if (Reserved.Contains(name, StringComparer.Ordinal))
+            problems.Add($"'{name}' is reserved.");
+        if (name.EndsWith("-dm", StringComparison.Ordinal))
+            problems.Add("A name must not end in '-dm' (reserved for device-model stubdomains).");
+        // The pattern is the authority; the sentences above explain it. They must agree.
+        if (problems.Count == 0 && !NamePattern().IsMatch(name))
+            problems.Add("A name must match [a-zA-Z][a-zA-Z0-9_.-]*.");
+        return problems;
+    }
+
+    /// <summary>Throws <see cref="QubeRuleException"/> naming every broken rule.</summary>
+    public static void ValidateName(string? name)
+    {
+        var problems = NameProblems(name);
+        if (problems.Count > 0)
+            throw new QubeRuleException($"Invalid name {Quote(name)}: {string.Join(" ", problems)}");
+    }
+
+    public static void ValidateResources(int memoryMiB, int vcpus)
+    {
+        if (memoryMiB < MinMemoryMiB || memoryMiB > MaxMemoryMiB)
+            throw new QubeRuleException($"Memory must be between {MinMemoryMiB} and {MaxMemoryMiB} MiB; {memoryMiB} was given.");
+        if (vcpus < 1 || vcpus > MaxVCpus)
+            throw new QubeRuleException($"VCPUs must be between 1 and {MaxVCpus}; {vcpus} was given.");
+    }
+
+    public static void ValidateNotes(string? notes)
+    {
+        if (notes is not null && notes.Length > MaxNotesLength)
+            throw new QubeRuleException($"Notes have at most {MaxNotesLength} characters; these have {notes.Length}.");
+        if (notes is not null && notes.Any(c => char.IsControl(c) && c is not '\n' and not '\r' and not '\t'))
+            throw new QubeRuleException("Notes may not contain control characters.");
+    }
+
+    /// <summary>The template rules: which classes have one, of which class, and when it may change.</summary>
+    public static void ValidateTemplate(QubeClass qubeClass, Qube? template)
+    {
+        switch (qubeClass)
+        {
+            case QubeClass.AppVM:
+                if (template is null)
+                    throw new QubeRuleException("An AppVM needs a template: choose a TemplateVM.");
+                if (template.Class != QubeClass.TemplateVM)
+                    throw new QubeRuleException($"'{template.Name}' is a {template.Class}; an AppVM's template must be a TemplateVM.");
+                break;
+            case QubeClass.DispVM:
+                if (template is null)
+                    throw new QubeRuleException("A DispVM needs an AppVM as its template.");
+                if (template.Class != QubeClass.AppVM)
+                    throw new QubeRuleException($"'{template.Name}' is a {template.Class}; a DispVM's template must be an AppVM.");
+                break;
+            default:
+                if (template is not null)
+                    throw new QubeRuleException($"A {qubeClass} has no template; remove '{template.Name}'.");
+                break;
+        }
+    }
+
+    public static void ValidateNetVm(Qube qube, Qube? netvm)
+    {
+        if (netvm is null) return;
+        if (!netvm.ProvidesNetwork)
+            throw new QubeRuleException($"'{netvm.Name}' does not provide network; choose a qube with provides_network set, or none.");
+        if (netvm.Name == qube.Name)
+            throw new QubeRuleException("A qube cannot be its own netvm.");
+        // A loop (a -> b -> a) would leave both without network.
+        for (var hop = netvm.NetVm; hop is not null; hop = hop.NetVm)
+            if (hop.Name == qube.Name)
+                throw new QubeRuleException($"'{netvm.Name}' reaches the network through '{qube.Name}': that would be a loop.");
+    }
+
+    public static void EnsureNotAdminVm(Qube qube)
+    {
+        if (qube.Class == QubeClass.AdminVM)
+            throw new QubeRuleException($"'{qube.Name}' is the admin qube and is read-only.");
+    }
+
+    private static string Describe(char c) => c switch
+    {
+        ' ' => "spaces",
+        '\0' => "NUL",
+        _ when char.IsControl(c) || char.IsWhiteSpace(c) || c > '~' => $"U+{(int)c:X4}",
+        _ => $"'{c}'",
+    };
+
+    private static string Quote(string? s)
+    {
+        if (s is null) return "(none)";
+        var shown = new string(s.Take(40).Select(c => char.IsControl(c) || c > '~' ? '?' : c).ToArray());
+        return "'" + shown + (s.Length > 40 ? "..." : "") + "'";
+    }
+}

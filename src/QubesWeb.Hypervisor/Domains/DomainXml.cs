@@ -1,0 +1,71 @@
+using System.Xml;
+using System.Xml.Linq;
+
+namespace QubesWeb.Hypervisor.Domains;
+
+/// <summary>
+/// Builds libvirt domain XML with an XML API, never by concatenation, so no name, label or note can add an element.
+/// The qube's class, label and template ride in a namespaced &lt;metadata&gt; element, as virt-manager and
+/// cockpit-machines keep their own facts.
+/// </summary>
+public static class DomainXml
+{
+    public const string MetadataNamespace = "https://qubesweb.invalid/xmlns/qube/1.0";
+    public const string MetadataPrefix = "qube";
+    private static readonly XNamespace Ns = MetadataNamespace;
+
+    /// <param name="domainType">libvirt's domain type: test, kvm, qemu or xen.</param>
+    public static string Build(DomainSpec spec, string domainType)
+    {
+        var devices = new XElement("devices");
+        foreach (var disk in spec.Disks)
+        {
+            var d = new XElement("disk", new XAttribute("type", "file"), new XAttribute("device", "disk"),
+                new XElement("driver", new XAttribute("name", "qemu"), new XAttribute("type", disk.Format)),
+                new XElement("source", new XAttribute("file", disk.Path)),
+                new XElement("target", new XAttribute("dev", disk.Target), new XAttribute("bus", domainType == "xen" ? "xen" : "virtio")));
+            if (disk.ReadOnly) d.Add(new XElement("readonly"));
+            devices.Add(d);
+        }
+
+        var domain = new XElement("domain", new XAttribute("type", domainType),
+            new XElement("name", spec.Name),
+            new XElement("uuid", spec.Uuid.ToString("D")),
+            spec.Description is null ? null : new XElement("description", spec.Description),
+            new XElement("metadata", MetadataElement(spec.Metadata)),
+            new XElement("memory", new XAttribute("unit", "MiB"), spec.MemoryMiB),
+            new XElement("currentMemory", new XAttribute("unit", "MiB"), spec.MemoryMiB),
+            new XElement("vcpu", spec.VCpus),
+            new XElement("os", new XElement("type", new XAttribute("arch", "x86_64"), "hvm")),
+            new XElement("on_poweroff", "destroy"),
+            new XElement("on_reboot", "restart"),
+            new XElement("on_crash", "destroy"),
+            devices);
+        return domain.ToString(SaveOptions.DisableFormatting);
+    }
+
+    public static XElement MetadataElement(QubeMetadata m) =>
+        new(Ns + "qube", new XAttribute(XNamespace.Xmlns + MetadataPrefix, MetadataNamespace),
+            new XElement(Ns + "class", m.Class),
+            new XElement(Ns + "label", m.Label),
+            m.Template is null ? null : new XElement(Ns + "template", m.Template));
+
+    /// <summary>Reads the qube metadata from a domain's full XML; null when the domain has none.</summary>
+    public static QubeMetadata? ParseMetadata(string domainXml)
+    {
+        var doc = ParseSafe(domainXml);
+        var qube = doc.Root?.Element("metadata")?.Element(Ns + "qube");
+        if (qube is null) return null;
+        return new QubeMetadata(
+            qube.Element(Ns + "class")?.Value ?? "",
+            qube.Element(Ns + "label")?.Value ?? "",
+            qube.Element(Ns + "template")?.Value);
+    }
+
+    /// <summary>Parses untrusted XML (from libvirt) without DTDs or external entities.</summary>
+    public static XDocument ParseSafe(string xml)
+    {
+        using var reader = XmlReader.Create(new StringReader(xml), new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null });
+        return XDocument.Load(reader);
+    }
+}

@@ -1,0 +1,89 @@
+namespace QubesWeb.Hypervisor.Domains;
+
+/// <summary>
+/// What the console needs from a hypervisor: domains, their run state and their lifecycle events. Two
+/// implementations exist: <see cref="LibvirtHypervisor"/>, and an in-memory double used only by UI component tests.
+/// </summary>
+public interface IHypervisor
+{
+    /// <summary>Whether the hypervisor is reachable now, and why not when it is not.</summary>
+    HypervisorConnectionState Connection { get; }
+
+    /// <summary>Raised (off the caller's thread) when the connection goes down or comes back.</summary>
+    event Action<HypervisorConnectionState>? ConnectionChanged;
+
+    /// <summary>Raised (off libvirt's event thread) for each lifecycle event of any domain.</summary>
+    event Action<DomainChange>? DomainChanged;
+
+    /// <summary>All domains with their run state, in one call where the driver allows it.</summary>
+    IReadOnlyList<DomainStatus> ListDomains();
+
+    DomainStatus? GetDomain(string name);
+
+    /// <summary>The qube metadata of a domain, or null when it has none (it was not defined by a console).</summary>
+    QubeMetadata? GetMetadata(string name);
+
+    string GetXml(string name);
+
+    void Define(DomainSpec spec);
+    void Undefine(string name);
+    void Start(string name);
+    void Shutdown(string name);
+    void Kill(string name);
+    void Pause(string name);
+    void Resume(string name);
+}
+
+/// <summary>A qube's run state, as Qube Manager shows it; it always comes from the hypervisor.</summary>
+public enum RunState
+{
+    Halted,
+    Running,
+    Paused,
+
+    /// <summary>Between states: starting, shutting down, or blocked.</summary>
+    Transient,
+    Crashed,
+    Unknown,
+}
+
+public sealed record DomainStatus(string Name, Guid Uuid, RunState State);
+
+public enum DomainChangeKind
+{
+    Defined,
+    Undefined,
+    Started,
+    Stopped,
+    Suspended,
+    Resumed,
+    Shutdown,
+    Crashed,
+    Other,
+}
+
+public sealed record DomainChange(string Name, Guid Uuid, DomainChangeKind Kind, DateTime TimeUtc);
+
+public sealed record HypervisorConnectionState(string Uri, bool IsUp, string? Error, DateTime SinceUtc);
+
+/// <summary>The Qubes facts a domain carries in its namespaced metadata element.</summary>
+public sealed record QubeMetadata(string Class, string Label, string? Template);
+
+/// <summary>A disk of a domain: a qcow2 image the console's own storage code made.</summary>
+public sealed record DiskSpec(string Path, string Target, bool ReadOnly = false, string Format = "qcow2");
+
+/// <summary>Everything the console puts into a domain's XML.</summary>
+public sealed record DomainSpec(
+    string Name,
+    Guid Uuid,
+    int MemoryMiB,
+    int VCpus,
+    QubeMetadata Metadata,
+    IReadOnlyList<DiskSpec> Disks,
+    string? Description = null);
+
+/// <summary>The hypervisor could not be reached; the operation was not attempted or not completed.</summary>
+public sealed class HypervisorUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>The hypervisor refused an operation; the message is the hypervisor's own text.</summary>
+public sealed class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);

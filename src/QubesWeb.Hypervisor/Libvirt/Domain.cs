@@ -1,0 +1,296 @@
+// Wraps virDomain* (libvirt-domain.h)
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
+namespace QubesWeb.Hypervisor.Libvirt;
+
+/// An owned virDomainPtr. The pointer holds its own reference on the connection inside libvirt, so a Domain
+/// stays usable (for as long as libvirt lets it) even after the Connect that produced it is disposed.
+public sealed unsafe class Domain : IDisposable
+{
+    private readonly DomainHandle _handle;
+
+    internal Domain(DomainHandle handle) => _handle = handle;
+
+    internal DomainHandle Handle => _handle;
+
+    /// The name this pointer was looked up with; a rename needs a fresh lookup.
+    public string Name =>
+        Marshal.PtrToStringUTF8(LibvirtException.Check(Native.virDomainGetName(_handle)))!;
+
+    public Guid Uuid
+    {
+        get
+        {
+            var buffer = stackalloc byte[Native.UuidStringBufferLength];
+            LibvirtException.Check(Native.virDomainGetUUIDString(_handle, buffer));
+            return Guid.Parse(Marshal.PtrToStringUTF8((nint)buffer)!);
+        }
+    }
+
+    /// Reason is one of the virDomain*Reason enums matching State (e.g. virDomainShutoffReason).
+    public (DomainState State, int Reason) GetState()
+    {
+        int state, reason;
+        LibvirtException.Check(Native.virDomainGetState(_handle, &state, &reason, 0));
+        return ((DomainState)state, reason);
+    }
+
+    public DomainInfo GetInfo()
+    {
+        Native.VirDomainInfo info;
+        LibvirtException.Check(Native.virDomainGetInfo(_handle, &info));
+        return new DomainInfo((DomainState)info.State, info.MaxMem.Value, info.Memory.Value, info.NrVirtCpu,
+            info.CpuTime);
+    }
+
+    public bool IsActive => LibvirtException.Check(Native.virDomainIsActive(_handle)) == 1;
+
+    public bool IsPersistent => LibvirtException.Check(Native.virDomainIsPersistent(_handle)) == 1;
+
+    public void Create() => LibvirtException.Check(Native.virDomainCreate(_handle));
+
+    /// Asks the guest to shut down; on a real hypervisor this returns before the domain is off.
+    public void Shutdown() => LibvirtException.Check(Native.virDomainShutdown(_handle));
+
+    public void Destroy() => LibvirtException.Check(Native.virDomainDestroy(_handle));
+
+    public void Suspend() => LibvirtException.Check(Native.virDomainSuspend(_handle));
+
+    public void Resume() => LibvirtException.Check(Native.virDomainResume(_handle));
+
+    public void Reboot() => LibvirtException.Check(Native.virDomainReboot(_handle, 0));
+
+    public void Undefine(DomainUndefineFlags flags = 0) =>
+        LibvirtException.Check(Native.virDomainUndefineFlags(_handle, (uint)flags));
+
+    public string GetXmlDesc(DomainXmlFlags flags = 0) =>
+        Native.TakeString(LibvirtException.Check(Native.virDomainGetXMLDesc(_handle, (uint)flags)));
+
+    /// For Element, uri selects the namespace and the element comes back without prefix or xmlns declaration.
+    /// Null when the domain has no such metadata.
+    public string? GetMetadata(DomainMetadataType type, string? uri, DomainModificationImpact flags = 0)
+    {
+        var text = Native.virDomainGetMetadata(_handle, (int)type, uri, (uint)flags);
+        if (text != 0)
+        {
+            return Native.TakeString(text);
+        }
+        var error = LibvirtException.FromLastError();
+        return error.Code == ErrorNumber.NoDomainMetadata ? null : throw error;
+    }
+
+    /// For Element, key is the namespace prefix written into the XML and uri its namespace; a null metadata
+    /// removes the entry.
+    public void SetMetadata(DomainMetadataType type, string? metadata, string? key, string? uri,
+        DomainModificationImpact flags = 0) =>
+        LibvirtException.Check(Native.virDomainSetMetadata(_handle, (int)type, metadata, key, uri, (uint)flags));
+
+    public bool Autostart
+    {
+        get
+        {
+            int autostart;
+            LibvirtException.Check(Native.virDomainGetAutostart(_handle, &autostart));
+            return autostart != 0;
+        }
+        set => LibvirtException.Check(Native.virDomainSetAutostart(_handle, value ? 1 : 0));
+    }
+
+    public void Dispose() => _handle.Dispose();
+}
+
+public readonly record struct DomainInfo(
+    DomainState State, ulong MaxMemoryKiB, ulong MemoryKiB, ushort VirtCpus, ulong CpuTimeNs);
+
+internal sealed class DomainHandle : SafeHandleZeroOrMinusOneIsInvalid
+{
+    public DomainHandle() : base(ownsHandle: true)
+    {
+    }
+
+    internal DomainHandle(nint pointer) : base(ownsHandle: true) => SetHandle(pointer);
+
+    protected override bool ReleaseHandle() => Native.virDomainFree(handle) == 0;
+}
+
+/// virDomainState
+public enum DomainState
+{
+    /// VIR_DOMAIN_NOSTATE
+    NoState = 0,
+    /// VIR_DOMAIN_RUNNING
+    Running = 1,
+    /// VIR_DOMAIN_BLOCKED
+    Blocked = 2,
+    /// VIR_DOMAIN_PAUSED
+    Paused = 3,
+    /// VIR_DOMAIN_SHUTDOWN: being shut down, not yet off.
+    Shutdown = 4,
+    /// VIR_DOMAIN_SHUTOFF
+    Shutoff = 5,
+    /// VIR_DOMAIN_CRASHED
+    Crashed = 6,
+    /// VIR_DOMAIN_PMSUSPENDED
+    PMSuspended = 7,
+}
+
+/// virDomainUndefineFlagsValues
+[Flags]
+public enum DomainUndefineFlags : uint
+{
+    /// VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+    ManagedSave = 1 << 0,
+    /// VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA
+    SnapshotsMetadata = 1 << 1,
+    /// VIR_DOMAIN_UNDEFINE_NVRAM
+    Nvram = 1 << 2,
+    /// VIR_DOMAIN_UNDEFINE_KEEP_NVRAM
+    KeepNvram = 1 << 3,
+    /// VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA
+    CheckpointsMetadata = 1 << 4,
+    /// VIR_DOMAIN_UNDEFINE_TPM
+    Tpm = 1 << 5,
+    /// VIR_DOMAIN_UNDEFINE_KEEP_TPM
+    KeepTpm = 1 << 6,
+}
+
+/// virDomainXMLFlags
+[Flags]
+public enum DomainXmlFlags : uint
+{
+    /// VIR_DOMAIN_XML_SECURE
+    Secure = 1 << 0,
+    /// VIR_DOMAIN_XML_INACTIVE
+    Inactive = 1 << 1,
+    /// VIR_DOMAIN_XML_UPDATE_CPU
+    UpdateCpu = 1 << 2,
+    /// VIR_DOMAIN_XML_MIGRATABLE
+    Migratable = 1 << 3,
+}
+
+/// virDomainMetadataType
+public enum DomainMetadataType
+{
+    /// VIR_DOMAIN_METADATA_DESCRIPTION
+    Description = 0,
+    /// VIR_DOMAIN_METADATA_TITLE
+    Title = 1,
+    /// VIR_DOMAIN_METADATA_ELEMENT
+    Element = 2,
+}
+
+/// virDomainModificationImpact
+[Flags]
+public enum DomainModificationImpact : uint
+{
+    /// VIR_DOMAIN_AFFECT_CURRENT
+    Current = 0,
+    /// VIR_DOMAIN_AFFECT_LIVE
+    Live = 1 << 0,
+    /// VIR_DOMAIN_AFFECT_CONFIG
+    Config = 1 << 1,
+}
+
+internal static unsafe partial class Native
+{
+    /// VIR_UUID_STRING_BUFLEN: 36 characters and the terminating NUL.
+    internal const int UuidStringBufferLength = 37;
+
+    /// struct _virDomainInfo; unsigned long is 64-bit on Linux x64 but not everywhere, hence CULong.
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct VirDomainInfo
+    {
+        public byte State;
+        public CULong MaxMem;
+        public CULong Memory;
+        public ushort NrVirtCpu;
+        public ulong CpuTime;
+    }
+
+    /// Copies a string libvirt handed over and frees it with libc free, as libvirt's API contract requires.
+    internal static string TakeString(nint text)
+    {
+        try
+        {
+            return Marshal.PtrToStringUTF8(text)!;
+        }
+        finally
+        {
+            NativeMemory.Free((void*)text);
+        }
+    }
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainFree(nint domain);
+
+    [LibraryImport(Library)]
+    internal static partial nint virDomainGetName(DomainHandle domain);
+
+    [LibraryImport(Library)]
+    internal static partial nint virDomainGetName(nint domain);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainGetUUIDString(DomainHandle domain, byte* buf);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainGetUUIDString(nint domain, byte* buf);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainGetState(DomainHandle domain, int* state, int* reason, uint flags);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainGetInfo(DomainHandle domain, VirDomainInfo* info);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainIsActive(DomainHandle domain);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainIsPersistent(DomainHandle domain);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainCreate(DomainHandle domain);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainShutdown(DomainHandle domain);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainDestroy(DomainHandle domain);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainSuspend(DomainHandle domain);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainResume(DomainHandle domain);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainReboot(DomainHandle domain, uint flags);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainUndefineFlags(DomainHandle domain, uint flags);
+
+    [LibraryImport(Library)]
+    internal static partial nint virDomainGetXMLDesc(DomainHandle domain, uint flags);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial nint virDomainGetMetadata(DomainHandle domain, int type, string? uri, uint flags);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int virDomainSetMetadata(DomainHandle domain, int type, string? metadata, string? key,
+        string? uri, uint flags);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainGetAutostart(DomainHandle domain, int* autostart);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainSetAutostart(DomainHandle domain, int autostart);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial DomainHandle virDomainLookupByName(ConnectHandle conn, string name);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial DomainHandle virDomainLookupByUUIDString(ConnectHandle conn, string uuid);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial DomainHandle virDomainDefineXML(ConnectHandle conn, string xml);
+}

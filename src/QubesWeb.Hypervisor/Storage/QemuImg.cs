@@ -1,0 +1,44 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace QubesWeb.Hypervisor.Storage;
+
+public sealed record ImageInfo(string Path, long VirtualSizeBytes, long ActualSizeBytes, string? BackingFile);
+
+/// <summary>qemu-img and qemu-io, the tools that make and inspect the qcow2 images libvirt only sees as paths.</summary>
+public static class QemuImg
+{
+    public static string QemuImgPath { get; set; } = "qemu-img";
+    public static string QemuIoPath { get; set; } = "qemu-io";
+
+    /// <summary>A sparse qcow2 image of <paramref name="virtualSizeBytes"/>, optionally on a backing file.</summary>
+    public static async Task CreateAsync(string path, long virtualSizeBytes, string? backingFile = null, CancellationToken ct = default)
+    {
+        var args = new List<string> { "create", "-q", "-f", "qcow2" };
+        if (backingFile is not null) args.AddRange(["-b", backingFile, "-F", "qcow2"]);
+        args.Add("--");
+        args.Add(path);
+        if (backingFile is null || virtualSizeBytes > 0) args.Add(virtualSizeBytes.ToString(CultureInfo.InvariantCulture));
+        await ProcessRunner.RunCheckedAsync(QemuImgPath, args, ct);
+    }
+
+    /// <summary>Size and host allocation of one image file (not its chain). -U reads images a running domain has open.</summary>
+    public static async Task<ImageInfo> InfoAsync(string path, CancellationToken ct = default)
+    {
+        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["info", "-U", "--output=json", "--", path], ct);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        var root = doc.RootElement;
+        return new ImageInfo(path,
+            root.GetProperty("virtual-size").GetInt64(),
+            root.TryGetProperty("actual-size", out var a) ? a.GetInt64() : 0,
+            root.TryGetProperty("backing-filename", out var b) ? b.GetString() : null);
+    }
+
+    /// <summary>Writes <paramref name="length"/> bytes of <paramref name="pattern"/> at <paramref name="offset"/> with qemu-io.</summary>
+    public static async Task WritePatternAsync(string path, byte pattern, long offset, long length, CancellationToken ct = default)
+    {
+        // -c takes qemu-io's own command line; only numbers we format go into it.
+        var command = string.Create(CultureInfo.InvariantCulture, $"write -P 0x{pattern:x2} {offset} {length}");
+        await ProcessRunner.RunCheckedAsync(QemuIoPath, ["-f", "qcow2", "-c", command, "--", path], ct);
+    }
+}

@@ -1,0 +1,64 @@
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.HostFiltering;
+using MudBlazor.Services;
+using QubesWeb.Components;
+
+namespace QubesWeb.Hosting;
+
+/// <summary>Builds the console. Program.cs and the tests both start it through here, so they run the same app.</summary>
+public static class QubesWebHost
+{
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ApplicationName = typeof(QubesWebHost).Assembly.GetName().Name,
+            // Pinned to the binary's folder: running from any working directory serves the same files.
+            ContentRootPath = AppContext.BaseDirectory,
+            WebRootPath = Path.Combine(AppContext.BaseDirectory, "wwwroot"),
+        });
+        // QUBESWEB_PORT, QUBESWEB_DATADIR, QUBESWEB_LIBVIRTURI; flags are added again so they still win.
+        builder.Configuration.AddEnvironmentVariables("QUBESWEB_");
+        builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
+        {
+            ["--port"] = "Port", ["--data-dir"] = "DataDir", ["--libvirt-uri"] = "LibvirtUri", ["--demo"] = "Demo",
+        });
+
+        var options = builder.Configuration.Get<QubesWebOptions>() ?? new QubesWebOptions();
+        if (!Path.IsPathRooted(options.DataDir))
+            throw new StartupConfigurationException($"DataDir must be an absolute path; '{options.DataDir}' was given.");
+
+        var urls = ListenGuard.ResolveUrls(builder.Configuration, options.Port);
+        builder.WebHost.UseUrls([.. urls]);
+        builder.WebHost.PreferHostingUrls(false);
+        // MudBlazor's _content and blazor.web.js come from the static web assets manifest, also outside Development.
+        builder.WebHost.UseStaticWebAssets();
+
+        var hosts = new List<string> { "localhost", "127.0.0.1", "[::1]" };
+        hosts.AddRange(urls.Select(u => new Uri(u).Host).Where(h => !hosts.Contains(h)).Select(h => h.Contains(':') && !h.StartsWith('[') ? $"[{h}]" : h));
+        builder.Services.Configure<HostFilteringOptions>(o =>
+        {
+            // DNS rebinding: a page that resolves its own name to 127.0.0.1 still sends its own Host, refused here.
+            o.AllowedHosts = hosts;
+            o.AllowEmptyHosts = false;
+            o.IncludeFailureMessage = true;
+        });
+
+        builder.Services.AddQubesWeb(options);
+        // Antiforgery and circuit keys stay in the console's own private folder, not the user's profile.
+        builder.Services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.DataDir, "keys")))
+            .SetApplicationName("QubesWeb");
+        builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        builder.Services.AddMudServices();
+
+        var app = builder.Build();
+        app.UseHostFiltering();
+        app.UseQubesWebSecurity();
+        if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/error", createScopeForErrors: true);
+        app.UseStaticFiles();
+        app.UseAntiforgery();
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        return app;
+    }
+}

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.Options;
+using QubesWeb.Data;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Demo;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Jobs;
+
+namespace QubesWeb.Hosting;
+
+public static class ServiceExtensions
+{
+    /// <summary>Everything the console runs on: inventory, hypervisor, estate monitor, jobs and the start-up sequence.</summary>
+    public static IServiceCollection AddQubesWeb(this IServiceCollection services, QubesWebOptions options)
+    {
+        services.AddSingleton(Options.Create(options));
+        services.AddInventory(options.DatabasePath);
+        services.Configure<HypervisorOptions>(o => o.Uri = options.EffectiveLibvirtUri);
+        services.AddSingleton<LibvirtHypervisor>();
+        services.AddSingleton<IHypervisor>(sp => sp.GetRequiredService<LibvirtHypervisor>());
+        services.AddSingleton<EstateMonitor>();
+        services.AddSingleton<DemoEstate>();
+        services.AddOptions<LifecycleOptions>();
+        foreach (var action in Enum.GetValues<LifecycleAction>())
+            services.AddSingleton<IJobKind>(sp => ActivatorUtilities.CreateInstance<LifecycleJob>(sp, action));
+
+        // Hosted services start in this order: the estate is ready before jobs recover and run.
+        services.AddHostedService<EstateStartup>();
+        services.AddSingleton<JobEngine>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobEngine>());
+        services.AddHostedService<DiskUsageRefresher>();
+        return services;
+    }
+}

@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Options;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hosting;
+using QubesWeb.Hypervisor.Storage;
+
+namespace QubesWeb.Services.Estate;
+
+/// <summary>Measures every volume's host allocation with qemu-img on a timer (Qube Manager refreshes it every minute).</summary>
+public sealed class DiskUsageRefresher(Inventory inventory, EstateMonitor estate, IOptions<QubesWebOptions> options,
+    ILogger<DiskUsageRefresher> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.DiskUsageInterval);
+        do
+        {
+            try
+            {
+                await RefreshAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                log.LogWarning("Disk usage refresh failed: {Error}", e.Message);
+            }
+        } while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    public async Task RefreshAsync(CancellationToken ct)
+    {
+        var changed = false;
+        foreach (var qube in await inventory.ListAsync(ct))
+            foreach (var v in qube.Volumes.Where(v => v.Path is not null))
+            {
+                if (!File.Exists(v.Path)) continue;
+                try
+                {
+                    var info = await QemuImg.InfoAsync(v.Path!, ct);
+                    if (info.ActualSizeBytes != v.UsageBytes || info.VirtualSizeBytes != v.VirtualSizeBytes) changed = true;
+                    await inventory.SetVolumeUsageAsync(v.Id, info.ActualSizeBytes, info.VirtualSizeBytes, ct);
+                }
+                catch (ProcessFailedException e)
+                {
+                    log.LogWarning("Cannot measure {Path}: {Error}", v.Path, e.Message);
+                }
+            }
+        if (changed) estate.NotifyChanged();
+    }
+}

@@ -1,0 +1,53 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using QubesWeb.Data;
+using QubesWeb.Hosting;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Demo;
+
+namespace QubesWeb.Services.Estate;
+
+/// <summary>
+/// The start-up sequence: data folder, migrations, dom0, the demo estate on first start, then reconciliation with
+/// libvirt. An unreachable libvirt does not stop the console: it starts, says so, and reconciles when libvirt is back.
+/// </summary>
+public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextFactory<InventoryDbContext> contexts,
+    Data.Qubes.Inventory inventory, EstateMonitor estate, DemoEstate demo, LibvirtHypervisor hypervisor, ILogger<EstateStartup> log) : IHostedService
+{
+    public async Task StartAsync(CancellationToken ct)
+    {
+        var o = options.Value;
+        CreatePrivateDirectory(o.DataDir);
+        CreatePrivateDirectory(o.PoolDir);
+        await using (var db = await contexts.CreateDbContextAsync(ct))
+            await db.Database.MigrateAsync(ct);
+        await inventory.EnsureAdminVmAsync(ct);
+        if (o.IsDemo)
+            await demo.EnsureSeededAsync(o.PoolDir, ct);
+        if (string.IsNullOrWhiteSpace(o.LibvirtUri))
+            DemoEstate.WriteNodeFile(o.DemoNodeFile);
+        hypervisor.Open();
+
+        try
+        {
+            var report = await estate.ReconcileAsync(ct);
+            log.LogInformation("Reconciled {Qubes} qubes with {Domains} libvirt domains; {Unmanaged} unmanaged",
+                report.Qubes, report.Domains, report.Unmanaged.Count);
+            if (o.IsDemo && hypervisor.Connection.IsUp)
+                await demo.BootAsync(ct);
+        }
+        catch (HypervisorUnavailableException e)
+        {
+            log.LogError("Starting without libvirt: {Error}", e.Message);
+        }
+    }
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+
+    /// <summary>The inventory and disk images are dom0's secrets: owner-only.</summary>
+    private static void CreatePrivateDirectory(string path)
+    {
+        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(path);
+        else Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+}

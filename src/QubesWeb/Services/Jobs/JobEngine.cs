@@ -1,0 +1,273 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using QubesWeb.Data;
+using QubesWeb.Data.Jobs;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Domains;
+
+namespace QubesWeb.Services.Jobs;
+
+/// <summary>
+/// Runs every operation that changes a qube as a job persisted in SQLite, so it goes on when the browser tab
+/// closes and is accounted for when the process dies. A job holds its qube's lock from queueing to its end; a second
+/// job on the same qube is refused with the holder named (as Proxmox's "VM is locked").
+/// </summary>
+public sealed class JobEngine : BackgroundService
+{
+    public const int Workers = 4;
+
+    private readonly IDbContextFactory<InventoryDbContext> _contexts;
+    private readonly Dictionary<string, IJobKind> _kinds;
+    private readonly ILogger<JobEngine> _log;
+    private readonly Channel<long> _queue = Channel.CreateUnbounded<long>();
+    private readonly ConcurrentDictionary<long, CancellationTokenSource> _running = new();
+    private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public JobEngine(IDbContextFactory<InventoryDbContext> contexts, IEnumerable<IJobKind> kinds, ILogger<JobEngine> log)
+    {
+        _contexts = contexts;
+        _kinds = kinds.ToDictionary(k => k.Kind, StringComparer.Ordinal);
+        _log = log;
+    }
+
+    /// <summary>Raised with the job's id whenever a job's state, progress or log changes.</summary>
+    public event Action<long>? JobChanged;
+
+    public IReadOnlyCollection<string> Kinds => _kinds.Keys;
+
+    public string Describe(Job job) => _kinds.TryGetValue(job.Kind, out var k) ? k.Describe(job.Target) : $"{job.Kind} {job.Target}";
+
+    /// <summary>Queues a job of <paramref name="kind"/> on <paramref name="target"/>, taking the qube's lock.</summary>
+    /// <exception cref="JobConflictException">another job holds the qube's lock.</exception>
+    /// <exception cref="QubeRuleException">the job cannot succeed; the message says why.</exception>
+    public async Task<Job> EnqueueAsync(string kind, string target, CancellationToken ct = default)
+    {
+        await _recovered.Task.WaitAsync(ct);
+        if (!_kinds.TryGetValue(kind, out var handler))
+            throw new QubeRuleException($"There is no job kind '{kind}'.");
+        await handler.ValidateAsync(target, ct);
+
+        await using var db = await _contexts.CreateDbContextAsync(ct);
+        await using var tx = await db.Database.BeginTransactionAsync(ct);
+        var job = new Job { Kind = kind, Target = target, State = JobState.Queued, CreatedUtc = DateTime.UtcNow, Step = "Queued" };
+        db.Jobs.Add(job);
+        await db.SaveChangesAsync(ct);
+        db.Locks.Add(new QubeLock { QubeName = target, JobId = job.Id, AcquiredUtc = DateTime.UtcNow });
+        try
+        {
+            await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 })
+        {
+            await tx.RollbackAsync(CancellationToken.None);
+            throw await ConflictAsync(target, ct);
+        }
+        await tx.CommitAsync(ct);
+        _queue.Writer.TryWrite(job.Id);
+        JobChanged?.Invoke(job.Id);
+        return job;
+    }
+
+    private async Task<JobConflictException> ConflictAsync(string target, CancellationToken ct)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(ct);
+        var holder = await (from l in db.Locks
+                            join j in db.Jobs on l.JobId equals j.Id
+                            where l.QubeName == target
+                            select j).AsNoTracking().FirstOrDefaultAsync(ct);
+        return holder is null
+            ? new JobConflictException($"'{target}' is busy with another job; try again when it has finished.", 0)
+            : new JobConflictException($"'{target}' is busy: job #{holder.Id} ({Describe(holder)}) holds its lock; wait for it to finish or cancel it.", holder.Id);
+    }
+
+    /// <summary>Cancels a queued or running job. A finished job is left as it is.</summary>
+    public async Task<bool> CancelAsync(long jobId, CancellationToken ct = default)
+    {
+        if (_running.TryGetValue(jobId, out var cts))
+        {
+            await AppendLogAsync(jobId, "Cancel requested.", JobLogLevel.Warning);
+            await cts.CancelAsync();
+            return true;
+        }
+        await using var db = await _contexts.CreateDbContextAsync(ct);
+        var n = await db.Jobs.Where(j => j.Id == jobId && j.State == JobState.Queued)
+            .ExecuteUpdateAsync(s => s.SetProperty(j => j.State, JobState.Cancelled)
+                .SetProperty(j => j.Step, "Cancelled before it started")
+                .SetProperty(j => j.FinishedUtc, DateTime.UtcNow), ct);
+        if (n == 0) return false;
+        await db.Locks.Where(l => l.JobId == jobId).ExecuteDeleteAsync(ct);
+        JobChanged?.Invoke(jobId);
+        return true;
+    }
+
+    public async Task<Job?> GetAsync(long jobId, CancellationToken ct = default)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(ct);
+        return await db.Jobs.AsNoTracking().Include(j => j.Log.OrderBy(l => l.Id)).FirstOrDefaultAsync(j => j.Id == jobId, ct);
+    }
+
+    public async Task<List<Job>> RecentAsync(int count, CancellationToken ct = default)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(ct);
+        return await db.Jobs.AsNoTracking().OrderByDescending(j => j.Id).Take(count).ToListAsync(ct);
+    }
+
+    /// <summary>Waits until the job has finished, driven by <see cref="JobChanged"/>.</summary>
+    public async Task<Job> WaitAsync(long jobId, CancellationToken ct)
+    {
+        var signal = new SemaphoreSlim(0);
+        void OnChanged(long id) { if (id == jobId) signal.Release(); }
+        JobChanged += OnChanged;
+        try
+        {
+            while (true)
+            {
+                var job = await GetAsync(jobId, ct) ?? throw new InvalidOperationException($"There is no job #{jobId}.");
+                if (job.IsFinished) return job;
+                await signal.WaitAsync(ct);
+            }
+        }
+        finally
+        {
+            JobChanged -= OnChanged;
+        }
+    }
+
+    public override async Task StartAsync(CancellationToken ct)
+    {
+        await RecoverAsync(ct);
+        await base.StartAsync(ct);
+    }
+
+    /// <summary>
+    /// Jobs found queued or running were cut off when the process died: each is marked interrupted, its kind's
+    /// recovery step runs, and only then its lock is released, so no new job can act on a half-done qube.
+    /// </summary>
+    private async Task RecoverAsync(CancellationToken ct)
+    {
+        List<Job> orphans;
+        await using (var db = await _contexts.CreateDbContextAsync(ct))
+            orphans = await db.Jobs.Where(j => j.State == JobState.Running || j.State == JobState.Queued).ToListAsync(ct);
+        foreach (var job in orphans)
+        {
+            var wasRunning = job.State == JobState.Running;
+            await AppendLogAsync(job.Id, wasRunning
+                ? "The console stopped while this job ran; it was interrupted. Running its recovery step."
+                : "The console stopped before this job started; it was not run.", JobLogLevel.Warning);
+            string? error = null;
+            if (wasRunning && _kinds.TryGetValue(job.Kind, out var kind))
+            {
+                try
+                {
+                    await kind.RecoverAsync(new JobContext(job.Id, job.Kind, job.Target, this), ct);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    error = e.Message;
+                    await AppendLogAsync(job.Id, "Recovery failed: " + e.Message, JobLogLevel.Error);
+                }
+            }
+            await FinishAsync(job.Id, JobState.Interrupted, error ?? "Interrupted: the console stopped while this job was pending or running.", null);
+        }
+        await using (var db = await _contexts.CreateDbContextAsync(ct))
+        {
+            // Locks whose job is over (or gone) hold nothing.
+            await db.Locks.Where(l => !db.Jobs.Any(j => j.Id == l.JobId && (j.State == JobState.Queued || j.State == JobState.Running)))
+                .ExecuteDeleteAsync(ct);
+        }
+        if (orphans.Count > 0) _log.LogWarning("Marked {Count} job(s) interrupted at start-up", orphans.Count);
+        _recovered.TrySetResult();
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, Workers).Select(_ => WorkAsync(stoppingToken)));
+
+    private async Task WorkAsync(CancellationToken stopping)
+    {
+        try
+        {
+            await foreach (var id in _queue.Reader.ReadAllAsync(stopping))
+                await RunOneAsync(id, stopping);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task RunOneAsync(long id, CancellationToken stopping)
+    {
+        Job? job;
+        await using (var db = await _contexts.CreateDbContextAsync(CancellationToken.None))
+        {
+            job = await db.Jobs.FirstOrDefaultAsync(j => j.Id == id, CancellationToken.None);
+            if (job is null || job.State != JobState.Queued) return; // cancelled while queued
+            job.State = JobState.Running;
+            job.StartedUtc = DateTime.UtcNow;
+            job.Step = "Starting";
+            await db.SaveChangesAsync(CancellationToken.None);
+        }
+        JobChanged?.Invoke(id);
+
+        // Shutting the console down does not cancel a job: it stays "running" and start-up recovery accounts for it.
+        using var cts = new CancellationTokenSource();
+        _running[id] = cts;
+        var ctx = new JobContext(id, job.Kind, job.Target, this);
+        try
+        {
+            await _kinds[job.Kind].RunAsync(ctx, cts.Token);
+            await FinishAsync(id, JobState.Succeeded, null, "Done");
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            await AppendLogAsync(id, "Cancelled.", JobLogLevel.Warning);
+            await FinishAsync(id, JobState.Cancelled, null, "Cancelled");
+        }
+        catch (Exception e)
+        {
+            var known = e is QubeRuleException or HypervisorException or HypervisorUnavailableException or TimeoutException
+                        or Hypervisor.Storage.ProcessFailedException;
+            if (!known) _log.LogError(e, "Job #{Id} ({Kind} {Target}) failed", id, job.Kind, job.Target);
+            else _log.LogWarning("Job #{Id} ({Kind} {Target}) failed: {Error}", id, job.Kind, job.Target, e.Message);
+            await AppendLogAsync(id, e.Message, JobLogLevel.Error);
+            await FinishAsync(id, JobState.Failed, e.Message, "Failed");
+        }
+        finally
+        {
+            _running.TryRemove(id, out _);
+        }
+    }
+
+    private async Task FinishAsync(long id, JobState state, string? error, string? step)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(CancellationToken.None);
+        await using var tx = await db.Database.BeginTransactionAsync(CancellationToken.None);
+        await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(s => s
+            .SetProperty(j => j.State, state)
+            .SetProperty(j => j.Error, error)
+            .SetProperty(j => j.Progress, j => state == JobState.Succeeded ? 100 : j.Progress)
+            .SetProperty(j => j.Step, j => step ?? j.Step)
+            .SetProperty(j => j.FinishedUtc, DateTime.UtcNow));
+        await db.Locks.Where(l => l.JobId == id).ExecuteDeleteAsync();
+        await tx.CommitAsync();
+        JobChanged?.Invoke(id);
+    }
+
+    internal async Task AppendLogAsync(long id, string text, JobLogLevel level)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(CancellationToken.None);
+        db.JobLog.Add(new JobLogLine { JobId = id, Text = text, Level = level, TimeUtc = DateTime.UtcNow });
+        await db.SaveChangesAsync(CancellationToken.None);
+        JobChanged?.Invoke(id);
+    }
+
+    internal async Task SetProgressAsync(long id, int percent, string step)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(CancellationToken.None);
+        await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(s => s
+            .SetProperty(j => j.Progress, Math.Clamp(percent, 0, 100))
+            .SetProperty(j => j.Step, step));
+        JobChanged?.Invoke(id);
+    }
+}

@@ -1,0 +1,162 @@
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Estate;
+
+namespace QubesWeb.Services.Jobs;
+
+public enum LifecycleAction
+{
+    Start,
+    Shutdown,
+    Kill,
+    Pause,
+    Resume,
+    Restart,
+}
+
+public sealed class LifecycleOptions
+{
+    /// <summary>How long a graceful shutdown may take before the qube is killed (Qubes' shutdown_timeout, 60 s).</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How long a start may take before the job gives up.</summary>
+    public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>Start, shutdown, kill, pause, resume and restart of one qube, each as a job.</summary>
+public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor, EstateMonitor estate, Inventory inventory,
+    Microsoft.Extensions.Options.IOptions<LifecycleOptions> options) : IJobKind
+{
+    private readonly LifecycleOptions _options = options.Value;
+
+    public string Kind { get; } = action.ToString().ToLowerInvariant();
+
+    public string Describe(string target) => $"{action} {target}";
+
+    public async Task ValidateAsync(string target, CancellationToken ct)
+    {
+        var qube = await inventory.GetAsync(target, ct);
+        QubeRules.EnsureNotAdminVm(qube);
+        if (!hypervisor.Connection.IsUp)
+            throw new HypervisorUnavailableException($"libvirt is not reachable ({hypervisor.Connection.Error}); actions are disabled until it is back.");
+        var state = hypervisor.GetDomain(target)?.State
+            ?? throw new QubeRuleException($"'{target}' is not defined in libvirt yet; the console defines it from the inventory at its next reconciliation.");
+        var refusal = Refusal(target, state);
+        if (refusal is not null) throw new QubeRuleException(refusal);
+    }
+
+    /// <summary>Why <see cref="Kind"/> cannot be done from <paramref name="state"/>, or null when it can.</summary>
+    private string? Refusal(string name, RunState state) => (action, state) switch
+    {
+        (LifecycleAction.Start, RunState.Running or RunState.Transient) => $"'{name}' is already running.",
+        (LifecycleAction.Start, RunState.Paused) => $"'{name}' is paused; resume it instead.",
+        (LifecycleAction.Shutdown or LifecycleAction.Kill or LifecycleAction.Restart, RunState.Halted) => $"'{name}' is not running.",
+        (LifecycleAction.Pause, not RunState.Running) => $"'{name}' can be paused only while it runs; it is {state.ToString().ToLowerInvariant()}.",
+        (LifecycleAction.Resume, not RunState.Paused) => $"'{name}' is not paused.",
+        _ => null,
+    };
+
+    public async Task RunAsync(JobContext job, CancellationToken ct)
+    {
+        var state = hypervisor.GetDomain(job.Target)?.State
+            ?? throw new QubeRuleException($"'{job.Target}' is not defined in libvirt.");
+        // The state may have changed while the job was queued.
+        if (Refusal(job.Target, state) is { } refusal) throw new QubeRuleException(refusal);
+
+        switch (action)
+        {
+            case LifecycleAction.Start:
+                await StartAsync(job, ct);
+                break;
+            case LifecycleAction.Shutdown:
+                await ShutdownAsync(job, 0, 100, ct);
+                break;
+            case LifecycleAction.Kill:
+                await job.ProgressAsync(50, "Killing");
+                hypervisor.Kill(job.Target);
+                await estate.WaitForStateAsync(job.Target, s => s == RunState.Halted, _options.ShutdownTimeout, ct);
+                await job.LogAsync($"Killed {job.Target}.");
+                break;
+            case LifecycleAction.Pause:
+                await job.ProgressAsync(50, "Pausing");
+                hypervisor.Pause(job.Target);
+                await estate.WaitForStateAsync(job.Target, s => s == RunState.Paused, _options.StartTimeout, ct);
+                await job.LogAsync($"Paused {job.Target}.");
+                break;
+            case LifecycleAction.Resume:
+                await job.ProgressAsync(50, "Resuming");
+                hypervisor.Resume(job.Target);
+                await estate.WaitForStateAsync(job.Target, s => s == RunState.Running, _options.StartTimeout, ct);
+                await job.LogAsync($"Resumed {job.Target}.");
+                break;
+            case LifecycleAction.Restart:
+                await ShutdownAsync(job, 0, 50, ct);
+                await StartAsync(job, ct, from: 50);
+                break;
+        }
+    }
+
+    private async Task StartAsync(JobContext job, CancellationToken ct, int from = 0)
+    {
+        var qube = await inventory.GetAsync(job.Target, ct);
+        // As Qubes does, a qube's netvm chain is started first so it has network when it comes up.
+        var chain = new List<string>();
+        for (var net = qube.NetVm is null ? null : await inventory.FindAsync(qube.NetVm.Name, ct); net is not null;
+             net = net.NetVm is null ? null : await inventory.FindAsync(net.NetVm.Name, ct))
+        {
+            if (chain.Contains(net.Name)) break;
+            chain.Insert(0, net.Name);
+        }
+        foreach (var net in chain)
+        {
+            if (hypervisor.GetDomain(net)?.State is RunState.Running) continue;
+            await job.ProgressAsync(from + 10, $"Starting netvm {net}");
+            await job.LogAsync($"Starting {net}, the netvm {job.Target} depends on.");
+            try { hypervisor.Start(net); }
+            catch (HypervisorException) when (hypervisor.GetDomain(net)?.State is RunState.Running) { }
+            await estate.WaitForStateAsync(net, s => s == RunState.Running, _options.StartTimeout, ct);
+        }
+        ct.ThrowIfCancellationRequested();
+        await job.ProgressAsync(from + 30, "Starting");
+        hypervisor.Start(job.Target);
+        await job.ProgressAsync(from + 60, "Waiting for it to run");
+        await estate.WaitForStateAsync(job.Target, s => s == RunState.Running, _options.StartTimeout, ct);
+        await job.LogAsync($"{job.Target} is running.");
+    }
+
+    private async Task ShutdownAsync(JobContext job, int from, int to, CancellationToken ct)
+    {
+        // Qubes refuses to shut down a netvm that running qubes use: they would lose network without being told.
+        var clients = (await inventory.ListAsync(ct))
+            .Where(q => q.NetVm?.Name == job.Target && estate.StateOf(q) is RunState.Running or RunState.Paused or RunState.Transient)
+            .Select(q => q.Name).ToList();
+        if (clients.Count > 0)
+            throw new QubeRuleException($"'{job.Target}' is the netvm of running qubes: {string.Join(", ", clients)}. Shut them down first.");
+
+        await job.ProgressAsync(from + (to - from) / 5, "Shutting down");
+        hypervisor.Shutdown(job.Target);
+        try
+        {
+            await estate.WaitForStateAsync(job.Target, s => s == RunState.Halted, _options.ShutdownTimeout, ct);
+            await job.LogAsync($"{job.Target} shut down.");
+        }
+        catch (TimeoutException)
+        {
+            // Qubes kills a qube that ignores the shutdown request after its timeout.
+            await job.LogAsync($"{job.Target} did not shut down within {_options.ShutdownTimeout.TotalSeconds:0} s; killing it.", Data.Jobs.JobLogLevel.Warning);
+            await job.ProgressAsync(from + (to - from) * 4 / 5, "Killing after timeout");
+            hypervisor.Kill(job.Target);
+            await estate.WaitForStateAsync(job.Target, s => s == RunState.Halted, _options.ShutdownTimeout, ct);
+        }
+        await job.ProgressAsync(to, "Halted");
+    }
+
+    /// <summary>A lifecycle job left half-done changes nothing on disk; libvirt's state is the truth, so re-read it.</summary>
+    public async Task RecoverAsync(JobContext job, CancellationToken ct)
+    {
+        var state = hypervisor.Connection.IsUp ? hypervisor.GetDomain(job.Target)?.State : null;
+        await job.LogAsync(state is null
+            ? "Nothing to undo; libvirt is not reachable now, its state will be read when it is back."
+            : $"Nothing to undo; libvirt reports {job.Target} {state.ToString()!.ToLowerInvariant()}.");
+    }
+}
