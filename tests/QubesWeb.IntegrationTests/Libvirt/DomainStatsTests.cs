@@ -1,6 +1,6 @@
 // Bulk statistics (virConnectGetAllDomainStats) against a private test-driver node.
 using QubesWeb.Hypervisor.Libvirt;
-using QubesWeb.IntegrationTests.Support;
+using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Libvirt;
 

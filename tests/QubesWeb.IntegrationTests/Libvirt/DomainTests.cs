@@ -1,6 +1,6 @@
 // Domain lifecycle, XML, metadata and errors against a private test-driver node.
 using QubesWeb.Hypervisor.Libvirt;
-using QubesWeb.IntegrationTests.Support;
+using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Libvirt;
 

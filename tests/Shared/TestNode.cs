@@ -2,7 +2,7 @@
 using System.Security;
 using System.Text;
 
-namespace QubesWeb.IntegrationTests.Support;
+namespace QubesWeb.Tests.Shared;
 
 /// A domain prepared in the node file. RunState uses libvirt's virDomainState numbers (see TestNode.Running etc.),
 /// because this helper must not depend on the binding under test.

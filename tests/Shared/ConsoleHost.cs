@@ -1,0 +1,67 @@
+// The console as a test starts it: the real app (QubesWebHost), on its own data folder, its own libvirt test node
+// and a free loopback port, so tests run in parallel without seeing each other.
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using QubesWeb.Hosting;
+
+namespace QubesWeb.Tests.Shared;
+
+public sealed class ConsoleHost : IAsyncDisposable
+{
+    private ConsoleHost(WebApplication app, string dataDir, string baseUrl)
+    {
+        App = app;
+        DataDir = dataDir;
+        BaseUrl = baseUrl;
+    }
+
+    public WebApplication App { get; }
+    public IServiceProvider Services => App.Services;
+    public string DataDir { get; }
+    public string BaseUrl { get; }
+
+    public T Get<T>() where T : notnull => App.Services.GetRequiredService<T>();
+
+    /// <summary>
+    /// Starts the console. With no <paramref name="libvirtUri"/> it runs the embedded demo, whose node file lives in
+    /// its own data folder; <paramref name="dataDir"/> reuses a folder (a second start of the same console).
+    /// </summary>
+    public static async Task<ConsoleHost> StartAsync(string? libvirtUri = null, bool? demo = null, string? dataDir = null,
+        params string[] extraArgs)
+    {
+        dataDir ??= NewDataDir();
+        var args = new List<string>
+        {
+            $"--DataDir={dataDir}",
+            "--Port=0",
+            "--Logging:LogLevel:Default=Warning",
+            "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning",
+        };
+        if (libvirtUri is not null) args.Add($"--LibvirtUri={libvirtUri}");
+        if (demo is not null) args.Add($"--Demo={demo}");
+        args.AddRange(extraArgs);
+        var app = QubesWebHost.Build([.. args]);
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new ConsoleHost(app, dataDir, address.TrimEnd('/'));
+    }
+
+    public static string NewDataDir() => Path.Combine(Path.GetTempPath(), "qubesweb-test-" + Guid.NewGuid().ToString("N"));
+
+    /// <summary>Stops the console but keeps its data folder, for a second start on the same folder.</summary>
+    public async Task StopAsync()
+    {
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try { await StopAsync(); }
+        catch (ObjectDisposedException) { }
+        try { Directory.Delete(DataDir, recursive: true); }
+        catch (DirectoryNotFoundException) { }
+    }
+}
