@@ -1,0 +1,15 @@
+// Benchmarks print figures and their ratio against a baseline measured in the same run; they never pass or fail.
+// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile] [--domains N]
+using QubesWeb.Benchmarks;
+
+var domains = args.SkipWhile(a => a != "--domains").Skip(1).Select(int.Parse).DefaultIfEmpty(1000).First();
+var which = args.FirstOrDefault(a => !a.StartsWith("--") && !int.TryParse(a, out _)) ?? "reconcile";
+switch (which)
+{
+    case "reconcile":
+        await ReconcileBenchmark.RunAsync(domains);
+        return 0;
+    default:
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile.");
+        return 2;
+}
