@@ -21,6 +21,9 @@ public class Job
     /// <summary>The qube the job acts on (its name; a job outlives a removed qube).</summary>
     public required string Target { get; set; }
 
+    /// <summary>The job's parameters as JSON, for kinds that need more than a target (e.g. a new qube's properties).</summary>
+    public string? Arguments { get; set; }
+
     public JobState State { get; set; }
     public int Progress { get; set; }
     public string? Step { get; set; }

@@ -248,6 +248,6 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     private static QubeRuleException Exists(string name) => new($"A qube named '{name}' already exists; choose another name.");
 
     /// <summary>A user-supplied string made safe to quote in a message (no control characters, bounded length).</summary>
-    internal static string Shown(string? s) =>
+    public static string Shown(string? s) =>
         s is null ? "" : new string(s.Take(40).Select(c => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format ? '?' : c).ToArray()) + (s.Length > 40 ? "..." : "");
 }

@@ -42,7 +42,8 @@ public static class ListenGuard
     private static void Check(string url, string source)
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
-            throw new StartupConfigurationException($"'{url}' ({source}) is not an http URL such as http://127.0.0.1:{QubesWebOptions.DefaultPort}.");
+            // Kestrel's wildcards (http://*:PORT, http://+:PORT) are not URLs to Uri, yet bind every interface: say so.
+            throw new StartupConfigurationException($"'{url}' ({source}) is not a loopback http URL such as http://127.0.0.1:{QubesWebOptions.DefaultPort}; QubesWeb listens on loopback only.");
         if (!IsLoopbackHost(uri.Host))
             throw new StartupConfigurationException(
                 $"'{url}' ({source}) is not a loopback address. QubesWeb controls every qube and listens on 127.0.0.1 and ::1 only; use http://127.0.0.1:PORT.");

@@ -4,6 +4,7 @@ using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Demo;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Qubes;
 
 namespace QubesWeb.Hosting;
 
@@ -22,6 +23,8 @@ public static class ServiceExtensions
         services.AddOptions<LifecycleOptions>();
         foreach (var action in Enum.GetValues<LifecycleAction>())
             services.AddSingleton<IJobKind>(sp => ActivatorUtilities.CreateInstance<LifecycleJob>(sp, action));
+        services.AddSingleton<IJobKind, CreateQubeJob>();
+        services.AddScoped<CircuitJobs>();
 
         // Hosted services start in this order: the estate is ready before jobs recover and run.
         services.AddHostedService<EstateStartup>();

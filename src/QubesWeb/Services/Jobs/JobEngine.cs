@@ -42,16 +42,31 @@ public sealed class JobEngine : BackgroundService
     /// <summary>Queues a job of <paramref name="kind"/> on <paramref name="target"/>, taking the qube's lock.</summary>
     /// <exception cref="JobConflictException">another job holds the qube's lock.</exception>
     /// <exception cref="QubeRuleException">the job cannot succeed; the message says why.</exception>
-    public async Task<Job> EnqueueAsync(string kind, string target, CancellationToken ct = default)
+    public Task<Job> EnqueueAsync(string kind, string target, CancellationToken ct = default) => EnqueueAsync(kind, target, null, ct);
+
+    /// <summary>Queues a job whose kind takes arguments (serialized as JSON into the job).</summary>
+    public Task<Job> EnqueueAsync<TArguments>(string kind, string target, TArguments arguments, CancellationToken ct) where TArguments : class =>
+        EnqueueAsync(kind, target, JobArguments.Serialize(arguments), ct);
+
+    public async Task<Job> EnqueueAsync(string kind, string target, string? arguments, CancellationToken ct = default)
     {
         await _recovered.Task.WaitAsync(ct);
         if (!_kinds.TryGetValue(kind, out var handler))
             throw new QubeRuleException($"There is no job kind '{kind}'.");
-        await handler.ValidateAsync(target, ct);
+        try
+        {
+            await handler.ValidateAsync(target, arguments, ct);
+        }
+        catch (Exception e) when (e is QubeRuleException or HypervisorException or HypervisorUnavailableException)
+        {
+            // The refusal is the user's to read in the UI; the log keeps it for whoever reads it later.
+            _log.LogWarning("Refused {Kind} on {Target}: {Reason}", kind, Data.Qubes.Inventory.Shown(target), e.Message);
+            throw;
+        }
 
         await using var db = await _contexts.CreateDbContextAsync(ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var job = new Job { Kind = kind, Target = target, State = JobState.Queued, CreatedUtc = DateTime.UtcNow, Step = "Queued" };
+        var job = new Job { Kind = kind, Target = target, Arguments = arguments, State = JobState.Queued, CreatedUtc = DateTime.UtcNow, Step = "Queued" };
         db.Jobs.Add(job);
         await db.SaveChangesAsync(ct);
         db.Locks.Add(new QubeLock { QubeName = target, JobId = job.Id, AcquiredUtc = DateTime.UtcNow });
@@ -62,7 +77,9 @@ public sealed class JobEngine : BackgroundService
         catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 })
         {
             await tx.RollbackAsync(CancellationToken.None);
-            throw await ConflictAsync(target, ct);
+            var conflict = await ConflictAsync(target, ct);
+            _log.LogWarning("Refused {Kind} on {Target}: {Reason}", kind, target, conflict.Message);
+            throw conflict;
         }
         await tx.CommitAsync(ct);
         _queue.Writer.TryWrite(job.Id);
@@ -161,7 +178,7 @@ public sealed class JobEngine : BackgroundService
             {
                 try
                 {
-                    await kind.RecoverAsync(new JobContext(job.Id, job.Kind, job.Target, this), ct);
+                    await kind.RecoverAsync(new JobContext(job.Id, job.Kind, job.Target, job.Arguments, this), ct);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
@@ -213,7 +230,7 @@ public sealed class JobEngine : BackgroundService
         // Shutting the console down does not cancel a job: it stays "running" and start-up recovery accounts for it.
         using var cts = new CancellationTokenSource();
         _running[id] = cts;
-        var ctx = new JobContext(id, job.Kind, job.Target, this);
+        var ctx = new JobContext(id, job.Kind, job.Target, job.Arguments, this);
         try
         {
             await _kinds[job.Kind].RunAsync(ctx, cts.Token);

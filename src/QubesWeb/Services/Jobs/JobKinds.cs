@@ -14,7 +14,7 @@ public interface IJobKind
     string Describe(string target);
 
     /// <summary>Refuses, with a message saying what to fix, a job that cannot succeed; nothing is written yet.</summary>
-    Task ValidateAsync(string target, CancellationToken ct);
+    Task ValidateAsync(string target, string? arguments, CancellationToken ct);
 
     Task RunAsync(JobContext job, CancellationToken ct);
 
@@ -28,13 +28,30 @@ public sealed class JobConflictException(string message, long holderJobId) : Exc
 }
 
 /// <summary>What a running job may do: report progress and the step it is on, and write its log.</summary>
-public sealed class JobContext(long jobId, string kind, string target, JobEngine engine)
+public sealed class JobContext(long jobId, string kind, string target, string? arguments, JobEngine engine)
 {
     public long JobId { get; } = jobId;
     public string Kind { get; } = kind;
     public string Target { get; } = target;
+    public string? Arguments { get; } = arguments;
+
+    public T ArgumentsAs<T>() => JobArguments.Parse<T>(Arguments);
 
     public Task LogAsync(string text, JobLogLevel level = JobLogLevel.Info) => engine.AppendLogAsync(JobId, text, level);
 
     public Task ProgressAsync(int percent, string step) => engine.SetProgressAsync(JobId, percent, step);
+}
+
+public static class JobArguments
+{
+    private static readonly System.Text.Json.JsonSerializerOptions Json = new(System.Text.Json.JsonSerializerDefaults.Web)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
+    public static string Serialize<T>(T value) => System.Text.Json.JsonSerializer.Serialize(value, Json);
+
+    public static T Parse<T>(string? json) =>
+        (json is null ? default : System.Text.Json.JsonSerializer.Deserialize<T>(json, Json))
+        ?? throw new Data.Qubes.QubeRuleException($"This job needs arguments of type {typeof(T).Name}.");
 }

@@ -33,7 +33,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
 
     public string Describe(string target) => $"{action} {target}";
 
-    public async Task ValidateAsync(string target, CancellationToken ct)
+    public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
         var qube = await inventory.GetAsync(target, ct);
         QubeRules.EnsureNotAdminVm(qube);

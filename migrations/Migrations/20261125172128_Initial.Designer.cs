@@ -11,7 +11,7 @@ using QubesWeb.Data;
 namespace QubesWeb.Migrations.Migrations
 {
     [DbContext(typeof(InventoryDbContext))]
-    [Migration("20261125170845_Initial")]
+    [Migration("20261125172128_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -25,6 +25,9 @@ namespace QubesWeb.Migrations.Migrations
                     b.Property<long>("Id")
                         .ValueGeneratedOnAdd()
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("Arguments")
+                        .HasColumnType("TEXT");
 
                     b.Property<DateTime>("CreatedUtc")
                         .HasColumnType("TEXT");

@@ -21,6 +21,7 @@ namespace QubesWeb.Migrations.Migrations
                         .Annotation("Sqlite:Autoincrement", true),
                     Kind = table.Column<string>(type: "TEXT", maxLength: 32, nullable: false),
                     Target = table.Column<string>(type: "TEXT", maxLength: 64, nullable: false),
+                    Arguments = table.Column<string>(type: "TEXT", nullable: true),
                     State = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
                     Progress = table.Column<int>(type: "INTEGER", nullable: false),
                     Step = table.Column<string>(type: "TEXT", nullable: true),

@@ -1,0 +1,132 @@
+using Microsoft.Extensions.Options;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hosting;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Hypervisor.Storage;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Jobs;
+
+namespace QubesWeb.Services.Qubes;
+
+/// <summary>What a new AppVM is made of; the job's target is its name.</summary>
+public sealed record CreateQubeRequest(
+    QubeClass Class,
+    string Label,
+    string? Template,
+    string? NetVm,
+    int? MemoryMiB = null,
+    int? VCpus = null,
+    bool ProvidesNetwork = false,
+    string Notes = "");
+
+/// <summary>
+/// Creates a qube based on a template: its private and volatile volumes (qcow2), its inventory row, its domain.
+/// Everything is checked before the job is queued; a failure or cancel removes all it made, so no file, row or
+/// domain is left behind.
+/// </summary>
+public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, IOptions<QubesWebOptions> options) : IJobKind
+{
+    public const string KindName = "create";
+    public const long PrivateSize = 2L << 30;
+    public const long VolatileSize = 10L << 30;
+
+    public string Kind => KindName;
+
+    public string Describe(string target) => $"Create {target}";
+
+    public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
+    {
+        QubeRules.ValidateName(target);
+        var request = JobArguments.Parse<CreateQubeRequest>(arguments);
+        if (request.Class is not QubeClass.AppVM)
+            throw new QubeRuleException($"This creates AppVMs based on a template; a {request.Class} is made another way (templates are installed or cloned, standalones come from the standalone wizard).");
+        QubeRules.ValidateNotes(request.Notes);
+        QubeRules.ValidateResources(request.MemoryMiB ?? QubeRules.DefaultMemoryMiB, request.VCpus ?? QubeRules.DefaultVCpus);
+        if (await inventory.FindAsync(target, ct) is not null)
+            throw new QubeRuleException($"A qube named '{target}' already exists; choose another name.");
+        if (hypervisor.Connection.IsUp && hypervisor.GetDomain(target) is not null)
+            throw new QubeRuleException($"libvirt already has a domain named '{target}' (unmanaged); choose another name.");
+        var template = request.Template is null ? null
+            : await inventory.FindAsync(request.Template, ct) ?? throw new QubeRuleException($"There is no template named '{Inventory.Shown(request.Template)}'.");
+        QubeRules.ValidateTemplate(request.Class, template);
+        if (request.NetVm is not null && await inventory.FindAsync(request.NetVm, ct) is { } net && !net.ProvidesNetwork)
+            throw new QubeRuleException($"'{net.Name}' does not provide network; choose a qube with provides_network set, or none.");
+        if (!(await Labels(ct)).Contains(request.Label))
+            throw new QubeRuleException($"There is no label '{Inventory.Shown(request.Label)}'.");
+    }
+
+    private async Task<HashSet<string>> Labels(CancellationToken ct) => (await inventory.LabelsAsync(ct)).Select(l => l.Name).ToHashSet();
+
+    public async Task RunAsync(JobContext job, CancellationToken ct)
+    {
+        var request = job.ArgumentsAs<CreateQubeRequest>();
+        var dir = Path.Combine(options.Value.PoolDir, job.Target);
+        var madeRow = false;
+        var defined = false;
+        if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
+            throw new QubeRuleException($"The pool already has a folder for '{job.Target}' ({dir}); remove or rename it first.");
+        try
+        {
+            Directory.CreateDirectory(dir);
+            await job.ProgressAsync(10, "Creating the private volume");
+            var priv = Path.Combine(dir, "private.qcow2");
+            await QemuImg.CreateAsync(priv, PrivateSize, ct: ct);
+            await job.ProgressAsync(30, "Creating the volatile volume");
+            var vol = Path.Combine(dir, "volatile.qcow2");
+            await QemuImg.CreateAsync(vol, VolatileSize, ct: ct);
+            await job.LogAsync($"Volumes made in {dir}.");
+            ct.ThrowIfCancellationRequested();
+
+            await job.ProgressAsync(60, "Adding it to the inventory");
+            var privInfo = await QemuImg.InfoAsync(priv, ct);
+            var volInfo = await QemuImg.InfoAsync(vol, ct);
+            await inventory.CreateAsync(new NewQube(job.Target, request.Class, request.Label, request.Template, request.NetVm,
+                request.ProvidesNetwork, request.MemoryMiB, request.VCpus, request.Notes,
+                Volumes: [new NewVolume(VolumeKind.Private, priv, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
+                          new NewVolume(VolumeKind.Volatile, vol, volInfo.VirtualSizeBytes, volInfo.ActualSizeBytes)]), ct);
+            madeRow = true;
+            ct.ThrowIfCancellationRequested();
+
+            await job.ProgressAsync(80, "Defining its domain");
+            hypervisor.Define(DomainSpecs.From(await inventory.GetAsync(job.Target, ct)));
+            defined = true;
+            await job.LogAsync($"{job.Target} created: {request.Class} on {request.Template}, label {request.Label}, netvm {request.NetVm ?? "none"}.");
+            estate.InventoryChanged();
+        }
+        catch
+        {
+            await job.LogAsync("Removing what this job made.", Data.Jobs.JobLogLevel.Warning);
+            await UndoAsync(job.Target, dir, madeRow, defined);
+            throw;
+        }
+    }
+
+    private async Task UndoAsync(string name, string dir, bool madeRow, bool defined)
+    {
+        if (defined)
+            try { hypervisor.Undefine(name); } catch (HypervisorException) { } catch (HypervisorUnavailableException) { }
+        if (madeRow)
+            try { await inventory.RemoveAsync(name, CancellationToken.None); } catch (QubeRuleException) { }
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        estate.InventoryChanged();
+    }
+
+    /// <summary>
+    /// Died half-way: if the qube reached the inventory it exists (reconciliation defines its domain); if not, the
+    /// volumes made for it are removed.
+    /// </summary>
+    public async Task RecoverAsync(JobContext job, CancellationToken ct)
+    {
+        if (await inventory.FindAsync(job.Target, ct) is not null)
+        {
+            await job.LogAsync($"{job.Target} reached the inventory; its domain is defined from it at reconciliation.");
+            return;
+        }
+        var dir = Path.Combine(options.Value.PoolDir, job.Target);
+        if (Directory.Exists(dir))
+        {
+            Directory.Delete(dir, recursive: true);
+            await job.LogAsync($"Removed the half-made volumes in {dir}.");
+        }
+    }
+}
