@@ -41,17 +41,26 @@ public static class DataExtensions
         public static readonly SqlitePragmas Instance = new();
         private const string Sql = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
 
+        // EF Core's Database.Exists() (run by MigrateAsync) opens a read-only connection when the file exists; switching
+        // an existing non-WAL file (e.g. one made empty and owner-only before the first migration) to WAL would have to
+        // write, so such a connection gets only the per-connection pragmas.
+        private const string ReadOnlySql = "PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
+
+        private static string SqlFor(DbConnection connection) =>
+            connection is SqliteConnection c && new SqliteConnectionStringBuilder(c.ConnectionString).Mode == SqliteOpenMode.ReadOnly
+                ? ReadOnlySql : Sql;
+
         public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData)
         {
             using var cmd = connection.CreateCommand();
-            cmd.CommandText = Sql;
+            cmd.CommandText = SqlFor(connection);
             cmd.ExecuteNonQuery();
         }
 
         public override async Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken ct = default)
         {
             await using var cmd = connection.CreateCommand();
-            cmd.CommandText = Sql;
+            cmd.CommandText = SqlFor(connection);
             await cmd.ExecuteNonQueryAsync(ct);
         }
     }

@@ -36,7 +36,7 @@ public sealed class ConsoleHost : IAsyncDisposable
         {
             $"--DataDir={dataDir}",
             "--Port=0",
-            "--Logging:LogLevel:Default=Warning",
+            Environment.GetEnvironmentVariable("QW_TEST_LOG") ?? "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:Microsoft.Hosting.Lifetime=Warning",
         };
         if (libvirtUri is not null) args.Add($"--LibvirtUri={libvirtUri}");
@@ -53,9 +53,13 @@ public sealed class ConsoleHost : IAsyncDisposable
     /// <summary>Stops the console but keeps its data folder, for a second start on the same folder.</summary>
     public async Task StopAsync()
     {
+        if (_stopped) return;
+        _stopped = true;
         await App.StopAsync();
         await App.DisposeAsync();
     }
+
+    private bool _stopped;
 
     public async ValueTask DisposeAsync()
     {

@@ -10,6 +10,12 @@ public sealed class HypervisorOptions
     /// <summary>libvirt URI: <c>test:///PATH</c> for the demo and tests, <c>qemu:///system</c> or <c>xen:///system</c> on a host.</summary>
     public string Uri { get; set; } = "test:///default";
 
+    /// <summary>
+    /// libvirt's domain type (test, kvm, qemu, xen); empty picks it from the URI, kvm for qemu URIs. A host whose
+    /// /dev/kvm qemu cannot use needs <c>qemu</c> (software emulation): libvirt still advertises kvm there.
+    /// </summary>
+    public string? DomainType { get; set; }
+
     /// <summary>The first wait before reopening a lost connection; it doubles up to <see cref="MaxReconnectDelay"/>.</summary>
     public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromMilliseconds(500);
     public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(15);
@@ -37,7 +43,7 @@ public sealed class LibvirtHypervisor : IHypervisor, IDisposable
     {
         _options = options.Value;
         _log = log;
-        _domainType = DomainTypeFor(_options.Uri);
+        _domainType = string.IsNullOrWhiteSpace(_options.DomainType) ? DomainTypeFor(_options.Uri) : _options.DomainType;
         _state = new(_options.Uri, false, "not connected yet", DateTime.UtcNow);
         _ = Task.Run(PumpEventsAsync);
     }

@@ -22,7 +22,7 @@ public static class QubesWebHost
         builder.Configuration.AddEnvironmentVariables("QUBESWEB_");
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
         {
-            ["--port"] = "Port", ["--data-dir"] = "DataDir", ["--libvirt-uri"] = "LibvirtUri", ["--demo"] = "Demo",
+            ["--port"] = "Port", ["--data-dir"] = "DataDir", ["--libvirt-uri"] = "LibvirtUri", ["--demo"] = "Demo", ["--domain-type"] = "DomainType",
         });
 
         var options = builder.Configuration.Get<QubesWebOptions>() ?? new QubesWebOptions();
@@ -47,10 +47,11 @@ public static class QubesWebHost
 
         builder.Services.AddQubesWeb(options);
         // Antiforgery and circuit keys stay in the console's own private folder, not the user's profile.
-        builder.Services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(options.DataDir, "keys")))
+        builder.Services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(options.KeysDir))
             .SetApplicationName("QubesWeb");
         builder.Services.AddRazorComponents().AddInteractiveServerComponents();
-        builder.Services.AddMudServices();
+        // Bottom right: snackbars must not cover the page's own buttons at the top.
+        builder.Services.AddMudServices(c => c.SnackbarConfiguration.PositionClass = MudBlazor.Defaults.Classes.Position.BottomRight);
 
         var app = builder.Build();
         app.UseHostFiltering();

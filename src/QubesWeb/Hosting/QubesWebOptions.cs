@@ -17,6 +17,9 @@ public sealed class QubesWebOptions
     /// <summary>The libvirt URI. Empty means the embedded demo on libvirt's test driver.</summary>
     public string? LibvirtUri { get; set; }
 
+    /// <summary>libvirt's domain type for the qubes' domains (kvm, qemu, xen); empty picks it from the URI.</summary>
+    public string? DomainType { get; set; }
+
     /// <summary>Whether to make and boot the demo estate; on by default when no libvirt URI is given.</summary>
     public bool? Demo { get; set; }
 
@@ -26,6 +29,7 @@ public sealed class QubesWebOptions
     public bool IsDemo => Demo ?? string.IsNullOrWhiteSpace(LibvirtUri);
     public string DatabasePath => Path.Combine(DataDir, "qubesweb.db");
     public string PoolDir => Path.Combine(DataDir, "pool");
+    public string KeysDir => Path.Combine(DataDir, "keys");
     public string DemoNodeFile => Path.Combine(DataDir, "libvirt", "demo-node.xml");
     public string EffectiveLibvirtUri => string.IsNullOrWhiteSpace(LibvirtUri) ? "test://" + DemoNodeFile : LibvirtUri!;
 

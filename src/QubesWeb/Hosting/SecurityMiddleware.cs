@@ -20,7 +20,8 @@ public static class SecurityMiddleware
         headers["Cross-Origin-Opener-Policy"] = "same-origin";
         headers["Cross-Origin-Resource-Policy"] = "same-origin";
 
-        if (context.Request.Path.StartsWithSegments("/_blazor") && !OriginMatches(context.Request))
+        // blazor.web.js first GETs /_blazor/initializers, a same-origin GET without Origin (a public module list): let only it pass.
+        if (context.Request.Path.StartsWithSegments("/_blazor") && !(HttpMethods.IsGet(context.Request.Method) && context.Request.Path == "/_blazor/initializers") && !OriginMatches(context.Request))
         {
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
             await context.Response.WriteAsync("Cross-origin requests to the console are refused.");

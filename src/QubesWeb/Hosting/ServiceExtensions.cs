@@ -15,12 +15,17 @@ public static class ServiceExtensions
     {
         services.AddSingleton(Options.Create(options));
         services.AddInventory(options.DatabasePath);
-        services.Configure<HypervisorOptions>(o => o.Uri = options.EffectiveLibvirtUri);
+        services.Configure<HypervisorOptions>(o =>
+        {
+            o.Uri = options.EffectiveLibvirtUri;
+            o.DomainType = options.DomainType;
+        });
         services.AddSingleton<LibvirtHypervisor>();
         services.AddSingleton<IHypervisor>(sp => sp.GetRequiredService<LibvirtHypervisor>());
         services.AddSingleton<EstateMonitor>();
         services.AddSingleton<DemoEstate>();
-        services.AddOptions<LifecycleOptions>();
+        // "Lifecycle:ShutdownTimeout" (e.g. 00:01:00) in any configuration source.
+        services.AddOptions<LifecycleOptions>().BindConfiguration("Lifecycle");
         foreach (var action in Enum.GetValues<LifecycleAction>())
             services.AddSingleton<IJobKind>(sp => ActivatorUtilities.CreateInstance<LifecycleJob>(sp, action));
         services.AddSingleton<IJobKind, CreateQubeJob>();

@@ -27,6 +27,12 @@ public sealed class EstateMonitor : IDisposable
     private volatile IReadOnlyList<UnmanagedDomain> _unmanaged = [];
     private volatile bool _reconcileQueued;
 
+    // Each lifecycle event stamps its domain; a reconciliation whose listing is older than a domain's last event
+    // leaves that domain's state to the event (else a reconcile running across a start would store "halted" after
+    // the event stored "running", and nothing would correct it).
+    private long _eventSeq;
+    private readonly ConcurrentDictionary<string, long> _lastEvent = new(StringComparer.Ordinal);
+
     public EstateMonitor(IHypervisor hypervisor, Inventory inventory, ILogger<EstateMonitor> log)
     {
         _hypervisor = hypervisor;
@@ -75,6 +81,7 @@ public sealed class EstateMonitor : IDisposable
     private async Task<ReconcileReport> ReconcileLockedAsync(CancellationToken ct)
     {
         IReadOnlyList<DomainStatus> domains;
+        var listedAt = Interlocked.Read(ref _eventSeq);
         try
         {
             domains = _hypervisor.ListDomains();
@@ -123,9 +130,11 @@ public sealed class EstateMonitor : IDisposable
                 unmanaged.Add(new UnmanagedDomain(d.Name, d.Uuid, d.State));
         unmanaged.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
 
+        bool NewerEvent(string name) => _lastEvent.TryGetValue(name, out var seq) && seq > listedAt;
         foreach (var name in _domains.Keys)
-            if (!byName.ContainsKey(name)) _domains.TryRemove(name, out _);
-        foreach (var d in byName.Values) _domains[d.Name] = d;
+            if (!byName.ContainsKey(name) && !NewerEvent(name)) _domains.TryRemove(name, out _);
+        foreach (var d in byName.Values)
+            if (!NewerEvent(d.Name)) _domains[d.Name] = d;
         _unmanaged = unmanaged;
         LastReconciledUtc = DateTime.UtcNow;
         LastReconcileError = failed.Count > 0 ? $"Could not define: {string.Join(", ", failed)}" : null;
@@ -148,6 +157,7 @@ public sealed class EstateMonitor : IDisposable
             QueueReconcile();
         else
         {
+            _lastEvent[change.Name] = Interlocked.Increment(ref _eventSeq);
             try
             {
                 var d = _hypervisor.GetDomain(change.Name);

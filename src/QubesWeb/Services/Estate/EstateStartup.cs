@@ -17,8 +17,11 @@ public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextF
     public async Task StartAsync(CancellationToken ct)
     {
         var o = options.Value;
-        CreatePrivateDirectory(o.DataDir);
-        CreatePrivateDirectory(o.PoolDir);
+        // Traversable but not listable: a real hypervisor's qemu runs as another user and must reach the images.
+        CreateDirectory(o.DataDir, traversable: true);
+        CreateDirectory(o.PoolDir, traversable: true);
+        CreateDirectory(o.KeysDir, traversable: false);
+        CreateOwnerOnlyFile(o.DatabasePath);
         await using (var db = await contexts.CreateDbContextAsync(ct))
             await db.Database.MigrateAsync(ct);
         await inventory.EnsureAdminVmAsync(ct);
@@ -44,10 +47,25 @@ public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextF
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
 
-    /// <summary>The inventory and disk images are dom0's secrets: owner-only.</summary>
-    private static void CreatePrivateDirectory(string path)
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    private static void CreateDirectory(string path, bool traversable)
     {
-        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(path);
-        else Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (OperatingSystem.IsWindows()) { Directory.CreateDirectory(path); return; }
+        var mode = traversable ? OwnerOnly | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute : OwnerOnly;
+        Directory.CreateDirectory(path, mode);
+    }
+
+    /// <summary>
+    /// The inventory is made owner-only before SQLite first opens it; SQLite gives its -wal and -shm files the
+    /// database's mode.
+    /// </summary>
+    private static void CreateOwnerOnlyFile(string path)
+    {
+        if (File.Exists(path) || OperatingSystem.IsWindows()) return;
+        using var _ = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
     }
 }

@@ -76,8 +76,10 @@ public sealed class JobEngine : BackgroundService
         }
         catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 })
         {
+            // Read the holder inside this transaction, before rolling back: it still holds SQLite's write lock, so the
+            // holder's job cannot finish (and delete its lock) in between, and the refusal can always name it.
+            var conflict = await ConflictAsync(db, target, ct);
             await tx.RollbackAsync(CancellationToken.None);
-            var conflict = await ConflictAsync(target, ct);
             _log.LogWarning("Refused {Kind} on {Target}: {Reason}", kind, target, conflict.Message);
             throw conflict;
         }
@@ -87,9 +89,8 @@ public sealed class JobEngine : BackgroundService
         return job;
     }
 
-    private async Task<JobConflictException> ConflictAsync(string target, CancellationToken ct)
+    private async Task<JobConflictException> ConflictAsync(InventoryDbContext db, string target, CancellationToken ct)
     {
-        await using var db = await _contexts.CreateDbContextAsync(ct);
         var holder = await (from l in db.Locks
                             join j in db.Jobs on l.JobId equals j.Id
                             where l.QubeName == target

@@ -43,6 +43,18 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
             ?? throw new QubeRuleException($"'{target}' is not defined in libvirt yet; the console defines it from the inventory at its next reconciliation.");
         var refusal = Refusal(target, state);
         if (refusal is not null) throw new QubeRuleException(refusal);
+        if (action is LifecycleAction.Shutdown or LifecycleAction.Restart)
+            await EnsureNoRunningClientsAsync(target, ct);
+    }
+
+    /// <summary>Qubes refuses to stop a netvm that running qubes use: they would lose network without being told.</summary>
+    private async Task EnsureNoRunningClientsAsync(string target, CancellationToken ct)
+    {
+        var clients = (await inventory.ListAsync(ct))
+            .Where(q => q.NetVm?.Name == target && estate.StateOf(q) is RunState.Running or RunState.Paused or RunState.Transient)
+            .Select(q => q.Name).ToList();
+        if (clients.Count > 0)
+            throw new QubeRuleException($"'{target}' is the netvm of running qubes: {string.Join(", ", clients)}. Shut them down first.");
     }
 
     /// <summary>Why <see cref="Kind"/> cannot be done from <paramref name="state"/>, or null when it can.</summary>
@@ -126,12 +138,8 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
 
     private async Task ShutdownAsync(JobContext job, int from, int to, CancellationToken ct)
     {
-        // Qubes refuses to shut down a netvm that running qubes use: they would lose network without being told.
-        var clients = (await inventory.ListAsync(ct))
-            .Where(q => q.NetVm?.Name == job.Target && estate.StateOf(q) is RunState.Running or RunState.Paused or RunState.Transient)
-            .Select(q => q.Name).ToList();
-        if (clients.Count > 0)
-            throw new QubeRuleException($"'{job.Target}' is the netvm of running qubes: {string.Join(", ", clients)}. Shut them down first.");
+        // Checked again: a client may have started while this job was queued.
+        await EnsureNoRunningClientsAsync(job.Target, ct);
 
         await job.ProgressAsync(from + (to - from) / 5, "Shutting down");
         hypervisor.Shutdown(job.Target);

@@ -1,0 +1,85 @@
+// The real estate monitor, inventory (a migrated SQLite temp file) and job engine behind bUnit, over the fake
+// hypervisor: only the hypervisor is a double.
+using Bunit;
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using QubesWeb.Hosting;
+using MudBlazor.Services;
+using QubesWeb.Data;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Jobs;
+
+namespace QubesWeb.ComponentTests;
+
+public abstract class ConsoleTestContext : BunitContext, IAsyncLifetime
+{
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), "qubesweb-component-" + Guid.NewGuid().ToString("N"));
+
+    protected ConsoleTestContext()
+    {
+        Directory.CreateDirectory(_folder);
+        JSInterop.Mode = JSRuntimeMode.Loose;
+        Services.AddMudServices();
+        Services.AddLogging();
+        Services.AddSingleton<Microsoft.Extensions.Configuration.IConfiguration>(new Microsoft.Extensions.Configuration.ConfigurationBuilder().Build());
+        // The app's own wiring (inventory on a temp SQLite file, estate monitor, job kinds, job engine); only the
+        // hypervisor is replaced. bUnit runs no hosted services: migrations and the job engine's start are done below.
+        Services.AddQubesWeb(new QubesWebOptions { DataDir = _folder, LibvirtUri = "fake:///", Demo = false, Port = 0 });
+        Services.RemoveAll<IHypervisor>();
+        Services.AddSingleton<IHypervisor>(Hypervisor);
+        Services.Configure<LifecycleOptions>(o => { o.StartTimeout = TimeSpan.FromSeconds(20); o.ShutdownTimeout = TimeSpan.FromSeconds(20); });
+    }
+
+    protected FakeHypervisor Hypervisor { get; } = new();
+    protected QubesWeb.Data.Qubes.Inventory Inventory => Services.GetRequiredService<QubesWeb.Data.Qubes.Inventory>();
+    protected EstateMonitor Estate => Services.GetRequiredService<EstateMonitor>();
+    protected JobEngine Jobs => Services.GetRequiredService<JobEngine>();
+
+    public virtual async Task InitializeAsync()
+    {
+        await using (var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
+            await db.Database.MigrateAsync();
+        await Inventory.EnsureAdminVmAsync();
+        await Jobs.StartAsync(CancellationToken.None);
+    }
+
+    /// <summary>
+    /// A small estate: two templates, a netvm, AppVMs with and without network, a standalone and an internal
+    /// disposable template, defined in the fake by a real reconciliation; sys-net and work run.
+    /// </summary>
+    protected async Task SeedAsync()
+    {
+        const long MiB = 1L << 20;
+        await Inventory.CreateAllAsync(
+        [
+            new NewQube("fedora-42", QubeClass.TemplateVM, "black", MemoryMiB: 1024,
+                Volumes: [new NewVolume(VolumeKind.Root, null, 10L << 30, 300 * MiB), new NewVolume(VolumeKind.Private, null, 2L << 30, 20 * MiB)]),
+            new NewQube("debian-13", QubeClass.TemplateVM, "black"),
+            new NewQube("sys-net", QubeClass.AppVM, "red", "fedora-42", ProvidesNetwork: true, MemoryMiB: 425),
+            new NewQube("work", QubeClass.AppVM, "blue", "fedora-42", "sys-net", MemoryMiB: 2000,
+                Volumes: [new NewVolume(VolumeKind.Private, null, 2L << 30, 6 * MiB), new NewVolume(VolumeKind.Volatile, null, 10L << 30, 2 * MiB)]),
+            new NewQube("vault", QubeClass.AppVM, "black", "debian-13"),
+            new NewQube("devbox", QubeClass.StandaloneVM, "orange", NetVm: "sys-net", MemoryMiB: 4000),
+            new NewQube("default-dvm", QubeClass.AppVM, "gray", "fedora-42", "sys-net",
+                Features: new Dictionary<string, string> { ["internal"] = "1" }),
+        ]);
+        await Estate.ReconcileAsync();
+        Hypervisor.Start("sys-net");
+        Hypervisor.Start("work");
+        await Estate.WaitForStateAsync("work", s => s == RunState.Running, TimeSpan.FromSeconds(10), CancellationToken.None);
+        await Estate.WaitForStateAsync("sys-net", s => s == RunState.Running, TimeSpan.FromSeconds(10), CancellationToken.None);
+    }
+
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        await Jobs.StopAsync(CancellationToken.None);
+        await base.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        try { Directory.Delete(_folder, recursive: true); }
+        catch (IOException) { }
+    }
+}

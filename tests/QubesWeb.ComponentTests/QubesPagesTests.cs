@@ -1,0 +1,219 @@
+// The dashboard and the qubes list rendered with bUnit over the real monitor, inventory and job engine; the
+// hypervisor is the in-memory fake, which raises lifecycle events as libvirt does.
+using AngleSharp.Dom;
+using Bunit;
+using Microsoft.AspNetCore.Components.Web;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using QubesWeb.Data;
+using MudBlazor;
+using QubesWeb.Components.Shared;
+using QubesWeb.Data.Jobs;
+using QubesWeb.Hypervisor.Domains;
+using DashboardPage = QubesWeb.Components.Pages.Dashboard.Dashboard;
+using QubesListPage = QubesWeb.Components.Pages.Qubes.QubesList;
+
+namespace QubesWeb.ComponentTests;
+
+public sealed class QubesPagesTests : ConsoleTestContext
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
+    private IRenderedComponent<MudSnackbarProvider>? _snackbars;
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        await SeedAsync();
+    }
+
+    private IRenderedComponent<QubesListPage> RenderList()
+    {
+        Render<MudPopoverProvider>();
+        _snackbars = Render<MudSnackbarProvider>();
+        return Render<QubesListPage>();
+    }
+
+    private static IElement? RowOf(IRenderedComponent<QubesListPage> cut, string name) =>
+        cut.FindAll($"span.qw-name[data-qube='{name}']").FirstOrDefault()?.Closest("tr");
+
+    private static List<string> Names(IRenderedComponent<QubesListPage> cut) =>
+        cut.FindAll("span.qw-name").Select(e => e.GetAttribute("data-qube")!).ToList();
+
+    private static string Count(IRenderedComponent<DashboardPage> cut, string testId) =>
+        cut.Find($"[data-testid='{testId}'] [data-count]").GetAttribute("data-count")!;
+
+    [Fact]
+    public void The_dashboard_counts_qubes_by_class_and_by_state_as_the_data_has_them()
+    {
+        var cut = Render<DashboardPage>();
+
+        cut.WaitForAssertion(() =>
+        {
+            Assert.Equal("2", Count(cut, "count-TemplateVM"));
+            Assert.Equal("4", Count(cut, "count-AppVM"));
+            Assert.Equal("1", Count(cut, "count-StandaloneVM"));
+            Assert.Equal("0", Count(cut, "count-DispVM"));
+            Assert.Equal("1", Count(cut, "count-AdminVM"));
+            // dom0 always runs; sys-net and work were started.
+            Assert.Equal("3", Count(cut, "state-running"));
+            Assert.Equal("5", Count(cut, "state-halted"));
+            Assert.Equal("0", Count(cut, "state-paused"));
+        }, Wait);
+    }
+
+    [Fact]
+    public void The_dashboard_follows_a_state_change_and_lists_unmanaged_domains()
+    {
+        var cut = Render<DashboardPage>();
+        cut.WaitForAssertion(() => Assert.Equal("3", Count(cut, "state-running")), Wait);
+
+        Hypervisor.SetState("work", RunState.Paused, DomainChangeKind.Suspended);
+
+        cut.WaitForAssertion(() =>
+        {
+            Assert.Equal("2", Count(cut, "state-running"));
+            Assert.Equal("1", Count(cut, "state-paused"));
+        }, Wait);
+        Assert.Contains("None: every libvirt domain is a qube of the inventory.", cut.Markup);
+    }
+
+    [Fact]
+    public void Each_row_shows_label_colour_name_class_state_template_netvm_memory_and_disk_usage()
+    {
+        var cut = RenderList();
+
+        cut.WaitForAssertion(() => Assert.NotNull(RowOf(cut, "work")), Wait);
+        var work = RowOf(cut, "work")!;
+        var cells = work.QuerySelectorAll("td").Select(td => td.TextContent.Trim()).ToList();
+        Assert.Contains("background-color:#3465a4", work.QuerySelector(".qw-label-dot")!.GetAttribute("style")!.Replace(" ", ""));
+        Assert.Equal("label blue", work.QuerySelector(".qw-label-dot")!.GetAttribute("aria-label"));
+        Assert.Contains("work", cells);
+        Assert.Contains("AppVM", cells);
+        Assert.Equal("running", work.QuerySelector("[data-state]")!.GetAttribute("data-state"));
+        Assert.Contains("fedora-42", cells);
+        Assert.Contains("sys-net", cells);
+        Assert.Contains("2000 MiB", cells);
+        Assert.Contains(Format.Bytes(8L << 20), cells); // private 6 MiB + volatile 2 MiB
+
+        var vault = RowOf(cut, "vault")!;
+        var vaultCells = vault.QuerySelectorAll("td").Select(td => td.TextContent.Trim()).ToList();
+        Assert.Contains("background-color:#000000", vault.QuerySelector(".qw-label-dot")!.GetAttribute("style")!.Replace(" ", ""));
+        Assert.Equal("halted", vault.QuerySelector("[data-state]")!.GetAttribute("data-state"));
+        Assert.Contains("debian-13", vaultCells);
+        Assert.Contains("none", vaultCells);
+        Assert.Contains("400 MiB", vaultCells);
+
+        var devbox = RowOf(cut, "devbox")!;
+        Assert.Contains("StandaloneVM", devbox.QuerySelectorAll("td").Select(td => td.TextContent.Trim()));
+        Assert.Contains("4000 MiB", devbox.QuerySelectorAll("td").Select(td => td.TextContent.Trim()));
+
+        var dom0 = RowOf(cut, "dom0")!;
+        Assert.Equal("running", dom0.QuerySelector("[data-state]")!.GetAttribute("data-state"));
+        Assert.Contains("AdminVM", dom0.QuerySelectorAll("td").Select(td => td.TextContent.Trim()));
+    }
+
+    [Fact]
+    public void Internal_qubes_are_hidden_until_the_switch_shows_them()
+    {
+        var cut = RenderList();
+        cut.WaitForAssertion(() => Assert.NotNull(RowOf(cut, "work")), Wait);
+        Assert.Null(RowOf(cut, "default-dvm"));
+        Assert.Equal(7, Names(cut).Count);
+
+        cut.Find("input[type='checkbox']").Change(true);
+
+        cut.WaitForAssertion(() => Assert.NotNull(RowOf(cut, "default-dvm")), Wait);
+        Assert.Equal(8, Names(cut).Count);
+    }
+
+    [Fact]
+    public void Search_keeps_only_the_rows_that_match()
+    {
+        var cut = RenderList();
+        cut.WaitForAssertion(() => Assert.NotNull(RowOf(cut, "work")), Wait);
+
+        cut.Find("input[placeholder^='Search']").Input("debian");
+
+        cut.WaitForAssertion(() => Assert.Equal(["debian-13", "vault"], Names(cut).Order()), Wait);
+
+        cut.Find("input[placeholder^='Search']").Input("sys-net");
+
+        // sys-net itself, and the qubes whose netvm it is (default-dvm stays hidden: it is internal).
+        cut.WaitForAssertion(() => Assert.Equal(["devbox", "sys-net", "work"], Names(cut).Order()), Wait);
+
+        cut.Find("input[placeholder^='Search']").Input("no-such-qube");
+
+        cut.WaitForAssertion(() =>
+        {
+            Assert.Empty(Names(cut));
+            Assert.Contains("No qube matches.", cut.Markup);
+        }, Wait);
+    }
+
+    [Fact]
+    public void A_state_change_raised_by_the_hypervisor_re_renders_the_row()
+    {
+        var cut = RenderList();
+        cut.WaitForAssertion(() => Assert.Equal("halted", RowOf(cut, "vault")?.QuerySelector("[data-state]")?.GetAttribute("data-state")), Wait);
+
+        Hypervisor.SetState("vault", RunState.Running, DomainChangeKind.Started);
+
+        cut.WaitForAssertion(() => Assert.Equal("running", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state")), Wait);
+        Assert.NotNull(cut.Find("button[aria-label='Shut down vault']"));
+
+        Hypervisor.SetState("vault", RunState.Paused, DomainChangeKind.Suspended);
+
+        cut.WaitForAssertion(() => Assert.Equal("paused", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state")), Wait);
+        Assert.NotNull(cut.Find("button[aria-label='Resume vault']"));
+    }
+
+    [Fact]
+    public async Task Clicking_start_enqueues_a_start_job_which_runs_the_qube()
+    {
+        var cut = RenderList();
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("button[aria-label='Start vault']")), Wait);
+
+        await cut.Find("button[aria-label='Start vault']").ClickAsync(new MouseEventArgs());
+
+        var job = Assert.Single(await Jobs.RecentAsync(10));
+        Assert.Equal("start", job.Kind);
+        Assert.Equal("vault", job.Target);
+        using var cts = new CancellationTokenSource(Wait);
+        Assert.Equal(JobState.Succeeded, (await Jobs.WaitAsync(job.Id, cts.Token)).State);
+        cut.WaitForAssertion(() => Assert.Equal("running", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state")), Wait);
+    }
+
+    [Fact]
+    public async Task Clicking_start_on_a_qube_locked_by_another_job_shows_the_conflict_and_queues_nothing()
+    {
+        var cut = RenderList();
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("button[aria-label='Start vault']")), Wait);
+        long holder;
+        await using (var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
+        {
+            var job = new Job { Kind = "shutdown", Target = "vault", State = JobState.Running, CreatedUtc = DateTime.UtcNow };
+            db.Jobs.Add(job);
+            await db.SaveChangesAsync();
+            db.Locks.Add(new QubeLock { QubeName = "vault", JobId = job.Id, AcquiredUtc = DateTime.UtcNow });
+            await db.SaveChangesAsync();
+            holder = job.Id;
+        }
+
+        await cut.Find("button[aria-label='Start vault']").ClickAsync(new MouseEventArgs());
+
+        _snackbars!.WaitForAssertion(() => Assert.Contains($"job #{holder} (Shutdown vault) holds its lock", _snackbars!.Markup), Wait);
+        Assert.Equal([holder], (await Jobs.RecentAsync(50)).Select(j => j.Id));
+    }
+
+    [Fact]
+    public async Task Clicking_start_says_which_task_was_queued()
+    {
+        var cut = RenderList();
+        cut.WaitForAssertion(() => Assert.NotNull(cut.Find("button[aria-label='Start vault']")), Wait);
+
+        await cut.Find("button[aria-label='Start vault']").ClickAsync(new MouseEventArgs());
+
+        var job = Assert.Single(await Jobs.RecentAsync(10));
+        _snackbars!.WaitForAssertion(() => Assert.Contains($"Start vault: task #{job.Id} queued.", _snackbars!.Markup), Wait);
+    }
+}

@@ -1,0 +1,288 @@
+// Jobs run by the real console on a private test-driver node: locks, refusals, cancel and start-up recovery.
+using Microsoft.EntityFrameworkCore;
+using QubesWeb.Data;
+using QubesWeb.Data.Jobs;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.IntegrationTests.EstateTests;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Jobs;
+using QubesWeb.Tests.Shared;
+using InventoryService = QubesWeb.Data.Qubes.Inventory;
+
+namespace QubesWeb.IntegrationTests.JobTests;
+
+public sealed class JobTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>A console on its own node with fedora-42, sys-net (a netvm), work and vault, all defined and halted.</summary>
+    private static async Task<ConsoleHost> StartAsync(TestNode node, string? dataDir = null)
+    {
+        var host = await ConsoleHost.StartAsync(libvirtUri: node.Uri, demo: false, dataDir: dataDir);
+        var inventory = host.Get<InventoryService>();
+        if (await inventory.FindAsync("fedora-42") is null)
+        {
+            await inventory.CreateAsync(new NewQube("fedora-42", QubeClass.TemplateVM, "black"));
+            await inventory.CreateAsync(new NewQube("sys-net", QubeClass.AppVM, "red", "fedora-42", ProvidesNetwork: true));
+            await inventory.CreateAsync(new NewQube("work", QubeClass.AppVM, "blue", "fedora-42", "sys-net"));
+            await inventory.CreateAsync(new NewQube("vault", QubeClass.AppVM, "black", "fedora-42"));
+        }
+        await host.Get<EstateMonitor>().ReconcileAsync();
+        return host;
+    }
+
+    private static async Task<Job> RunAsync(ConsoleHost host, string kind, string target)
+    {
+        var jobs = host.Get<JobEngine>();
+        var job = await jobs.EnqueueAsync(kind, target);
+        using var cts = new CancellationTokenSource(Timeout);
+        return await jobs.WaitAsync(job.Id, cts.Token);
+    }
+
+    private static async Task<long> InsertHeldJobAsync(IDbContextFactory<InventoryDbContext> contexts, string target, JobState state, string kind = "shutdown")
+    {
+        await using var db = await contexts.CreateDbContextAsync();
+        var job = new Job { Kind = kind, Target = target, State = state, CreatedUtc = DateTime.UtcNow, StartedUtc = state == JobState.Running ? DateTime.UtcNow : null, Step = state.ToString() };
+        db.Jobs.Add(job);
+        await db.SaveChangesAsync();
+        db.Locks.Add(new QubeLock { QubeName = target, JobId = job.Id, AcquiredUtc = DateTime.UtcNow });
+        await db.SaveChangesAsync();
+        return job.Id;
+    }
+
+    private static async Task<bool> LockedAsync(IDbContextFactory<InventoryDbContext> contexts, string target)
+    {
+        await using var db = await contexts.CreateDbContextAsync();
+        return await db.Locks.AnyAsync(l => l.QubeName == target);
+    }
+
+    [Fact]
+    public async Task A_start_job_on_a_halted_qube_succeeds_and_the_qube_runs()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+
+        var job = await RunAsync(host, "start", "vault");
+
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal(100, job.Progress);
+        Assert.Null(job.Error);
+        Assert.NotEmpty(job.Log);
+        Assert.Contains(job.Log, l => l.Text == "vault is running.");
+        Assert.NotNull(job.FinishedUtc);
+        Assert.Equal(RunState.Running, host.Get<EstateMonitor>().StateOf("vault"));
+        Assert.Equal(RunState.Running, host.Get<IHypervisor>().GetDomain("vault")!.State);
+        Assert.False(await LockedAsync(host.Get<IDbContextFactory<InventoryDbContext>>(), "vault"));
+    }
+
+    [Fact]
+    public async Task Starting_a_qube_starts_its_netvm_first()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+
+        var job = await RunAsync(host, "start", "work");
+
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Contains(job.Log, l => l.Text.Contains("Starting sys-net"));
+        Assert.Equal(RunState.Running, host.Get<EstateMonitor>().StateOf("sys-net"));
+        Assert.Equal(RunState.Running, host.Get<EstateMonitor>().StateOf("work"));
+    }
+
+    [Fact]
+    public async Task Starting_a_running_qube_is_refused_as_already_running_and_queues_nothing()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        host.Get<IHypervisor>().Start("vault");
+
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync("start", "vault"));
+
+        Assert.Equal("'vault' is already running.", error.Message);
+        Assert.Empty(await host.Get<JobEngine>().RecentAsync(10));
+    }
+
+    [Fact]
+    public async Task Jobs_on_dom0_on_an_unknown_qube_or_of_an_unknown_kind_are_refused_clearly()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        var jobs = host.Get<JobEngine>();
+
+        var dom0 = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync("shutdown", "dom0"));
+        var missing = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync("start", "nope"));
+        var kind = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync("format-disk", "vault"));
+
+        Assert.Contains("read-only", dom0.Message);
+        Assert.Equal("There is no qube named 'nope'.", missing.Message);
+        Assert.Equal("There is no job kind 'format-disk'.", kind.Message);
+    }
+
+    [Fact]
+    public async Task A_second_job_on_a_locked_qube_is_refused_naming_the_holder_job()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        var contexts = host.Get<IDbContextFactory<InventoryDbContext>>();
+        var holder = await InsertHeldJobAsync(contexts, "vault", JobState.Running);
+
+        var error = await Assert.ThrowsAsync<JobConflictException>(() => host.Get<JobEngine>().EnqueueAsync("start", "vault"));
+
+        Assert.Equal(holder, error.HolderJobId);
+        Assert.Contains($"job #{holder} (Shutdown vault) holds its lock", error.Message);
+        await using var db = await contexts.CreateDbContextAsync();
+        Assert.Equal([holder], await db.Jobs.Select(j => j.Id).ToListAsync());
+    }
+
+    [Fact]
+    public async Task Two_start_jobs_queued_at_once_on_one_qube_give_one_job_and_one_conflict()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        var jobs = host.Get<JobEngine>();
+        using var go = new Barrier(2);
+
+        var outcomes = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+        {
+            go.SignalAndWait();
+            try { return (Job: await jobs.EnqueueAsync("start", "vault"), Error: (Exception?)null); }
+            catch (Exception e) { return (Job: (Job?)null, Error: e); }
+        })));
+
+        var won = Assert.Single(outcomes, o => o.Job is not null).Job!;
+        var lost = Assert.Single(outcomes, o => o.Error is not null).Error!;
+        // The loser either met the lock, or (when the winner already ran) found vault running.
+        Assert.True(lost is JobConflictException c ? c.HolderJobId == won.Id : lost.Message == "'vault' is already running.", lost.ToString());
+    }
+
+    [Fact]
+    public async Task Cancelling_a_queued_job_marks_it_cancelled_and_releases_the_lock()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        var contexts = host.Get<IDbContextFactory<InventoryDbContext>>();
+        var jobs = host.Get<JobEngine>();
+        // Queued in the database but never handed to a worker: it stays queued until cancelled.
+        var queued = await InsertHeldJobAsync(contexts, "vault", JobState.Queued, kind: "start");
+
+        Assert.True(await jobs.CancelAsync(queued));
+
+        var job = (await jobs.GetAsync(queued))!;
+        Assert.Equal(JobState.Cancelled, job.State);
+        Assert.NotNull(job.FinishedUtc);
+        Assert.False(await LockedAsync(contexts, "vault"));
+        Assert.False(await jobs.CancelAsync(queued));
+        var next = await RunAsync(host, "start", "vault");
+        Assert.Equal(JobState.Succeeded, next.State);
+    }
+
+    [Fact]
+    public async Task A_job_left_running_when_the_console_stopped_is_marked_interrupted_at_start_up_and_its_lock_released()
+    {
+        using var node = new TestNode();
+        var dataDir = ConsoleHost.NewDataDir();
+        var first = await StartAsync(node, dataDir);
+        await first.StopAsync();
+        var options = new DbContextOptionsBuilder<InventoryDbContext>();
+        DataExtensions.Configure(options, Path.Combine(dataDir, "qubesweb.db"));
+        long orphan;
+        await using (var db = new InventoryDbContext(options.Options))
+        {
+            var job = new Job { Kind = "start", Target = "vault", State = JobState.Running, Progress = 30, Step = "Starting", CreatedUtc = DateTime.UtcNow, StartedUtc = DateTime.UtcNow };
+            db.Jobs.Add(job);
+            await db.SaveChangesAsync();
+            db.Locks.Add(new QubeLock { QubeName = "vault", JobId = job.Id, AcquiredUtc = DateTime.UtcNow });
+            await db.SaveChangesAsync();
+            orphan = job.Id;
+        }
+
+        await using var host = await StartAsync(node, dataDir);
+
+        var jobs = host.Get<JobEngine>();
+        var recovered = (await jobs.GetAsync(orphan))!;
+        Assert.Equal(JobState.Interrupted, recovered.State);
+        Assert.NotNull(recovered.FinishedUtc);
+        Assert.Contains(recovered.Log, l => l.Level == JobLogLevel.Warning && l.Text.Contains("interrupted"));
+        Assert.Contains(recovered.Log, l => l.Text.StartsWith("Nothing to undo"));
+        Assert.False(await LockedAsync(host.Get<IDbContextFactory<InventoryDbContext>>(), "vault"));
+        var next = await RunAsync(host, "start", "vault");
+        Assert.Equal(JobState.Succeeded, next.State);
+    }
+
+    [Fact]
+    public async Task Shutting_down_a_netvm_with_running_clients_is_refused_naming_them()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "start", "work")).State);
+        var jobs = host.Get<JobEngine>();
+
+        string message;
+        try
+        {
+            var job = await jobs.EnqueueAsync("shutdown", "sys-net");
+            using var cts = new CancellationTokenSource(Timeout);
+            var done = await jobs.WaitAsync(job.Id, cts.Token);
+            Assert.Equal(JobState.Failed, done.State);
+            message = done.Error!;
+        }
+        catch (QubeRuleException refused)
+        {
+            message = refused.Message;
+        }
+
+        Assert.Equal("'sys-net' is the netvm of running qubes: work. Shut them down first.", message);
+        Assert.Equal(RunState.Running, host.Get<IHypervisor>().GetDomain("sys-net")!.State);
+        Assert.False(await LockedAsync(host.Get<IDbContextFactory<InventoryDbContext>>(), "sys-net"));
+    }
+
+    [Fact]
+    public async Task Shutting_down_a_netvm_whose_clients_are_halted_succeeds()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "start", "sys-net")).State);
+
+        var job = await RunAsync(host, "shutdown", "sys-net");
+
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal(RunState.Halted, host.Get<EstateMonitor>().StateOf("sys-net"));
+    }
+
+    [Fact]
+    public async Task A_restart_ends_with_the_qube_running()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "start", "vault")).State);
+
+        var job = await RunAsync(host, "restart", "vault");
+
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal(100, job.Progress);
+        Assert.Contains(job.Log, l => l.Text == "vault shut down.");
+        Assert.Contains(job.Log, l => l.Text == "vault is running.");
+        Assert.Equal(RunState.Running, host.Get<EstateMonitor>().StateOf("vault"));
+    }
+
+    [Fact]
+    public async Task Pause_resume_and_kill_move_the_qube_through_those_states()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        var estate = host.Get<EstateMonitor>();
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "start", "vault")).State);
+
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "pause", "vault")).State);
+        Assert.Equal(RunState.Paused, estate.StateOf("vault"));
+        var startPaused = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync("start", "vault"));
+        Assert.Equal("'vault' is paused; resume it instead.", startPaused.Message);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "resume", "vault")).State);
+        Assert.Equal(RunState.Running, estate.StateOf("vault"));
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "kill", "vault")).State);
+        Assert.Equal(RunState.Halted, estate.StateOf("vault"));
+        var shutdownHalted = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync("shutdown", "vault"));
+        Assert.Equal("'vault' is not running.", shutdownHalted.Message);
+    }
+}

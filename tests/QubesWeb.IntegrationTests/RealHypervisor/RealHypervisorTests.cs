@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using QubesWeb.Data.Jobs;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Hypervisor.Storage;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Jobs;
+using QubesWeb.Tests.Shared;
+
+namespace QubesWeb.IntegrationTests.RealHypervisor;
+
+/// <summary>
+/// The console against a real libvirtd running real qemu domains. A domain with no guest OS ignores the ACPI
+/// shutdown request, which is exactly the case Qubes' "shut down, then kill after the timeout" exists for.
+/// </summary>
+public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<RealLibvirtd>
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task AQubeIsDefinedStartedAndKilledAfterItIgnoresTheShutdownTimeout()
+    {
+        _ = daemon; // started by the fixture
+        var name = "qwt-" + Guid.NewGuid().ToString("N")[..10];
+        await using var host = await ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs:
+            ["--Lifecycle:ShutdownTimeout=00:00:03"]);
+        try
+        {
+            var root = Path.Combine(host.DataDir, "pool", name, "root.qcow2");
+            Directory.CreateDirectory(Path.GetDirectoryName(root)!);
+            await QemuImg.CreateAsync(root, 64L << 20);
+            await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.StandaloneVM, "orange", MemoryMiB: 128, VCpus: 1,
+                Notes: "<img src=x onerror=alert(1)> ]]>", Volumes: [new NewVolume(VolumeKind.Root, root, 64L << 20)]));
+
+            var estate = host.Get<EstateMonitor>();
+            var report = await estate.ReconcileAsync();
+            Assert.Contains(name, report.Defined);
+            var hypervisor = host.Get<IHypervisor>();
+            Assert.Equal(new QubeMetadata("StandaloneVM", "orange", null), hypervisor.GetMetadata(name));
+            Assert.Equal(RunState.Halted, estate.StateOf(name));
+
+            var jobs = host.Get<JobEngine>();
+            var start = await jobs.WaitAsync((await jobs.EnqueueAsync("start", name)).Id, Cancel());
+            Assert.True(start.State == JobState.Succeeded, start.Error);
+            Assert.Equal(RunState.Running, estate.StateOf(name));
+
+            var shutdown = await jobs.WaitAsync((await jobs.EnqueueAsync("shutdown", name)).Id, Cancel());
+            Assert.True(shutdown.State == JobState.Succeeded, shutdown.Error);
+            Assert.Contains(shutdown.Log, l => l.Text.Contains("did not shut down within 3 s; killing it"));
+            Assert.Equal(RunState.Halted, hypervisor.GetDomain(name)!.State);
+        }
+        finally
+        {
+            // The console first: while it runs it defines the qube again from its inventory, as it should.
+            await host.StopAsync();
+            RealLibvirtd.Remove(name);
+        }
+    }
+
+    [Fact]
+    public async Task AStartAndAKillMadeWithVirshAppearInTheConsolesState()
+    {
+        var name = "qwt-" + Guid.NewGuid().ToString("N")[..10];
+        await using var host = await ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false);
+        try
+        {
+            var root = Path.Combine(host.DataDir, "pool", name, "root.qcow2");
+            Directory.CreateDirectory(Path.GetDirectoryName(root)!);
+            await QemuImg.CreateAsync(root, 64L << 20);
+            await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.StandaloneVM, "purple", MemoryMiB: 128, VCpus: 1,
+                Volumes: [new NewVolume(VolumeKind.Root, root, 64L << 20)]));
+            var estate = host.Get<EstateMonitor>();
+            await estate.ReconcileAsync();
+
+            // Another process, behind the console's back: only libvirt's events can tell the console.
+            await VirshAsync("start", name);
+            await estate.WaitForStateAsync(name, s => s == RunState.Running, Wait, Cancel());
+            await VirshAsync("destroy", name);
+            await estate.WaitForStateAsync(name, s => s == RunState.Halted, Wait, Cancel());
+
+            // Undefined behind its back, the qube is defined again from the inventory, the source of truth.
+            await VirshAsync("undefine", name);
+            var deadline = DateTime.UtcNow + Wait;
+            while (host.Get<IHypervisor>().GetDomain(name) is null)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"{name} was not defined again from the inventory");
+                await estate.ReconcileAsync();
+            }
+        }
+        finally
+        {
+            // The console first: while it runs it defines the qube again from its inventory, as it should.
+            await host.StopAsync();
+            RealLibvirtd.Remove(name);
+        }
+    }
+
+    private static CancellationToken Cancel() => new CancellationTokenSource(Wait).Token;
+
+    private static async Task VirshAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo("virsh") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(RealLibvirtd.Uri);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var err = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, $"virsh {string.Join(' ', args)} failed: {err}");
+    }
+}

@@ -1,0 +1,233 @@
+// The built console, started as its own process, refuses every way of being told to listen beyond loopback.
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.RegularExpressions;
+using QubesWeb.Tests.Shared;
+
+namespace QubesWeb.IntegrationTests.Security;
+
+public sealed partial class LoopbackOnlyStartTests
+{
+    private static readonly TimeSpan ExitDeadline = TimeSpan.FromSeconds(60);
+
+    /// <summary>How the address is given ({port} is replaced by a free port), and the text stderr must name.</summary>
+    public static TheoryData<string, string, string> NonLoopback => new()
+    {
+        { "arg", "--urls=http://0.0.0.0:{port}", "http://0.0.0.0:{port}" },
+        { "arg", "--urls=http://[::]:{port}", "http://[::]:{port}" },
+        { "arg", "--urls=http://example.com:{port}", "http://example.com:{port}" },
+        { "arg", "--urls=http://127.0.0.1:{port};http://0.0.0.0:{port}", "http://0.0.0.0:{port}" },
+        { "env", "ASPNETCORE_URLS=http://0.0.0.0:{port}", "http://0.0.0.0:{port}" },
+        { "env", "ASPNETCORE_HTTP_PORTS={port}", "HTTP_PORTS" },
+        { "arg", "--Kestrel:Endpoints:Http:Url=http://0.0.0.0:{port}", "http://0.0.0.0:{port}" },
+    };
+
+    [Theory]
+    [MemberData(nameof(NonLoopback))]
+    public async Task A_non_loopback_address_stops_the_start(string how, string setting, string named)
+    {
+        var port = FreePort();
+        var dataDir = ConsoleHost.NewDataDir();
+        try
+        {
+            var psi = ConsoleProcess(dataDir);
+            setting = setting.Replace("{port}", port.ToString());
+            if (how == "arg")
+            {
+                // --urls as two arguments, as a user types it; configuration keys in their --Key=value form.
+                var eq = setting.IndexOf('=');
+                if (setting.StartsWith("--urls", StringComparison.Ordinal)) { psi.ArgumentList.Add("--urls"); psi.ArgumentList.Add(setting[(eq + 1)..]); }
+                else psi.ArgumentList.Add(setting);
+            }
+            else
+            {
+                var eq = setting.IndexOf('=');
+                psi.Environment[setting[..eq]] = setting[(eq + 1)..];
+            }
+
+            using var run = ChildProcess.Start(psi);
+            var exited = await run.WaitForExitAsync(ExitDeadline);
+            Assert.True(exited, $"The console still runs {ExitDeadline.TotalSeconds} s after being given {setting}.\nstdout:\n{run.Stdout}\nstderr:\n{run.Stderr}");
+            Assert.NotEqual(0, run.Process.ExitCode);
+            var stderr = run.Stderr;
+            Assert.Contains(named.Replace("{port}", port.ToString()), stderr);
+            Assert.Contains("loopback", stderr, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain("Now listening on", run.Stdout);
+            Assert.DoesNotContain("Unhandled exception", stderr);
+
+            await AssertNothingListensOn(port);
+        }
+        finally
+        {
+            DeleteQuietly(dataDir);
+        }
+    }
+
+    [Fact]
+    public async Task A_loopback_address_starts_and_answers()
+    {
+        var dataDir = ConsoleHost.NewDataDir();
+        try
+        {
+            var psi = ConsoleProcess(dataDir);
+            psi.ArgumentList.Add("--urls");
+            psi.ArgumentList.Add("http://127.0.0.1:0");
+            psi.ArgumentList.Add("--Demo=false");
+            psi.ArgumentList.Add("--Logging:LogLevel:Microsoft.Hosting.Lifetime=Information");
+
+            using var run = ChildProcess.Start(psi);
+            var line = await run.WaitForStdoutAsync(l => l.Contains("Now listening on", StringComparison.Ordinal), ExitDeadline);
+            Assert.True(line is not null, $"No 'Now listening on' within {ExitDeadline.TotalSeconds} s.\nstdout:\n{run.Stdout}\nstderr:\n{run.Stderr}");
+            var url = ListeningUrl().Match(line!).Value;
+            Assert.StartsWith("http://127.0.0.1:", url);
+
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+            using var response = await http.GetAsync(url);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        finally
+        {
+            DeleteQuietly(dataDir);
+        }
+    }
+
+    /// <summary>dotnet QubesWeb.dll from this test's output folder (the web project is referenced), no shell.</summary>
+    private static ProcessStartInfo ConsoleProcess(string dataDir)
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "QubesWeb.dll");
+        Assert.True(File.Exists(dll), $"{dll} is missing: the web project should be copied next to the tests.");
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
+        if (string.IsNullOrEmpty(dotnet) || !File.Exists(dotnet)) dotnet = "dotnet";
+        var psi = new ProcessStartInfo(dotnet)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = dataDir,
+        };
+        Directory.CreateDirectory(dataDir);
+        psi.ArgumentList.Add(dll);
+        psi.ArgumentList.Add($"--DataDir={dataDir}");
+        // Whatever the test runner's environment says about listening is not part of the case.
+        foreach (var key in psi.Environment.Keys.Where(k =>
+                     k.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) || k.StartsWith("QUBESWEB_", StringComparison.OrdinalIgnoreCase)
+                     || k.StartsWith("DOTNET_URLS", StringComparison.OrdinalIgnoreCase) || k.StartsWith("DOTNET_HTTP", StringComparison.OrdinalIgnoreCase)).ToList())
+            psi.Environment.Remove(key);
+        return psi;
+    }
+
+    private static async Task AssertNothingListensOn(int port)
+    {
+        using var client = new TcpClient();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        var refused = await Assert.ThrowsAsync<SocketException>(async () => await client.ConnectAsync(IPAddress.Loopback, port, timeout.Token));
+        Assert.Equal(SocketError.ConnectionRefused, refused.SocketErrorCode);
+        // Nothing holds the port on any interface either: it can be bound on all of them.
+        var listener = new TcpListener(IPAddress.Any, port);
+        listener.Start();
+        listener.Stop();
+    }
+
+    private static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Any, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private static void DeleteQuietly(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); }
+        catch (DirectoryNotFoundException) { }
+    }
+
+    [GeneratedRegex(@"http://127\.0\.0\.1:\d+")]
+    private static partial Regex ListeningUrl();
+
+    /// <summary>A child process whose output is collected as it comes; disposing kills it if it still runs.</summary>
+    private sealed class ChildProcess : IDisposable
+    {
+        private readonly StringBuilder _stdout = new(), _stderr = new();
+        private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Found)> _watchers = [];
+        private readonly object _gate = new();
+
+        private ChildProcess(Process process) => Process = process;
+
+        public Process Process { get; }
+        public string Stdout { get { lock (_gate) return _stdout.ToString(); } }
+        public string Stderr { get { lock (_gate) return _stderr.ToString(); } }
+
+        public static ChildProcess Start(ProcessStartInfo psi)
+        {
+            var child = new ChildProcess(new Process { StartInfo = psi, EnableRaisingEvents = true });
+            child.Process.OutputDataReceived += (_, e) => child.OnLine(e.Data, child._stdout);
+            child.Process.ErrorDataReceived += (_, e) => child.OnLine(e.Data, child._stderr);
+            Assert.True(child.Process.Start(), "The console process did not start.");
+            child.Process.BeginOutputReadLine();
+            child.Process.BeginErrorReadLine();
+            return child;
+        }
+
+        private void OnLine(string? line, StringBuilder into)
+        {
+            if (line is null) return;
+            lock (_gate)
+            {
+                into.AppendLine(line);
+                if (into != _stdout) return;
+                foreach (var (match, found) in _watchers)
+                    if (match(line)) found.TrySetResult(line);
+            }
+        }
+
+        /// <summary>The first stdout line (so far or to come) that matches, or null at the deadline or when the process ends.</summary>
+        public async Task<string?> WaitForStdoutAsync(Func<string, bool> match, TimeSpan deadline)
+        {
+            var found = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (_gate)
+            {
+                var seen = _stdout.ToString().Split('\n').Select(l => l.TrimEnd('\r')).FirstOrDefault(match);
+                if (seen is not null) return seen;
+                _watchers.Add((match, found));
+            }
+            using var cts = new CancellationTokenSource(deadline);
+            var exited = Process.WaitForExitAsync(cts.Token);
+            var first = await Task.WhenAny(found.Task, exited);
+            return first == found.Task ? await found.Task : null;
+        }
+
+        /// <summary>Whether the process ended (and its output was read to the end) within the deadline.</summary>
+        public async Task<bool> WaitForExitAsync(TimeSpan deadline)
+        {
+            using var cts = new CancellationTokenSource(deadline);
+            try
+            {
+                await Process.WaitForExitAsync(cts.Token);
+                return true;
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+
+        public void Dispose()
+        {
+            try
+            {
+                if (!Process.HasExited)
+                {
+                    Process.Kill(entireProcessTree: true);
+                    Process.WaitForExit(TimeSpan.FromSeconds(30));
+                }
+            }
+            catch (InvalidOperationException) { }
+            Process.Dispose();
+        }
+    }
+}
