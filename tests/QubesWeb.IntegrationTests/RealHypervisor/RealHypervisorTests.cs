@@ -95,6 +95,46 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
         }
     }
 
+    [Fact]
+    public async Task CancellingAShutdownThatWaitsForTheGuestLeavesTheQubeRunningAndTheJobCancelled()
+    {
+        var name = "qwt-" + Guid.NewGuid().ToString("N")[..10];
+        await using var host = await ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs: ["--Lifecycle:ShutdownTimeout=00:05:00"]);
+        try
+        {
+            var root = Path.Combine(host.DataDir, "pool", name, "root.qcow2");
+            Directory.CreateDirectory(Path.GetDirectoryName(root)!);
+            await QemuImg.CreateAsync(root, 64L << 20);
+            await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.StandaloneVM, "green", MemoryMiB: 128, VCpus: 1,
+                Volumes: [new NewVolume(VolumeKind.Root, root, 64L << 20)]));
+            var estate = host.Get<EstateMonitor>();
+            await estate.ReconcileAsync();
+            var jobs = host.Get<JobEngine>();
+            var start = await jobs.WaitAsync((await jobs.EnqueueAsync("start", name)).Id, Cancel());
+            Assert.True(start.State == JobState.Succeeded, start.Error);
+
+            // No guest OS answers the ACPI request: the job waits for the guest, and the user gives up on it.
+            var shutdown = await jobs.EnqueueAsync("shutdown", name);
+            var changed = new SemaphoreSlim(0);
+            jobs.JobChanged += id => { if (id == shutdown.Id) changed.Release(); };
+            while ((await jobs.GetAsync(shutdown.Id))!.Step != "Shutting down")
+                Assert.True(await changed.WaitAsync(Wait), "the shutdown job never reached its waiting step");
+            Assert.True(await jobs.CancelAsync(shutdown.Id));
+
+            var ended = await jobs.WaitAsync(shutdown.Id, Cancel());
+            Assert.Equal(JobState.Cancelled, ended.State);
+            Assert.Equal(RunState.Running, host.Get<IHypervisor>().GetDomain(name)!.State);
+            // Its lock is free again: the user can kill it now.
+            var kill = await jobs.WaitAsync((await jobs.EnqueueAsync("kill", name)).Id, Cancel());
+            Assert.True(kill.State == JobState.Succeeded, kill.Error);
+        }
+        finally
+        {
+            await host.StopAsync();
+            RealLibvirtd.Remove(name);
+        }
+    }
+
     private static CancellationToken Cancel() => new CancellationTokenSource(Wait).Token;
 
     private static async Task VirshAsync(params string[] args)
