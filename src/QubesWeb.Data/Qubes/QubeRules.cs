@@ -85,17 +85,17 @@ public static partial class QubeRules
                 if (template is null)
                     throw new QubeRuleException("An AppVM needs a template: choose a TemplateVM.");
                 if (template.Class != QubeClass.TemplateVM)
-                    throw new QubeRuleException($"'{template.Name}' is a {template.Class}; an AppVM's template must be a TemplateVM.");
+                    throw new QubeRuleException($"'{template.Name}' is {Article(template.Class)}; an AppVM's template must be a TemplateVM.");
                 break;
             case QubeClass.DispVM:
                 if (template is null)
                     throw new QubeRuleException("A DispVM needs an AppVM as its template.");
                 if (template.Class != QubeClass.AppVM)
-                    throw new QubeRuleException($"'{template.Name}' is a {template.Class}; a DispVM's template must be an AppVM.");
+                    throw new QubeRuleException($"'{template.Name}' is {Article(template.Class)}; a DispVM's template must be an AppVM.");
                 break;
             default:
                 if (template is not null)
-                    throw new QubeRuleException($"A {qubeClass} has no template; remove '{template.Name}'.");
+                    throw new QubeRuleException($"{Capitalized(Article(qubeClass))} has no template; remove '{template.Name}'.");
                 break;
         }
     }
@@ -118,6 +118,11 @@ public static partial class QubeRules
         if (qube.Class == QubeClass.AdminVM)
             throw new QubeRuleException($"'{qube.Name}' is the admin qube and is read-only.");
     }
+
+    /// <summary>"an AppVM", "a TemplateVM": messages read as sentences.</summary>
+    public static string Article(QubeClass c) => (c is QubeClass.AppVM or QubeClass.AdminVM ? "an " : "a ") + c;
+
+    private static string Capitalized(string s) => char.ToUpperInvariant(s[0]) + s[1..];
 
     private static string Describe(char c) => c switch
     {

@@ -77,7 +77,7 @@ public sealed class InventoryTests : IAsyncLifetime
 
         var error = await Assert.ThrowsAsync<QubeRuleException>(() => AppVm("child", template: "work"));
 
-        Assert.Contains("'work' is a AppVM; an AppVM's template must be a TemplateVM", error.Message);
+        Assert.Contains("'work' is an AppVM; an AppVM's template must be a TemplateVM", error.Message);
         Assert.Equal(before, await _store.RowCountsAsync());
     }
 

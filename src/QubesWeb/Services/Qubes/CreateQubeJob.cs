@@ -39,7 +39,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         QubeRules.ValidateName(target);
         var request = JobArguments.Parse<CreateQubeRequest>(arguments);
         if (request.Class is not QubeClass.AppVM)
-            throw new QubeRuleException($"This creates AppVMs based on a template; a {request.Class} is made another way (templates are installed or cloned, standalones come from the standalone wizard).");
+            throw new QubeRuleException($"This creates AppVMs based on a template; {QubeRules.Article(request.Class)} is made another way (templates are installed or cloned, standalones come from the standalone wizard).");
         QubeRules.ValidateNotes(request.Notes);
         QubeRules.ValidateResources(request.MemoryMiB ?? QubeRules.DefaultMemoryMiB, request.VCpus ?? QubeRules.DefaultVCpus);
         if (await inventory.FindAsync(target, ct) is not null)
@@ -49,7 +49,9 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         var template = request.Template is null ? null
             : await inventory.FindAsync(request.Template, ct) ?? throw new QubeRuleException($"There is no template named '{Inventory.Shown(request.Template)}'.");
         QubeRules.ValidateTemplate(request.Class, template);
-        if (request.NetVm is not null && await inventory.FindAsync(request.NetVm, ct) is { } net && !net.ProvidesNetwork)
+        var net = request.NetVm is null ? null
+            : await inventory.FindAsync(request.NetVm, ct) ?? throw new QubeRuleException($"There is no qube named '{Inventory.Shown(request.NetVm)}' to use as netvm.");
+        if (net is not null && !net.ProvidesNetwork)
             throw new QubeRuleException($"'{net.Name}' does not provide network; choose a qube with provides_network set, or none.");
         if (!(await Labels(ct)).Contains(request.Label))
             throw new QubeRuleException($"There is no label '{Inventory.Shown(request.Label)}'.");
@@ -63,6 +65,8 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         var dir = Path.Combine(options.Value.PoolDir, job.Target);
         var madeRow = false;
         var defined = false;
+        // An empty folder may be there already (made by hand); it is used, and on failure left as it was found.
+        var madeDir = !Directory.Exists(dir);
         if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
             throw new QubeRuleException($"The pool already has a folder for '{job.Target}' ({dir}); remove or rename it first.");
         try
@@ -96,18 +100,24 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         catch
         {
             await job.LogAsync("Removing what this job made.", Data.Jobs.JobLogLevel.Warning);
-            await UndoAsync(job.Target, dir, madeRow, defined);
+            await UndoAsync(job.Target, dir, madeDir, madeRow, defined);
             throw;
         }
     }
 
-    private async Task UndoAsync(string name, string dir, bool madeRow, bool defined)
+    private static readonly string[] VolumeFiles = ["private.qcow2", "volatile.qcow2"];
+
+    private async Task UndoAsync(string name, string dir, bool madeDir, bool madeRow, bool defined)
     {
         if (defined)
             try { hypervisor.Undefine(name); } catch (HypervisorException) { } catch (HypervisorUnavailableException) { }
         if (madeRow)
             try { await inventory.RemoveAsync(name, CancellationToken.None); } catch (QubeRuleException) { }
-        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+        if (Directory.Exists(dir))
+        {
+            if (madeDir) Directory.Delete(dir, recursive: true);
+            else foreach (var f in VolumeFiles) File.Delete(Path.Combine(dir, f));
+        }
         estate.InventoryChanged();
     }
 
@@ -123,10 +133,15 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             return;
         }
         var dir = Path.Combine(options.Value.PoolDir, job.Target);
-        if (Directory.Exists(dir))
+        if (!Directory.Exists(dir)) return;
+        // Only what this job makes is removed: a folder that holds anything else was not (only) this job's.
+        foreach (var f in VolumeFiles) File.Delete(Path.Combine(dir, f));
+        if (Directory.EnumerateFileSystemEntries(dir).Any())
         {
-            Directory.Delete(dir, recursive: true);
-            await job.LogAsync($"Removed the half-made volumes in {dir}.");
+            await job.LogAsync($"Removed the half-made volumes in {dir}; kept the folder, which holds files this job did not make.", Data.Jobs.JobLogLevel.Warning);
+            return;
         }
+        Directory.Delete(dir);
+        await job.LogAsync($"Removed the half-made volumes in {dir}.");
     }
 }
