@@ -22,13 +22,49 @@ public sealed record NewQube(
 public sealed record NewVolume(VolumeKind Kind, string? Path, long VirtualSizeBytes, long UsageBytes = 0);
 
 /// <summary>Property changes Qubes allows on an existing qube; null leaves a property as it is.</summary>
+/// <param name="Template">A new template (AppVM/DispVM only, only while halted: see <see cref="Inventory.UpdateAsync(string, QubeChanges, bool?, CancellationToken)"/>).</param>
+/// <param name="Features">Features to set (key to value) or remove (key to null); keys not named are left as they are.</param>
 public sealed record QubeChanges(
     string? Label = null,
     int? MemoryMiB = null,
     int? VCpus = null,
     string? NetVm = null,
     bool ClearNetVm = false,
-    string? Notes = null);
+    string? Notes = null,
+    string? Template = null,
+    IReadOnlyDictionary<string, string?>? Features = null);
+
+/// <summary>Qubes' rules for feature keys and values (core-admin qubes/features.py keeps them as plain strings).</summary>
+public static class QubeFeatureRules
+{
+    public const int MaxKeyLength = 128;
+    public const int MaxValueLength = 4096;
+
+    /// <summary>Why <paramref name="key"/> is not a valid feature key, or null when it is: 1 to 128 of [A-Za-z0-9_.-].</summary>
+    public static string? KeyProblem(string? key)
+    {
+        if (string.IsNullOrEmpty(key)) return "A feature key is required.";
+        if (key.Length > MaxKeyLength) return $"A feature key has at most {MaxKeyLength} characters; this one has {key.Length}.";
+        var bad = key.Where(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or '-')).Distinct().Take(5).ToList();
+        return bad.Count == 0 ? null
+            : "A feature key may contain only letters, digits, '_', '.' and '-'; not " +
+              string.Join(", ", bad.Select(c => c == ' ' ? "spaces" : char.IsControl(c) || c > '~' ? $"U+{(int)c:X4}" : $"'{c}'")) + ".";
+    }
+
+    public static string? ValueProblem(string? value)
+    {
+        if (value is null) return null;
+        if (value.Length > MaxValueLength) return $"A feature value has at most {MaxValueLength} characters; this one has {value.Length}.";
+        return value.Any(char.IsControl) ? "A feature value may not contain control characters." : null;
+    }
+
+    /// <summary>Throws <see cref="QubeRuleException"/> naming the key and the rule it breaks.</summary>
+    public static void Validate(string key, string? value)
+    {
+        if (KeyProblem(key) is { } k) throw new QubeRuleException($"Invalid feature key '{Inventory.Shown(key)}': {k}");
+        if (ValueProblem(value) is { } v) throw new QubeRuleException($"Invalid value for feature '{key}': {v}");
+    }
+}
 
 /// <summary>
 /// The inventory's operations. Every change goes through here so Qubes' rules hold whoever asks; each operation uses
@@ -171,21 +207,35 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         await using var db = await contexts.CreateDbContextAsync(ct);
         var qube = await db.Qubes.FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
         QubeRules.EnsureNotAdminVm(qube);
+        await ApplyTemplateAsync(db, qube, templateName, qubeIsRunning, ct);
+        await db.SaveChangesAsync(ct);
+    }
+
+    private static async Task ApplyTemplateAsync(InventoryDbContext db, Qube qube, string templateName, bool qubeIsRunning, CancellationToken ct)
+    {
+        var name = qube.Name;
         var template = await db.Qubes.FirstOrDefaultAsync(q => q.Name == templateName, ct)
             ?? throw new QubeRuleException($"There is no template named '{Shown(templateName)}'.");
         if (qube.Class is not (QubeClass.AppVM or QubeClass.DispVM))
-            throw new QubeRuleException($"'{name}' is a {qube.Class}; only AppVMs and DispVMs have a template.");
+            throw new QubeRuleException($"'{name}' is {QubeRules.Article(qube.Class)}; only AppVMs and DispVMs have a template.");
         QubeRules.ValidateTemplate(qube.Class, template);
         if (qubeIsRunning)
             throw new QubeRuleException($"'{name}' is running; its template can change only while it is halted. Shut it down first.");
         qube.TemplateId = template.Id;
-        await db.SaveChangesAsync(ct);
     }
 
-    public async Task UpdateAsync(string name, QubeChanges changes, CancellationToken ct = default)
+    /// <summary>Applies <paramref name="changes"/> whole or not at all. A template change is refused here: use the overload that says whether the qube runs.</summary>
+    public Task UpdateAsync(string name, QubeChanges changes, CancellationToken ct = default) => UpdateAsync(name, changes, null, ct);
+
+    /// <summary>
+    /// Applies <paramref name="changes"/> in one transaction: every rule is checked first, and a broken one changes
+    /// nothing. <paramref name="qubeIsRunning"/> is whether libvirt reports the qube as anything but halted; a template
+    /// change needs it to be false (null: not known, so a template change is refused).
+    /// </summary>
+    public async Task UpdateAsync(string name, QubeChanges changes, bool? qubeIsRunning, CancellationToken ct = default)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
-        var qube = await db.Qubes.Include(q => q.NetVm).FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
+        var qube = await db.Qubes.Include(q => q.NetVm).Include(q => q.Features).FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
         QubeRules.EnsureNotAdminVm(qube);
         if (changes.Label is not null)
             qube.LabelId = (await db.Labels.FirstOrDefaultAsync(l => l.Name == changes.Label, ct)
@@ -206,7 +256,48 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
             QubeRules.ValidateNetVm(qube, netvm);
             qube.NetVm = netvm;
         }
+        if (changes.Template is not null)
+        {
+            if (qubeIsRunning is null)
+                throw new QubeRuleException($"The template of '{name}' can change only while it is halted, and whether it runs is not known.");
+            await ApplyTemplateAsync(db, qube, changes.Template, qubeIsRunning.Value, ct);
+        }
+        if (changes.Features is not null)
+        {
+            foreach (var (key, value) in changes.Features)
+            {
+                // Only what is set is checked: a key that broke the rules before them can still be removed.
+                if (value is not null) QubeFeatureRules.Validate(key, value);
+                var existing = qube.Features.FirstOrDefault(f => f.Key == key);
+                if (value is null) { if (existing is not null) qube.Features.Remove(existing); }
+                else if (existing is not null) existing.Value = value;
+                else qube.Features.Add(new QubeFeature { Key = key, Value = value });
+            }
+        }
         await db.SaveChangesAsync(ct);
+    }
+
+    /// <summary>
+    /// Throws when <paramref name="name"/> may not be removed: dom0, a template that qubes depend on, a netvm that
+    /// qubes use; the error names them, so the user knows what to change first. Writes nothing.
+    /// </summary>
+    public async Task EnsureRemovableAsync(string name, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var qube = await db.Qubes.AsNoTracking().FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
+        await EnsureRemovableAsync(db, qube, ct);
+    }
+
+    private static async Task EnsureRemovableAsync(InventoryDbContext db, Qube qube, CancellationToken ct)
+    {
+        var name = qube.Name;
+        QubeRules.EnsureNotAdminVm(qube);
+        var dependents = await db.Qubes.Where(q => q.TemplateId == qube.Id).OrderBy(q => q.Name).Select(q => q.Name).ToListAsync(ct);
+        if (dependents.Count > 0)
+            throw new QubeRuleException($"'{name}' is the template of {dependents.Count} qube(s): {string.Join(", ", dependents)}. Switch them to another template or remove them first.");
+        var clients = await db.Qubes.Where(q => q.NetVmId == qube.Id).OrderBy(q => q.Name).Select(q => q.Name).ToListAsync(ct);
+        if (clients.Count > 0)
+            throw new QubeRuleException($"'{name}' is the netvm of {clients.Count} qube(s): {string.Join(", ", clients)}. Give them another netvm first.");
     }
 
     /// <summary>
@@ -217,13 +308,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         var qube = await db.Qubes.Include(q => q.Volumes).FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
-        QubeRules.EnsureNotAdminVm(qube);
-        var dependents = await db.Qubes.Where(q => q.TemplateId == qube.Id).OrderBy(q => q.Name).Select(q => q.Name).ToListAsync(ct);
-        if (dependents.Count > 0)
-            throw new QubeRuleException($"'{name}' is the template of {dependents.Count} qube(s): {string.Join(", ", dependents)}. Switch them to another template or remove them first.");
-        var clients = await db.Qubes.Where(q => q.NetVmId == qube.Id).OrderBy(q => q.Name).Select(q => q.Name).ToListAsync(ct);
-        if (clients.Count > 0)
-            throw new QubeRuleException($"'{name}' is the netvm of {clients.Count} qube(s): {string.Join(", ", clients)}. Give them another netvm first.");
+        await EnsureRemovableAsync(db, qube, ct);
         db.Qubes.Remove(qube);
         await db.SaveChangesAsync(ct);
         return qube;
@@ -240,7 +325,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
 
     private static IQueryable<Qube> Query(InventoryDbContext db) =>
         db.Qubes.AsNoTracking()
-            .Include(q => q.Label).Include(q => q.Template).Include(q => q.NetVm)
+            .Include(q => q.Label).Include(q => q.Template).ThenInclude(t => t!.Volumes).Include(q => q.NetVm)
             .Include(q => q.Features).Include(q => q.Volumes)
             .AsSplitQuery();
 
