@@ -132,6 +132,45 @@ public sealed class JobEngine : BackgroundService
         return await db.Jobs.AsNoTracking().OrderByDescending(j => j.Id).Take(count).ToListAsync(ct);
     }
 
+    /// <summary>The job without its log: what a page re-reads on each push, the log being fetched by <see cref="LogSinceAsync"/>.</summary>
+    public async Task<Job?> FindAsync(long jobId, CancellationToken ct = default)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(ct);
+        return await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct);
+    }
+
+    /// <summary>The jobs that match <paramref name="query"/>, newest first, without their logs.</summary>
+    public async Task<List<Job>> QueryAsync(JobQuery query, CancellationToken ct = default)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(ct);
+        IQueryable<Job> jobs = db.Jobs.AsNoTracking();
+        if (query.States is { Count: > 0 } states)
+        {
+            var wanted = states.Distinct().ToList();
+            jobs = jobs.Where(j => wanted.Contains(j.State));
+        }
+        if (!string.IsNullOrEmpty(query.Target))
+            jobs = jobs.Where(j => j.Target == query.Target);
+        if (!string.IsNullOrWhiteSpace(query.TargetContains))
+        {
+            // instr() on lower(): case-insensitive without LIKE, whose '_' and '%' would need escaping in qube names.
+            var part = query.TargetContains.Trim().ToLowerInvariant();
+            jobs = jobs.Where(j => j.Target.ToLower().Contains(part));
+        }
+        return await jobs.OrderByDescending(j => j.Id).Take(Math.Clamp(query.Take, 1, JobQuery.MaxTake)).ToListAsync(ct);
+    }
+
+    /// <summary>
+    /// The job's log lines written after line <paramref name="afterLineId"/> (0 for all), oldest first, so a page
+    /// appends what is new instead of reading the whole log on every push. Line ids only grow within a job: SQLite
+    /// serializes writers and each line is committed on its own.
+    /// </summary>
+    public async Task<List<JobLogLine>> LogSinceAsync(long jobId, long afterLineId, CancellationToken ct = default)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(ct);
+        return await db.JobLog.AsNoTracking().Where(l => l.JobId == jobId && l.Id > afterLineId).OrderBy(l => l.Id).ToListAsync(ct);
+    }
+
     /// <summary>Waits until the job has finished, driven by <see cref="JobChanged"/>.</summary>
     public async Task<Job> WaitAsync(long jobId, CancellationToken ct)
     {
@@ -288,4 +327,22 @@ public sealed class JobEngine : BackgroundService
             .SetProperty(j => j.Step, step));
         JobChanged?.Invoke(id);
     }
+}
+
+/// <summary>Which jobs to list (the tasks page's filters). Empty filters match every job.</summary>
+public sealed record JobQuery
+{
+    public const int MaxTake = 1000;
+
+    /// <summary>Only jobs in one of these states; null or empty for any state.</summary>
+    public IReadOnlyCollection<JobState>? States { get; init; }
+
+    /// <summary>Only jobs on exactly this qube.</summary>
+    public string? Target { get; init; }
+
+    /// <summary>Only jobs whose qube name contains this text, ignoring case.</summary>
+    public string? TargetContains { get; init; }
+
+    /// <summary>At most this many jobs, the newest (1 to <see cref="MaxTake"/>).</summary>
+    public int Take { get; init; } = 200;
 }
