@@ -76,7 +76,8 @@ public abstract class ConsoleTestContext : BunitContext, IAsyncLifetime
 
     async Task IAsyncLifetime.DisposeAsync()
     {
-        await Jobs.StopAsync(CancellationToken.None);
+        // A job still running (a test that left one waiting) must not hold the test up: the engine stops waiting after 5 s.
+        using (var stop = new CancellationTokenSource(TimeSpan.FromSeconds(5))) await Jobs.StopAsync(stop.Token);
         await base.DisposeAsync();
         SqliteConnection.ClearAllPools();
         try { Directory.Delete(_folder, recursive: true); }

@@ -216,4 +216,51 @@ public sealed class QubesPagesTests : ConsoleTestContext
         var job = Assert.Single(await Jobs.RecentAsync(10));
         _snackbars!.WaitForAssertion(() => Assert.Contains($"Start vault: task #{job.Id} queued.", _snackbars!.Markup), Wait);
     }
+
+    private static void Select(IRenderedComponent<QubesListPage> cut, string name) =>
+        RowOf(cut, name)!.QuerySelector("input[type=checkbox]")!.Change(true);
+
+    [Fact]
+    public async Task A_bulk_start_queues_one_job_per_selected_qube_and_names_the_ones_it_cannot_start()
+    {
+        var cut = RenderList();
+        cut.WaitForAssertion(() => Assert.NotNull(RowOf(cut, "vault")), Wait);
+
+        Select(cut, "vault");
+        Select(cut, "devbox");
+        Select(cut, "work"); // already running: refused with the reason, the others go ahead
+        cut.WaitForAssertion(() => Assert.Contains("3", cut.Find("#bulk-bar").TextContent), Wait);
+
+        await cut.Find("#bulk-start").ClickAsync(new MouseEventArgs());
+
+        var jobs = await Jobs.RecentAsync(10);
+        Assert.Equal(["devbox", "vault"], jobs.Select(j => j.Target).Order());
+        Assert.All(jobs, j => Assert.Equal("start", j.Kind));
+        _snackbars!.WaitForAssertion(() => Assert.Contains("'work' is already running.", _snackbars!.Markup), Wait);
+        cut.WaitForAssertion(() =>
+        {
+            Assert.Equal("running", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state"));
+            Assert.Equal("running", RowOf(cut, "devbox")!.QuerySelector("[data-state]")!.GetAttribute("data-state"));
+            Assert.Empty(cut.FindAll("#bulk-bar"));
+        }, Wait);
+    }
+
+    [Fact]
+    public async Task A_bulk_kill_asks_first_and_cancelling_kills_nothing()
+    {
+        var dialogs = Render<MudDialogProvider>();
+        var cut = RenderList();
+        cut.WaitForAssertion(() => Assert.NotNull(RowOf(cut, "work")), Wait);
+        Select(cut, "work");
+        Select(cut, "sys-net");
+
+        var click = cut.Find("#bulk-kill").ClickAsync(new MouseEventArgs());
+        dialogs.WaitForAssertion(() => Assert.Contains("Kill 2 qubes?", dialogs.Markup), Wait);
+        var cancel = dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel");
+        await cancel.ClickAsync(new MouseEventArgs());
+        await click;
+
+        Assert.Empty(await Jobs.RecentAsync(10));
+        Assert.Equal(RunState.Running, Hypervisor.GetDomain("work")!.State);
+    }
 }

@@ -29,7 +29,9 @@ public static class ServiceExtensions
         foreach (var action in Enum.GetValues<LifecycleAction>())
             services.AddSingleton<IJobKind>(sp => ActivatorUtilities.CreateInstance<LifecycleJob>(sp, action));
         services.AddSingleton<IJobKind, CreateQubeJob>();
+        services.AddSingleton<IJobKind, RemoveQubeJob>();
         services.AddScoped<CircuitJobs>();
+        services.AddScoped<Components.Shared.BrowserStore>();
 
         // Hosted services start in this order: the estate is ready before jobs recover and run.
         services.AddHostedService<EstateStartup>();

@@ -6,48 +6,72 @@ namespace QubesWeb.Components.Shared;
 
 /// <summary>
 /// A page kept live by pushes from the singleton notifiers (libvirt events, job changes), never by polling. Bursts
-/// of events coalesce into one reload; the subscription ends with the circuit.
+/// of pushes coalesce into one refresh; the subscription ends with the circuit. A page may refresh less than a full
+/// reload for run-state or job changes by overriding <see cref="OnStatesChangedAsync"/> or <see cref="OnJobsChangedAsync"/>.
 /// </summary>
 public abstract class LivePage : ComponentBase, IDisposable
 {
     [Inject] protected EstateMonitor Estate { get; set; } = null!;
     [Inject] protected JobEngine Jobs { get; set; } = null!;
 
+    private const int Full = 1, States = 2, JobsFlag = 4;
     private int _pending;
 
+    /// <summary>Reads everything the page shows.</summary>
     protected abstract Task LoadAsync();
+
+    /// <summary>Run states changed (and nothing else): by default a full reload.</summary>
+    protected virtual Task OnStatesChangedAsync() => LoadAsync();
+
+    /// <summary>A job changed: by default a full reload.</summary>
+    protected virtual Task OnJobsChangedAsync() => LoadAsync();
 
     protected override async Task OnInitializedAsync()
     {
-        Estate.Changed += OnPush;
-        Jobs.JobChanged += OnJobPush;
+        Estate.Changed += OnFull;
+        Estate.StatesChanged += OnStates;
+        Jobs.JobChanged += OnJob;
         await LoadAsync();
     }
 
-    private void OnJobPush(long _) => OnPush();
+    private void OnFull() => Push(Full);
+    private void OnStates() => Push(States);
+    private void OnJob(long _) => Push(JobsFlag);
 
-    private void OnPush()
+    private void Push(int flag)
     {
-        if (Interlocked.Exchange(ref _pending, 1) == 1) return;
+        int before, after;
+        do
+        {
+            before = Volatile.Read(ref _pending);
+            after = before | flag;
+        } while (Interlocked.CompareExchange(ref _pending, after, before) != before);
+        if (before != 0) return; // a refresh is already scheduled; it will see this flag
         _ = InvokeAsync(async () =>
         {
-            Volatile.Write(ref _pending, 0);
+            var flags = Interlocked.Exchange(ref _pending, 0);
             try
             {
-                await LoadAsync();
+                if ((flags & Full) != 0) await LoadAsync();
+                else
+                {
+                    if ((flags & States) != 0) await OnStatesChangedAsync();
+                    if ((flags & JobsFlag) != 0) await OnJobsChangedAsync();
+                }
                 StateHasChanged();
             }
             catch (ObjectDisposedException)
             {
-                // The circuit went away between the push and the reload.
+                // The circuit went away between the push and the refresh.
             }
         });
     }
 
     public virtual void Dispose()
     {
-        Estate.Changed -= OnPush;
-        Jobs.JobChanged -= OnJobPush;
+        Estate.Changed -= OnFull;
+        Estate.StatesChanged -= OnStates;
+        Jobs.JobChanged -= OnJob;
         GC.SuppressFinalize(this);
     }
 }

@@ -45,6 +45,12 @@ public sealed class EstateMonitor : IDisposable
     /// <summary>Raised after anything the pages show may have changed: a domain's state, the inventory, the connection.</summary>
     public event Action? Changed;
 
+    /// <summary>
+    /// Raised when only run states changed (a lifecycle event): pages redraw from what they hold, without reading
+    /// the inventory again, so an event reaches the screen fast even with a thousand qubes.
+    /// </summary>
+    public event Action? StatesChanged;
+
     /// <summary>Raised for each lifecycle event after the runtime view took it in.</summary>
     public event Action<DomainChange>? DomainChanged;
 
@@ -170,7 +176,7 @@ public sealed class EstateMonitor : IDisposable
             {
                 _log.LogWarning("Could not refresh {Domain} after {Event}: {Error}", change.Name, change.Kind, e.Message);
             }
-            Changed?.Invoke();
+            StatesChanged?.Invoke();
         }
         DomainChanged?.Invoke(change);
         CheckWaiters();

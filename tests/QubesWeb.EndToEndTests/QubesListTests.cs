@@ -1,0 +1,79 @@
+// The qubes list as Qube Manager users use it: several qubes at once, the keyboard, the columns they keep.
+using Microsoft.Playwright;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Tests.Shared;
+using static Microsoft.Playwright.Assertions;
+
+namespace QubesWeb.EndToEndTests;
+
+public sealed class QubesListTests(BrowserFixture browser) : IClassFixture<BrowserFixture>
+{
+    [Fact]
+    public async Task ABulkStartAndShutdownActOnTheThreeSelectedQubesOnly()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        var page = await browser.NewPageAsync(host.BaseUrl);
+        try
+        {
+            await ConsolePage.OpenAsync(page, "/qubes");
+            string[] three = ["vault", "banking", "media"];
+            foreach (var name in three)
+                await ConsolePage.QubeRow(page, name).Locator("input[type=checkbox]").ClickAsync();
+            await Expect(page.Locator("#bulk-bar")).ToContainTextAsync("3 selected");
+            await Screenshots.SaveAsync(page, "qubes-bulk-selected");
+
+            await page.Locator("#bulk-start").ClickAsync();
+            foreach (var name in three)
+                await Expect(ConsolePage.StateOf(page, name)).ToHaveAttributeAsync("data-state", "running");
+            // Not selected, not touched.
+            await Expect(ConsolePage.StateOf(page, "untrusted")).ToHaveAttributeAsync("data-state", "halted");
+            await Expect(page.Locator("#bulk-bar")).ToHaveCountAsync(0);
+
+            foreach (var name in three)
+                await ConsolePage.QubeRow(page, name).Locator("input[type=checkbox]").ClickAsync();
+            await page.Locator("#bulk-shutdown").ClickAsync();
+            foreach (var name in three)
+                await Expect(ConsolePage.StateOf(page, name)).ToHaveAttributeAsync("data-state", "halted");
+            Assert.All(three, n => Assert.Equal(RunState.Halted, host.Get<IHypervisor>().GetDomain(n)!.State));
+            await Screenshots.SaveAsync(page, "qubes-bulk-done");
+        }
+        finally
+        {
+            await page.Context.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task SlashFocusesTheSearchAndAHiddenColumnStaysHiddenAfterAReload()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        var page = await browser.NewPageAsync(host.BaseUrl);
+        try
+        {
+            await ConsolePage.OpenAsync(page, "/qubes");
+            // The shortcut is live once the page has registered it.
+            await Expect(page.Locator("#qube-search[data-slash=ready]")).ToHaveCountAsync(1);
+            await page.Locator("body").ClickAsync(new LocatorClickOptions { Position = new Position { X = 5, Y = 300 } });
+            await page.Keyboard.PressAsync("/");
+            await page.Keyboard.TypeAsync("vau");
+            await Expect(page.Locator("#qube-search")).ToHaveValueAsync("vau");
+            await Expect(page.Locator("#qubes-grid span.qw-name")).ToHaveCountAsync(1);
+            await Expect(ConsolePage.QubeRow(page, "vault")).ToHaveCountAsync(1);
+
+            var header = page.Locator("#qubes-grid thead th").Filter(new LocatorFilterOptions { HasText = "VCPUs" });
+            await Expect(header).ToHaveCountAsync(1);
+            await page.Locator("#column-menu button").First.ClickAsync();
+            await page.Locator("[data-column=vcpus]").ClickAsync();
+            await Expect(header).ToHaveCountAsync(0);
+
+            await ConsolePage.OpenAsync(page, "/qubes");
+            await Expect(ConsolePage.QubeRow(page, "work")).ToHaveCountAsync(1);
+            await Expect(header).ToHaveCountAsync(0);
+            await Screenshots.SaveAsync(page, "qubes-column-hidden");
+        }
+        finally
+        {
+            await page.Context.CloseAsync();
+        }
+    }
+}
