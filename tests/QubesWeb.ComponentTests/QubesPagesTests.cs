@@ -253,6 +253,7 @@ public sealed class QubesPagesTests : ConsoleTestContext
         cut.WaitForAssertion(() => Assert.NotNull(RowOf(cut, "work")), Wait);
         Select(cut, "work");
         Select(cut, "sys-net");
+        cut.WaitForAssertion(() => Assert.Contains("2", cut.Find("#bulk-bar").TextContent), Wait);
 
         var click = cut.Find("#bulk-kill").ClickAsync(new MouseEventArgs());
         dialogs.WaitForAssertion(() => Assert.Contains("Kill 2 qubes?", dialogs.Markup), Wait);

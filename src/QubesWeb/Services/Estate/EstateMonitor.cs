@@ -116,7 +116,7 @@ public sealed class EstateMonitor : IDisposable
             if (cls == QubeClass.AdminVM || byName.ContainsKey(name)) continue;
             try
             {
-                var qube = await _inventory.GetAsync(name, ct);
+                var qube = await _inventory.GetForDomainAsync(name, ct);
                 _hypervisor.Define(DomainSpecs.From(qube));
                 defined.Add(name);
                 if (_hypervisor.GetDomain(name) is { } now) byName[name] = now;

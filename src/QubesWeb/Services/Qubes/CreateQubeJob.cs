@@ -92,7 +92,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(80, "Defining its domain");
-            hypervisor.Define(DomainSpecs.From(await inventory.GetAsync(job.Target, ct)));
+            hypervisor.Define(DomainSpecs.From(await inventory.GetForDomainAsync(job.Target, ct)));
             defined = true;
             await job.LogAsync($"{job.Target} created: {request.Class} on {request.Template}, label {request.Label}, netvm {request.NetVm ?? "none"}.");
             estate.InventoryChanged();
