@@ -186,7 +186,12 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
             Autostart = request.Autostart,
             CreatedUtc = DateTime.UtcNow,
             Features = (request.Features ?? new Dictionary<string, string>()).Select(kv => new QubeFeature { Key = kv.Key, Value = kv.Value }).ToList(),
-            Volumes = (request.Volumes ?? []).Select(v => new Volume { Kind = v.Kind, Path = v.Path, VirtualSizeBytes = v.VirtualSizeBytes, UsageBytes = v.UsageBytes }).ToList(),
+            Volumes = (request.Volumes ?? []).Select(v => new Volume
+            {
+                Kind = v.Kind, Path = v.Path, VirtualSizeBytes = v.VirtualSizeBytes, UsageBytes = v.UsageBytes,
+                // A volume made with its file was measured as it was made.
+                UsageMeasuredUtc = v.Path is null ? null : DateTime.UtcNow,
+            }).ToList(),
         };
         if (request.NetVm is not null)
         {
