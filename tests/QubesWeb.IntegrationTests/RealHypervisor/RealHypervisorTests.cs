@@ -26,11 +26,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             ["--Lifecycle:ShutdownTimeout=00:00:03"]);
         try
         {
-            var root = Path.Combine(host.DataDir, "pool", name, "root.qcow2");
-            Directory.CreateDirectory(Path.GetDirectoryName(root)!);
-            await QemuImg.CreateAsync(root, 64L << 20);
-            await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.StandaloneVM, "orange", MemoryMiB: 128, VCpus: 1,
-                Notes: "<img src=x onerror=alert(1)> ]]>", Volumes: [new NewVolume(VolumeKind.Root, root, 64L << 20)]));
+            await AddStandaloneAsync(host, name, "orange", notes: "<img src=x onerror=alert(1)> ]]>");
 
             var estate = host.Get<EstateMonitor>();
             var report = await estate.ReconcileAsync();
@@ -64,11 +60,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
         await using var host = await ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false);
         try
         {
-            var root = Path.Combine(host.DataDir, "pool", name, "root.qcow2");
-            Directory.CreateDirectory(Path.GetDirectoryName(root)!);
-            await QemuImg.CreateAsync(root, 64L << 20);
-            await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.StandaloneVM, "purple", MemoryMiB: 128, VCpus: 1,
-                Volumes: [new NewVolume(VolumeKind.Root, root, 64L << 20)]));
+            await AddStandaloneAsync(host, name, "purple");
             var estate = host.Get<EstateMonitor>();
             await estate.ReconcileAsync();
 
@@ -102,11 +94,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
         await using var host = await ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs: ["--Lifecycle:ShutdownTimeout=00:05:00"]);
         try
         {
-            var root = Path.Combine(host.DataDir, "pool", name, "root.qcow2");
-            Directory.CreateDirectory(Path.GetDirectoryName(root)!);
-            await QemuImg.CreateAsync(root, 64L << 20);
-            await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.StandaloneVM, "green", MemoryMiB: 128, VCpus: 1,
-                Volumes: [new NewVolume(VolumeKind.Root, root, 64L << 20)]));
+            await AddStandaloneAsync(host, name, "green");
             var estate = host.Get<EstateMonitor>();
             await estate.ReconcileAsync();
             var jobs = host.Get<JobEngine>();
@@ -133,6 +121,16 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             await host.StopAsync();
             RealLibvirtd.Remove(name);
         }
+    }
+
+    /// <summary>A small standalone with a real 64 MiB qcow2 root: enough for qemu to start a guest-less domain.</summary>
+    private static async Task AddStandaloneAsync(ConsoleHost host, string name, string label, string notes = "")
+    {
+        var root = Path.Combine(host.DataDir, "pool", name, "root.qcow2");
+        Directory.CreateDirectory(Path.GetDirectoryName(root)!);
+        await QemuImg.CreateAsync(root, 64L << 20);
+        await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.StandaloneVM, label, MemoryMiB: 128, VCpus: 1, Notes: notes,
+            Volumes: [new NewVolume(VolumeKind.Root, root, 64L << 20)]));
     }
 
     private static CancellationToken Cancel() => new CancellationTokenSource(Wait).Token;
