@@ -56,10 +56,10 @@ public sealed class ConsoleInTheBrowserTests(BrowserFixture browser) : IClassFix
             await ConsolePage.OpenAsync(page, "/qubes");
             await Expect(ConsolePage.StateOf(page, "vault")).ToHaveAttributeAsync("data-state", "halted");
 
-            await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Start vault", Exact = true }).ClickAsync();
+            await ConsolePage.Button(page, "Start vault").ClickAsync();
 
             await Expect(ConsolePage.StateOf(page, "vault")).ToHaveAttributeAsync("data-state", "running");
-            await Expect(page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Shut down vault", Exact = true })).ToBeVisibleAsync();
+            await Expect(ConsolePage.Button(page, "Shut down vault")).ToBeVisibleAsync();
             Assert.Equal(RunState.Running, host.Get<IHypervisor>().GetDomain("vault")?.State);
             await Screenshots.SaveAsync(page, "qubes-vault-started");
 

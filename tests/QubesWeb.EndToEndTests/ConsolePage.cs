@@ -15,6 +15,10 @@ public static class ConsolePage
         await Expect(page.Locator("#qw-interactive")).ToHaveAttributeAsync("data-interactive", "true");
     }
 
+    /// <summary>The button whose accessible name is exactly <paramref name="name"/> (e.g. "Start vault").</summary>
+    public static ILocator Button(IPage page, string name) =>
+        page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = name, Exact = true });
+
     /// <summary>The grid row of one qube on /qubes.</summary>
     public static ILocator QubeRow(IPage page, string name) =>
         page.Locator("#qubes-grid tbody tr").Filter(new LocatorFilterOptions { Has = page.Locator($".qw-name[data-qube='{name}']") });

@@ -38,7 +38,7 @@ public sealed class TaskPagesTests(BrowserFixture browser) : IClassFixture<Brows
         {
             await ConsolePage.OpenAsync(page, "/qubes");
             await Expect(ConsolePage.StateOf(page, "vault")).ToHaveAttributeAsync("data-state", "halted");
-            await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Start vault", Exact = true }).ClickAsync();
+            await ConsolePage.Button(page, "Start vault").ClickAsync();
             await Expect(ConsolePage.StateOf(page, "vault")).ToHaveAttributeAsync("data-state", "running");
 
             await ConsolePage.OpenAsync(page, "/tasks");
