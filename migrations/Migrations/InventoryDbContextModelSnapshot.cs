@@ -271,10 +271,56 @@ namespace QubesWeb.Migrations.Migrations
                     b.ToTable("Features");
                 });
 
+            modelBuilder.Entity("QubesWeb.Data.Qubes.RootRevision", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("BackingNumber")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Number")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Path")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("SizeBytes")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("State")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("VolumeId")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("VolumeId", "Number")
+                        .IsUnique();
+
+                    b.ToTable("Revisions");
+                });
+
             modelBuilder.Entity("QubesWeb.Data.Qubes.Volume", b =>
                 {
                     b.Property<int>("Id")
                         .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("CurrentRevision")
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("Kind")
@@ -282,10 +328,22 @@ namespace QubesWeb.Migrations.Migrations
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
+                    b.Property<DateTime?>("OverlayCreatedUtc")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("OverlayRevision")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("OverlaySourceVolumeId")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Path")
                         .HasColumnType("TEXT");
 
                     b.Property<int>("QubeId")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("RevisionsToKeep")
                         .HasColumnType("INTEGER");
 
                     b.Property<long>("UsageBytes")
@@ -298,6 +356,8 @@ namespace QubesWeb.Migrations.Migrations
                         .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("OverlaySourceVolumeId");
 
                     b.HasIndex("QubeId", "Kind")
                         .IsUnique();
@@ -357,6 +417,15 @@ namespace QubesWeb.Migrations.Migrations
                         .IsRequired();
                 });
 
+            modelBuilder.Entity("QubesWeb.Data.Qubes.RootRevision", b =>
+                {
+                    b.HasOne("QubesWeb.Data.Qubes.Volume", null)
+                        .WithMany("Revisions")
+                        .HasForeignKey("VolumeId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("QubesWeb.Data.Qubes.Volume", b =>
                 {
                     b.HasOne("QubesWeb.Data.Qubes.Qube", null)
@@ -380,6 +449,11 @@ namespace QubesWeb.Migrations.Migrations
                     b.Navigation("NetworkClients");
 
                     b.Navigation("Volumes");
+                });
+
+            modelBuilder.Entity("QubesWeb.Data.Qubes.Volume", b =>
+                {
+                    b.Navigation("Revisions");
                 });
 #pragma warning restore 612, 618
         }

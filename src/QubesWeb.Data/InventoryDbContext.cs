@@ -10,6 +10,7 @@ public class InventoryDbContext(DbContextOptions<InventoryDbContext> options) : 
     public DbSet<Qube> Qubes => Set<Qube>();
     public DbSet<QubeFeature> Features => Set<QubeFeature>();
     public DbSet<Volume> Volumes => Set<Volume>();
+    public DbSet<RootRevision> Revisions => Set<RootRevision>();
     public DbSet<Label> Labels => Set<Label>();
     public DbSet<Job> Jobs => Set<Job>();
     public DbSet<JobLogLine> JobLog => Set<JobLogLine>();

@@ -37,6 +37,20 @@ public class VolumeConfiguration : IEntityTypeConfiguration<Volume>
     {
         b.Property(v => v.Kind).HasConversion<string>().HasMaxLength(16);
         b.HasIndex(v => new { v.QubeId, v.Kind }).IsUnique();
+        b.HasMany(v => v.Revisions).WithOne().HasForeignKey(r => r.VolumeId).OnDelete(DeleteBehavior.Cascade);
+        // Not a foreign key: a template's root may go while nothing runs on it, and a stale overlay row must not block that.
+        b.HasIndex(v => v.OverlaySourceVolumeId);
+        b.Ignore(v => v.IsSaveOnStopRoot);
+    }
+}
+
+public class RootRevisionConfiguration : IEntityTypeConfiguration<RootRevision>
+{
+    public void Configure(EntityTypeBuilder<RootRevision> b)
+    {
+        b.HasIndex(r => new { r.VolumeId, r.Number }).IsUnique();
+        b.Property(r => r.State).HasConversion<string>().HasMaxLength(16);
+        b.Property(r => r.Reason).HasMaxLength(200);
     }
 }
 

@@ -19,7 +19,12 @@ public sealed record NewQube(
     IReadOnlyList<NewVolume>? Volumes = null,
     Guid? Uuid = null);
 
-public sealed record NewVolume(VolumeKind Kind, string? Path, long VirtualSizeBytes, long UsageBytes = 0);
+/// <param name="Path">The file the domain's disk points at (for a root, its runtime overlay).</param>
+/// <param name="FirstRevision">For a save_on_stop root (template, standalone): its committed revision 1.</param>
+public sealed record NewVolume(VolumeKind Kind, string? Path, long VirtualSizeBytes, long UsageBytes = 0, NewRevision? FirstRevision = null);
+
+/// <summary>A root's first committed revision: a flat qcow2 file.</summary>
+public sealed record NewRevision(string Path, string Reason, long SizeBytes);
 
 /// <summary>Property changes Qubes allows on an existing qube; null leaves a property as it is.</summary>
 /// <param name="Template">A new template (AppVM/DispVM only, only while halted: see <see cref="Inventory.UpdateAsync(string, QubeChanges, bool?, CancellationToken)"/>).</param>
@@ -191,6 +196,11 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
                 Kind = v.Kind, Path = v.Path, VirtualSizeBytes = v.VirtualSizeBytes, UsageBytes = v.UsageBytes,
                 // A volume made with its file was measured as it was made.
                 UsageMeasuredUtc = v.Path is null ? null : DateTime.UtcNow,
+                CurrentRevision = v.FirstRevision is null ? null : 1,
+                Revisions = v.FirstRevision is null ? [] :
+                [
+                    new RootRevision { Number = 1, Path = v.FirstRevision.Path, Reason = v.FirstRevision.Reason, SizeBytes = v.FirstRevision.SizeBytes, CreatedUtc = DateTime.UtcNow },
+                ],
             }).ToList(),
         };
         if (request.NetVm is not null)
@@ -342,7 +352,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     private static IQueryable<Qube> Query(InventoryDbContext db) =>
         db.Qubes.AsNoTracking()
             .Include(q => q.Label).Include(q => q.Template).Include(q => q.NetVm)
-            .Include(q => q.Features).Include(q => q.Volumes)
+            .Include(q => q.Features).Include(q => q.Volumes).ThenInclude(v => v.Revisions)
             .AsSplitQuery();
 
     private static QubeRuleException Missing(string name) => new($"There is no qube named '{Shown(name)}'.");

@@ -66,20 +66,82 @@ public enum VolumeKind
     Volatile,
 }
 
-/// <summary>A disk of a qube: a qcow2 file in the pool.</summary>
+/// <summary>
+/// A disk of a qube: a qcow2 file in the pool. Roots follow Qubes' two kinds (core-admin qubes/storage): a
+/// TemplateVM's or StandaloneVM's root is <c>save_on_stop</c>, a series of committed <see cref="RootRevision"/>s
+/// with a dirty overlay on the current one while the qube runs; an AppVM's root is <c>snap_on_start</c>, an overlay
+/// on its template's current revision made at each start and dropped at each stop.
+/// </summary>
 public class Volume
 {
     public int Id { get; set; }
     public int QubeId { get; set; }
     public VolumeKind Kind { get; set; }
 
-    /// <summary>The image file; null for an AppVM's root, which is a snapshot of its template's root made at start.</summary>
+    /// <summary>
+    /// The file the domain's disk points at. For a root it is the runtime overlay (the dirty overlay or the start
+    /// snapshot), which exists only while the qube runs; the committed data are in the revisions.
+    /// </summary>
     public string? Path { get; set; }
 
     public long VirtualSizeBytes { get; set; }
 
-    /// <summary>Bytes allocated on the host, as qemu-img last measured them.</summary>
+    /// <summary>Bytes allocated on the host, as qemu-img last measured them (a root: its revisions and overlay).</summary>
     public long UsageBytes { get; set; }
 
     public DateTime? UsageMeasuredUtc { get; set; }
+
+    /// <summary>A save_on_stop root's current committed revision; null for other volumes.</summary>
+    public int? CurrentRevision { get; set; }
+
+    /// <summary>How many old revisions are kept besides the current one (Qubes' <c>revisions_to_keep</c>, default 1).</summary>
+    public int RevisionsToKeep { get; set; } = 1;
+
+    /// <summary>
+    /// The root volume whose revision the runtime overlay at <see cref="Path"/> was made from: this volume itself for a
+    /// save_on_stop root (its dirty overlay), the template's root for a snap_on_start one; null when there is no overlay.
+    /// </summary>
+    public int? OverlaySourceVolumeId { get; set; }
+
+    /// <summary>The revision the runtime overlay was made from; an AppVM is outdated when this is not its template's current one.</summary>
+    public int? OverlayRevision { get; set; }
+
+    public DateTime? OverlayCreatedUtc { get; set; }
+
+    public List<RootRevision> Revisions { get; set; } = [];
+
+    public bool IsSaveOnStopRoot => Kind == VolumeKind.Root && CurrentRevision is not null;
+}
+
+public enum RevisionState
+{
+    /// <summary>Journaled before the dirty overlay is renamed into place; recovery finishes or drops it.</summary>
+    Committing,
+    Committed,
+}
+
+/// <summary>
+/// One committed revision of a save_on_stop root: a qcow2 layer whose backing file is the revision it was made on.
+/// Its data never change once committed; a revision that fell out of <see cref="Volume.RevisionsToKeep"/> is merged
+/// away or deleted once nothing (a kept revision, a running qube's overlay) reads through it.
+/// </summary>
+public class RootRevision
+{
+    public int Id { get; set; }
+    public int VolumeId { get; set; }
+    public int Number { get; set; }
+    public required string Path { get; set; }
+
+    /// <summary>The revision this one's layer is written on; null for a flat base.</summary>
+    public int? BackingNumber { get; set; }
+
+    public DateTime CreatedUtc { get; set; }
+
+    /// <summary>Why it exists, in words: installed, committed at shutdown, an update, a compaction.</summary>
+    public string Reason { get; set; } = "";
+
+    /// <summary>Host bytes of this layer alone.</summary>
+    public long SizeBytes { get; set; }
+
+    public RevisionState State { get; set; } = RevisionState.Committed;
 }

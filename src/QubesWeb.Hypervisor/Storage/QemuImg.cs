@@ -34,6 +34,31 @@ public static class QemuImg
             root.TryGetProperty("backing-filename", out var b) ? b.GetString() : null);
     }
 
+    /// <summary>
+    /// Every layer of <paramref name="path"/>'s backing chain, top first. -U: also for a chain a running domain has open.
+    /// </summary>
+    public static async Task<IReadOnlyList<ImageInfo>> ChainAsync(string path, CancellationToken ct = default)
+    {
+        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["info", "-U", "--backing-chain", "--output=json", "--", path], ct);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        return doc.RootElement.EnumerateArray().Select(e => new ImageInfo(
+            e.GetProperty("filename").GetString()!,
+            e.GetProperty("virtual-size").GetInt64(),
+            e.TryGetProperty("actual-size", out var a) ? a.GetInt64() : 0,
+            e.TryGetProperty("full-backing-filename", out var b) ? b.GetString() : null)).ToList();
+    }
+
+    /// <summary>
+    /// qemu-img check: throws when the image is corrupt. Leaked clusters (exit code 3) only waste space and pass.
+    /// </summary>
+    public static async Task CheckAsync(string path, CancellationToken ct = default)
+    {
+        var r = await ProcessRunner.RunAsync(QemuImgPath, ["check", "-q", "-f", "qcow2", "--", path], ct);
+        if (r.ExitCode is not (0 or 3))
+            throw new ProcessFailedException("qemu-img check", r.ExitCode,
+                string.IsNullOrWhiteSpace(r.StandardError) ? $"{path} failed its consistency check." : r.StandardError);
+    }
+
     /// <summary>Writes <paramref name="length"/> bytes of <paramref name="pattern"/> at <paramref name="offset"/> with qemu-io.</summary>
     public static async Task WritePatternAsync(string path, byte pattern, long offset, long length, CancellationToken ct = default)
     {

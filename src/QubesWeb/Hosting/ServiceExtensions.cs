@@ -5,6 +5,8 @@ using QubesWeb.Services.Demo;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
+using QubesWeb.Services.Storage;
+using QubesWeb.Services.Templates;
 
 namespace QubesWeb.Hosting;
 
@@ -30,6 +32,12 @@ public static class ServiceExtensions
             services.AddSingleton<IJobKind>(sp => ActivatorUtilities.CreateInstance<LifecycleJob>(sp, action));
         services.AddSingleton<IJobKind, CreateQubeJob>();
         services.AddSingleton<IJobKind, RemoveQubeJob>();
+        services.AddSingleton<RootVolumes>();
+        services.AddSingleton<IJobKind, CommitRootJob>();
+        services.AddSingleton<IJobKind, RevertRootJob>();
+        services.AddSingleton<RestartOutdatedJob>();
+        services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<RestartOutdatedJob>());
+        services.AddSingleton<TemplateSwitcher>();
         services.AddScoped<CircuitJobs>();
         services.AddScoped<Components.Shared.BrowserStore>();
 
@@ -37,6 +45,7 @@ public static class ServiceExtensions
         services.AddHostedService<EstateStartup>();
         services.AddSingleton<JobEngine>();
         services.AddHostedService(sp => sp.GetRequiredService<JobEngine>());
+        services.AddHostedService<RootVolumeEvents>();
         services.AddHostedService<DiskUsageRefresher>();
         return services;
     }

@@ -1,25 +1,41 @@
 using System.Xml.Linq;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Storage;
 using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Estate;
 
 public sealed class DomainDisksTests
 {
+    private static List<(string Dev, string File, bool ReadOnly)> Disks(ConsoleHost host, string name) =>
+        XDocument.Parse(host.Get<IHypervisor>().GetXml(name)).Root!.Element("devices")!.Elements("disk")
+            .Select(d => (d.Element("target")!.Attribute("dev")!.Value, d.Element("source")!.Attribute("file")!.Value, d.Element("readonly") is not null))
+            .ToList();
+
     [Fact]
-    public async Task An_AppVM_is_defined_with_its_templates_root_read_only_then_its_own_private_and_volatile_volumes()
+    public async Task An_AppVM_is_defined_with_its_root_snapshot_then_its_private_and_volatile_volumes_in_its_own_folder()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var xml = XDocument.Parse(host.Get<IHypervisor>().GetXml("work"));
-        var disks = xml.Root!.Element("devices")!.Elements("disk")
-            .Select(d => (Dev: d.Element("target")!.Attribute("dev")!.Value, File: d.Element("source")!.Attribute("file")!.Value, ReadOnly: d.Element("readonly") is not null))
-            .ToList();
+        var pool = Path.Combine(host.DataDir, "pool");
+        // The root snapshot is its own file (copy-on-write on the template's current revision), so it is writable.
+        Assert.Equal(
+        [
+            ("vda", Path.Combine(pool, "work", RootVolumes.SnapshotFile), false),
+            ("vdb", Path.Combine(pool, "work", "private.qcow2"), false),
+            ("vdc", Path.Combine(pool, "work", "volatile.qcow2"), false),
+        ], Disks(host, "work"));
+    }
+
+    [Fact]
+    public async Task A_template_is_defined_with_its_dirty_overlay_as_root()
+    {
+        await using var host = await ConsoleHost.StartAsync();
         var pool = Path.Combine(host.DataDir, "pool");
         Assert.Equal(
         [
-            ("vda", Path.Combine(pool, "fedora-42", "root.qcow2"), true),
-            ("vdb", Path.Combine(pool, "work", "private.qcow2"), false),
-            ("vdc", Path.Combine(pool, "work", "volatile.qcow2"), false),
-        ], disks);
+            ("vda", Path.Combine(pool, "fedora-42", RootVolumes.DirtyFile), false),
+            ("vdb", Path.Combine(pool, "fedora-42", "private.qcow2"), false),
+            ("vdc", Path.Combine(pool, "fedora-42", "volatile.qcow2"), false),
+        ], Disks(host, "fedora-42"));
     }
 }

@@ -9,6 +9,7 @@ using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
+using QubesWeb.Services.Storage;
 using QubesWeb.Tests.Shared;
 using Microsoft.Extensions.Options;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
@@ -87,14 +88,15 @@ public sealed class CreateQubeJobTests
         var dir = Path.Combine(PoolDir(host), "project-x");
         var priv = Path.Combine(dir, "private.qcow2");
         var vol = Path.Combine(dir, "volatile.qcow2");
-        Assert.Equal(["private.qcow2", "volatile.qcow2"], Directory.GetFiles(dir).Select(f => Path.GetFileName(f)!).Order().ToArray());
+        // Only the private volume persists; the root snapshot and the volatile volume are made at each start.
+        Assert.Equal(["private.qcow2"], Directory.GetFiles(dir).Select(f => Path.GetFileName(f)!).Order().ToArray());
         var privInfo = await QemuImg.InfoAsync(priv);
-        var volInfo = await QemuImg.InfoAsync(vol);
         Assert.Equal(2L << 30, privInfo.VirtualSizeBytes);
-        Assert.Equal(10L << 30, volInfo.VirtualSizeBytes);
         Assert.Null(privInfo.BackingFile);
         Assert.Equal(priv, Assert.Single(qube.Volumes, v => v.Kind == VolumeKind.Private).Path);
         Assert.Equal(vol, Assert.Single(qube.Volumes, v => v.Kind == VolumeKind.Volatile).Path);
+        var snap = Path.Combine(dir, RootVolumes.SnapshotFile);
+        Assert.Equal(snap, Assert.Single(qube.Volumes, v => v.Kind == VolumeKind.Root).Path);
 
         var hypervisor = host.Get<IHypervisor>();
         var domain = hypervisor.GetDomain("project-x");
@@ -109,6 +111,8 @@ public sealed class CreateQubeJobTests
         var start = await RunAsync(host, "start", "project-x");
         Assert.True(start.State == JobState.Succeeded, start.Error);
         Assert.Equal(RunState.Running, hypervisor.GetDomain("project-x")!.State);
+        Assert.Equal(10L << 30, (await QemuImg.InfoAsync(vol)).VirtualSizeBytes);
+        Assert.Equal(Path.Combine(PoolDir(host), "fedora-42", RootVolumes.RevisionFile(1)), (await QemuImg.ChainAsync(snap))[1].Path);
     }
 
     private static readonly string[] BadNames =
@@ -234,7 +238,7 @@ public sealed class CreateQubeJobTests
         await using var host = await ConsoleHost.StartAsync();
         var dir = Path.Combine(PoolDir(host), "halfway");
         Directory.CreateDirectory(dir);
-        // Fault: the inventory refuses the row, after both volumes were made.
+        // Fault: the inventory refuses the row, after the private volume was made.
         await using (var db = await host.Get<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
             await db.Database.ExecuteSqlRawAsync(
                 "CREATE TRIGGER fault_row BEFORE INSERT ON Qubes WHEN NEW.Name = 'halfway' BEGIN SELECT RAISE(ABORT, 'injected fault'); END;");
@@ -242,7 +246,7 @@ public sealed class CreateQubeJobTests
         var job = await CreateAsync(host, "halfway", Request());
 
         Assert.Equal(JobState.Failed, job.State);
-        Assert.Contains(job.Log, l => l.Text.StartsWith("Volumes made in"));
+        Assert.Contains(job.Log, l => l.Text.StartsWith("Private volume made in"));
         Assert.Null(await host.Get<InventoryService>().FindAsync("halfway"));
         Assert.Null(host.Get<IHypervisor>().GetDomain("halfway"));
         Assert.True(Directory.Exists(dir), "the job removed a folder it did not make");

@@ -32,7 +32,7 @@ public sealed partial class LoopbackOnlyStartTests
         var dataDir = ConsoleHost.NewDataDir();
         try
         {
-            var psi = ConsoleProcess(dataDir);
+            var psi = ChildProcess.Console(dataDir);
             setting = setting.Replace("{port}", port.ToString());
             if (how == "arg")
             {
@@ -71,7 +71,7 @@ public sealed partial class LoopbackOnlyStartTests
         var dataDir = ConsoleHost.NewDataDir();
         try
         {
-            var psi = ConsoleProcess(dataDir);
+            var psi = ChildProcess.Console(dataDir);
             psi.ArgumentList.Add("--urls");
             psi.ArgumentList.Add("http://127.0.0.1:0");
             psi.ArgumentList.Add("--Demo=false");
@@ -91,32 +91,6 @@ public sealed partial class LoopbackOnlyStartTests
         {
             DeleteQuietly(dataDir);
         }
-    }
-
-    /// <summary>dotnet QubesWeb.dll from this test's output folder (the web project is referenced), no shell.</summary>
-    private static ProcessStartInfo ConsoleProcess(string dataDir)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "QubesWeb.dll");
-        Assert.True(File.Exists(dll), $"{dll} is missing: the web project should be copied next to the tests.");
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        if (string.IsNullOrEmpty(dotnet) || !File.Exists(dotnet)) dotnet = "dotnet";
-        var psi = new ProcessStartInfo(dotnet)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            WorkingDirectory = dataDir,
-        };
-        Directory.CreateDirectory(dataDir);
-        psi.ArgumentList.Add(dll);
-        psi.ArgumentList.Add($"--DataDir={dataDir}");
-        // Whatever the test runner's environment says about listening is not part of the case.
-        foreach (var key in psi.Environment.Keys.Where(k =>
-                     k.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) || k.StartsWith("QUBESWEB_", StringComparison.OrdinalIgnoreCase)
-                     || k.StartsWith("DOTNET_URLS", StringComparison.OrdinalIgnoreCase) || k.StartsWith("DOTNET_HTTP", StringComparison.OrdinalIgnoreCase)).ToList())
-            psi.Environment.Remove(key);
-        return psi;
     }
 
     private static async Task AssertNothingListensOn(int port)
@@ -148,86 +122,4 @@ public sealed partial class LoopbackOnlyStartTests
 
     [GeneratedRegex(@"http://127\.0\.0\.1:\d+")]
     private static partial Regex ListeningUrl();
-
-    /// <summary>A child process whose output is collected as it comes; disposing kills it if it still runs.</summary>
-    private sealed class ChildProcess : IDisposable
-    {
-        private readonly StringBuilder _stdout = new(), _stderr = new();
-        private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Found)> _watchers = [];
-        private readonly object _gate = new();
-
-        private ChildProcess(Process process) => Process = process;
-
-        public Process Process { get; }
-        public string Stdout { get { lock (_gate) return _stdout.ToString(); } }
-        public string Stderr { get { lock (_gate) return _stderr.ToString(); } }
-
-        public static ChildProcess Start(ProcessStartInfo psi)
-        {
-            var child = new ChildProcess(new Process { StartInfo = psi, EnableRaisingEvents = true });
-            child.Process.OutputDataReceived += (_, e) => child.OnLine(e.Data, child._stdout);
-            child.Process.ErrorDataReceived += (_, e) => child.OnLine(e.Data, child._stderr);
-            Assert.True(child.Process.Start(), "The console process did not start.");
-            child.Process.BeginOutputReadLine();
-            child.Process.BeginErrorReadLine();
-            return child;
-        }
-
-        private void OnLine(string? line, StringBuilder into)
-        {
-            if (line is null) return;
-            lock (_gate)
-            {
-                into.AppendLine(line);
-                if (into != _stdout) return;
-                foreach (var (match, found) in _watchers)
-                    if (match(line)) found.TrySetResult(line);
-            }
-        }
-
-        /// <summary>The first stdout line (so far or to come) that matches, or null at the deadline or when the process ends.</summary>
-        public async Task<string?> WaitForStdoutAsync(Func<string, bool> match, TimeSpan deadline)
-        {
-            var found = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            lock (_gate)
-            {
-                var seen = _stdout.ToString().Split('\n').Select(l => l.TrimEnd('\r')).FirstOrDefault(match);
-                if (seen is not null) return seen;
-                _watchers.Add((match, found));
-            }
-            using var cts = new CancellationTokenSource(deadline);
-            var exited = Process.WaitForExitAsync(cts.Token);
-            var first = await Task.WhenAny(found.Task, exited);
-            return first == found.Task ? await found.Task : null;
-        }
-
-        /// <summary>Whether the process ended (and its output was read to the end) within the deadline.</summary>
-        public async Task<bool> WaitForExitAsync(TimeSpan deadline)
-        {
-            using var cts = new CancellationTokenSource(deadline);
-            try
-            {
-                await Process.WaitForExitAsync(cts.Token);
-                return true;
-            }
-            catch (OperationCanceledException)
-            {
-                return false;
-            }
-        }
-
-        public void Dispose()
-        {
-            try
-            {
-                if (!Process.HasExited)
-                {
-                    Process.Kill(entireProcessTree: true);
-                    Process.WaitForExit(TimeSpan.FromSeconds(30));
-                }
-            }
-            catch (InvalidOperationException) { }
-            Process.Dispose();
-        }
-    }
 }

@@ -2,6 +2,7 @@ using System.Xml.Linq;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
+using QubesWeb.Services.Storage;
 
 namespace QubesWeb.Services.Demo;
 
@@ -10,7 +11,7 @@ namespace QubesWeb.Services.Demo;
 /// qcow2 files made with qemu-img with data written into them by qemu-io, so sizes and usage are real. The
 /// inventory is kept: a second start regenerates nothing.
 /// </summary>
-public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, ILogger<DemoEstate> log)
+public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, RootVolumes roots, ILogger<DemoEstate> log)
 {
     public const string SeededFeature = "qubesweb-demo-seeded";
     private const long GiB = 1L << 30, MiB = 1L << 20;
@@ -81,10 +82,19 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, ILog
             Directory.CreateDirectory(dir);
             var volumes = new List<NewVolume>();
             if (p.Class is QubeClass.TemplateVM or QubeClass.StandaloneVM)
-                volumes.Add(await MakeAsync(Path.Combine(dir, "root.qcow2"), VolumeKind.Root, 10 * GiB, p.RootDataMiB, 0x51, ct));
+            {
+                var first = await MakeAsync(Path.Combine(dir, RootVolumes.RevisionFile(1)), VolumeKind.Root, 10 * GiB, p.RootDataMiB, 0x51, ct);
+                volumes.Add(first with
+                {
+                    Path = Path.Combine(dir, RootVolumes.DirtyFile),
+                    FirstRevision = new NewRevision(first.Path!, "Installed", first.UsageBytes),
+                });
+            }
+            else
+                volumes.Add(new NewVolume(VolumeKind.Root, Path.Combine(dir, RootVolumes.SnapshotFile), 10 * GiB));
             volumes.Add(await MakeAsync(Path.Combine(dir, "private.qcow2"), VolumeKind.Private, 2 * GiB, p.PrivateDataMiB, 0x3a, ct));
-            if (p.Class is QubeClass.AppVM)
-                volumes.Add(await MakeAsync(Path.Combine(dir, "volatile.qcow2"), VolumeKind.Volatile, 10 * GiB, 0, 0, ct));
+            // Made fresh at each start, as Qubes does.
+            volumes.Add(new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), 10 * GiB));
             requests.Add(new NewQube(p.Name, p.Class, p.Label, p.Template, p.NetVm, p.ProvidesNetwork, p.MemoryMiB,
                 Notes: p.Notes, Autostart: p.Autostart, Features: p.Features, Volumes: volumes));
         }
@@ -108,16 +118,21 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, ILog
     {
         var qubes = await inventory.ListAsync(ct);
         var started = new HashSet<string>();
-        void Boot(Qube q)
+        async Task BootAsync(Qube q)
         {
             if (!started.Add(q.Name)) return;
-            if (q.NetVm is not null && qubes.FirstOrDefault(n => n.Name == q.NetVm.Name) is { } net) Boot(net);
-            if (hypervisor.GetDomain(q.Name)?.State == RunState.Halted) hypervisor.Start(q.Name);
+            if (q.NetVm is not null && qubes.FirstOrDefault(n => n.Name == q.NetVm.Name) is { } net) await BootAsync(net);
+            if (hypervisor.GetDomain(q.Name)?.State != RunState.Halted) return;
+            await roots.PrepareStartAsync(q.Name, ct: ct);
+            hypervisor.Start(q.Name);
         }
         foreach (var q in qubes.Where(q => q.Autostart && q.Class != QubeClass.AdminVM))
         {
-            try { Boot(q); }
-            catch (HypervisorException e) { log.LogWarning("Demo boot could not start {Qube}: {Error}", q.Name, e.Message); }
+            try { await BootAsync(q); }
+            catch (Exception e) when (e is HypervisorException or StorageException or ProcessFailedException)
+            {
+                log.LogWarning("Demo boot could not start {Qube}: {Error}", q.Name, e.Message);
+            }
         }
     }
 }

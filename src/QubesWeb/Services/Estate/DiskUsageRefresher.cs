@@ -31,12 +31,20 @@ public sealed class DiskUsageRefresher(Inventory inventory, EstateMonitor estate
         foreach (var qube in await inventory.ListAsync(ct))
             foreach (var v in qube.Volumes.Where(v => v.Path is not null))
             {
-                if (!File.Exists(v.Path)) continue;
+                // A root counts its committed revisions and its runtime overlay; an overlay exists only while running.
+                var files = v.Revisions.Select(r => r.Path).Prepend(v.Path!).Where(File.Exists).ToList();
                 try
                 {
-                    var info = await QemuImg.InfoAsync(v.Path!, ct);
-                    if (info.ActualSizeBytes != v.UsageBytes || info.VirtualSizeBytes != v.VirtualSizeBytes) changed = true;
-                    await inventory.SetVolumeUsageAsync(v.Id, info.ActualSizeBytes, info.VirtualSizeBytes, ct);
+                    long usage = 0, size = v.VirtualSizeBytes;
+                    foreach (var f in files)
+                    {
+                        var info = await QemuImg.InfoAsync(f, ct);
+                        usage += info.ActualSizeBytes;
+                        size = info.VirtualSizeBytes;
+                    }
+                    if (usage == v.UsageBytes && size == v.VirtualSizeBytes && v.UsageMeasuredUtc is not null) continue;
+                    changed = true;
+                    await inventory.SetVolumeUsageAsync(v.Id, usage, size, ct);
                 }
                 catch (ProcessFailedException e)
                 {

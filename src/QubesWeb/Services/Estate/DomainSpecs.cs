@@ -9,11 +9,9 @@ public static class DomainSpecs
     public static DomainSpec From(Qube qube)
     {
         var disks = new List<DiskSpec>();
-        // xvda root, xvdb private, xvdc volatile: Qubes' device order.
-        var root = qube.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Root)?.Path
-                   ?? (qube.Class == QubeClass.AppVM ? qube.Template?.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Root)?.Path : null);
-        if (root is not null) disks.Add(new DiskSpec(root, "vda", ReadOnly: qube.Class == QubeClass.AppVM));
-        foreach (var (kind, dev) in new[] { (VolumeKind.Private, "vdb"), (VolumeKind.Volatile, "vdc") })
+        // xvda root, xvdb private, xvdc volatile: Qubes' device order. A root's path is its runtime overlay (a
+        // template's dirty overlay, an AppVM's start snapshot), made before each start: the XML never changes for one.
+        foreach (var (kind, dev) in new[] { (VolumeKind.Root, "vda"), (VolumeKind.Private, "vdb"), (VolumeKind.Volatile, "vdc") })
         {
             var path = qube.Volumes.FirstOrDefault(v => v.Kind == kind)?.Path;
             if (path is not null) disks.Add(new DiskSpec(path, dev));

@@ -12,7 +12,8 @@ namespace QubesWeb.Services.Estate;
 /// libvirt. An unreachable libvirt does not stop the console: it starts, says so, and reconciles when libvirt is back.
 /// </summary>
 public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextFactory<InventoryDbContext> contexts,
-    Data.Qubes.Inventory inventory, EstateMonitor estate, DemoEstate demo, LibvirtHypervisor hypervisor, ILogger<EstateStartup> log) : IHostedService
+    Data.Qubes.Inventory inventory, EstateMonitor estate, DemoEstate demo, LibvirtHypervisor hypervisor, Storage.RootVolumes roots,
+    ILogger<EstateStartup> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
@@ -36,6 +37,10 @@ public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextF
             var report = await estate.ReconcileAsync(ct);
             log.LogInformation("Reconciled {Qubes} qubes with {Domains} libvirt domains; {Unmanaged} unmanaged",
                 report.Qubes, report.Domains, report.Unmanaged.Count);
+            // Half-done commits, stale snapshots of qubes that no longer run: settled before anything starts.
+            var toCommit = await roots.RecoverAsync(name => estate.StateOf(name) == RunState.Halted, ct);
+            if (toCommit.Count > 0)
+                log.LogWarning("Uncommitted writes of halted qubes are committed by jobs: {Qubes}", string.Join(", ", toCommit));
             if (o.IsDemo && hypervisor.Connection.IsUp)
                 await demo.BootAsync(ct);
         }

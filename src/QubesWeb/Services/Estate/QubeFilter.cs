@@ -1,6 +1,9 @@
 namespace QubesWeb.Services.Estate;
 
-/// <summary>The qubes list's filters: quick search and class, state, label and template choices (empty = all).</summary>
+/// <summary>
+/// The qubes list's filters: quick search and class, state, label and template choices (empty = all). A state is a
+/// run state or an outdated state (Outdated, ToBeOutdated), matched without regard to case.
+/// </summary>
 public sealed record QubeFilter(
     string? Search,
     IEnumerable<string> Classes,
@@ -19,7 +22,8 @@ public sealed record QubeFilter(
         return rows.Where(r =>
             (f.ShowInternal || !r.Internal)
             && (classes.Count == 0 || classes.Contains(r.Class.ToString()))
-            && (states.Count == 0 || states.Contains(r.State.ToString()))
+            && (states.Count == 0 || states.Contains(r.State.ToString())
+                || (r.Staleness != RootStaleness.Current && states.Contains(r.Staleness.ToString())))
             && (labels.Count == 0 || labels.Contains(r.Label))
             && (templates.Count == 0 || (r.Template is not null && templates.Contains(r.Template)))
             && (string.IsNullOrEmpty(search) || Matches(r, search)));

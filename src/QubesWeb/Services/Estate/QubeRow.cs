@@ -16,13 +16,23 @@ public sealed record QubeRow(
     int MemoryMiB,
     int VCpus,
     long DiskUsageBytes,
-    bool Internal)
+    bool Internal,
+    RootStaleness Staleness = RootStaleness.Current)
 {
-    public static List<QubeRow> From(IEnumerable<Qube> qubes, EstateMonitor estate) =>
-        qubes.Select(q => new QubeRow(
-            q.Name, q.Class, q.Label.Name, q.Label.Color, estate.StateOf(q), q.Template?.Name, q.NetVm?.Name, q.ProvidesNetwork,
-            q.MemoryMiB, q.VCpus,
-            // An AppVM's root is its template's: only what the qube owns is counted, as Qube Manager does.
-            q.Volumes.Sum(v => v.UsageBytes),
-            q.Feature("internal") is { } i && i is not ("" or "0" or "False" or "false"))).ToList();
+    /// <summary>Rows for <paramref name="qubes"/>, which must include their templates for the outdated states.</summary>
+    public static List<QubeRow> From(IReadOnlyCollection<Qube> qubes, EstateMonitor estate)
+    {
+        var current = Outdated.CurrentRevisions(qubes);
+        return qubes.Select(q =>
+        {
+            var state = estate.StateOf(q);
+            return new QubeRow(
+                q.Name, q.Class, q.Label.Name, q.Label.Color, state, q.Template?.Name, q.NetVm?.Name, q.ProvidesNetwork,
+                q.MemoryMiB, q.VCpus,
+                // An AppVM's root is its template's: only what the qube owns is counted, as Qube Manager does.
+                q.Volumes.Sum(v => v.UsageBytes),
+                q.Feature("internal") is { } i && i is not ("" or "0" or "False" or "false"),
+                Outdated.Of(q, state, current, estate.StateOf));
+        }).ToList();
+    }
 }

@@ -20,6 +20,7 @@ public sealed class JobEngine : BackgroundService
 
     private readonly IDbContextFactory<InventoryDbContext> _contexts;
     private readonly Dictionary<string, IJobKind> _kinds;
+    private readonly HashSet<long> _orchestrators = [];
     private readonly ILogger<JobEngine> _log;
     private readonly Channel<long> _queue = Channel.CreateUnbounded<long>();
     private readonly ConcurrentDictionary<long, CancellationTokenSource> _running = new();
@@ -69,7 +70,8 @@ public sealed class JobEngine : BackgroundService
         var job = new Job { Kind = kind, Target = target, Arguments = arguments, State = JobState.Queued, CreatedUtc = DateTime.UtcNow, Step = "Queued" };
         db.Jobs.Add(job);
         await db.SaveChangesAsync(ct);
-        db.Locks.Add(new QubeLock { QubeName = target, JobId = job.Id, AcquiredUtc = DateTime.UtcNow });
+        var lockName = handler.LockName(target);
+        db.Locks.Add(new QubeLock { QubeName = lockName, JobId = job.Id, AcquiredUtc = DateTime.UtcNow });
         try
         {
             await db.SaveChangesAsync(ct);
@@ -78,12 +80,13 @@ public sealed class JobEngine : BackgroundService
         {
             // Read the holder inside this transaction, before rolling back: it still holds SQLite's write lock, so the
             // holder's job cannot finish (and delete its lock) in between, and the refusal can always name it.
-            var conflict = await ConflictAsync(db, target, ct);
+            var conflict = await ConflictAsync(db, lockName, ct);
             await tx.RollbackAsync(CancellationToken.None);
             _log.LogWarning("Refused {Kind} on {Target}: {Reason}", kind, target, conflict.Message);
             throw conflict;
         }
         await tx.CommitAsync(ct);
+        if (handler.Orchestrates) lock (_orchestrators) _orchestrators.Add(job.Id);
         _queue.Writer.TryWrite(job.Id);
         JobChanged?.Invoke(job.Id);
         return job;
@@ -246,7 +249,12 @@ public sealed class JobEngine : BackgroundService
         try
         {
             await foreach (var id in _queue.Reader.ReadAllAsync(stopping))
-                await RunOneAsync(id, stopping);
+            {
+                bool orchestrates;
+                lock (_orchestrators) orchestrates = _orchestrators.Remove(id);
+                if (orchestrates) _ = Task.Run(() => RunOneAsync(id, stopping), CancellationToken.None);
+                else await RunOneAsync(id, stopping);
+            }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
         {
@@ -284,7 +292,7 @@ public sealed class JobEngine : BackgroundService
         catch (Exception e)
         {
             var known = e is QubeRuleException or HypervisorException or HypervisorUnavailableException or TimeoutException
-                        or Hypervisor.Storage.ProcessFailedException;
+                        or Hypervisor.Storage.ProcessFailedException or Storage.StorageException or JobConflictException;
             if (!known) _log.LogError(e, "Job #{Id} ({Kind} {Target}) failed", id, job.Kind, job.Target);
             else _log.LogWarning("Job #{Id} ({Kind} {Target}) failed: {Error}", id, job.Kind, job.Target, e.Message);
             await AppendLogAsync(id, e.Message, JobLogLevel.Error);

@@ -19,6 +19,18 @@ public interface IJobKind
     Task RunAsync(JobContext job, CancellationToken ct);
 
     Task RecoverAsync(JobContext job, CancellationToken ct);
+
+    /// <summary>
+    /// A job that queues other jobs and waits for them: it runs beside the workers, never on one, so it cannot take
+    /// the worker its own children need.
+    /// </summary>
+    bool Orchestrates => false;
+
+    /// <summary>
+    /// The name of the lock the job holds while queued or running: the qube it acts on, unless the kind acts through
+    /// other jobs (which take the qubes' locks themselves) and only must not run twice at once.
+    /// </summary>
+    string LockName(string target) => target;
 }
 
 /// <summary>Another job holds the qube's lock; the message names it.</summary>
@@ -40,6 +52,9 @@ public sealed class JobContext(long jobId, string kind, string target, string? a
     public Task LogAsync(string text, JobLogLevel level = JobLogLevel.Info) => engine.AppendLogAsync(JobId, text, level);
 
     public Task ProgressAsync(int percent, string step) => engine.SetProgressAsync(JobId, percent, step);
+
+    /// <summary>The engine, for a job that queues other jobs and waits for them (see <see cref="IJobKind.Orchestrates"/>).</summary>
+    public JobEngine Jobs => engine;
 }
 
 public static class JobArguments

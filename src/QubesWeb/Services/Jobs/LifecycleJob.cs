@@ -1,6 +1,7 @@
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
+using QubesWeb.Services.Storage;
 
 namespace QubesWeb.Services.Jobs;
 
@@ -25,7 +26,7 @@ public sealed class LifecycleOptions
 
 /// <summary>Start, shutdown, kill, pause, resume and restart of one qube, each as a job.</summary>
 public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor, EstateMonitor estate, Inventory inventory,
-    Microsoft.Extensions.Options.IOptions<LifecycleOptions> options) : IJobKind
+    RootVolumes roots, Microsoft.Extensions.Options.IOptions<LifecycleOptions> options) : IJobKind
 {
     private readonly LifecycleOptions _options = options.Value;
 
@@ -43,7 +44,8 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
             ?? throw new QubeRuleException($"'{target}' is not defined in libvirt yet; the console defines it from the inventory at its next reconciliation.");
         var refusal = Refusal(target, state);
         if (refusal is not null) throw new QubeRuleException(refusal);
-        if (action is LifecycleAction.Shutdown or LifecycleAction.Restart)
+        // A restart takes a netvm away only briefly and its clients reconnect, as Qubes' updater restarts sys-net.
+        if (action is LifecycleAction.Shutdown)
             await EnsureNoRunningClientsAsync(target, ct);
     }
 
@@ -88,6 +90,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
                 hypervisor.Kill(job.Target);
                 await estate.WaitForStateAsync(job.Target, s => s == RunState.Halted, _options.ShutdownTimeout, ct);
                 await job.LogAsync($"Killed {job.Target}.");
+                await SettleAsync(job, "Committed when it was killed", 90);
                 break;
             case LifecycleAction.Pause:
                 await job.ProgressAsync(50, "Pausing");
@@ -102,7 +105,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
                 await job.LogAsync($"Resumed {job.Target}.");
                 break;
             case LifecycleAction.Restart:
-                await ShutdownAsync(job, 0, 50, ct);
+                await ShutdownAsync(job, 0, 50, ct, restart: true);
                 await StartAsync(job, ct, from: 50);
                 break;
         }
@@ -124,22 +127,55 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
             if (hypervisor.GetDomain(net)?.State is RunState.Running) continue;
             await job.ProgressAsync(from + 10, $"Starting netvm {net}");
             await job.LogAsync($"Starting {net}, the netvm {job.Target} depends on.");
-            try { hypervisor.Start(net); }
-            catch (HypervisorException) when (hypervisor.GetDomain(net)?.State is RunState.Running) { }
+            await StartOneAsync(job, net, ct);
             await estate.WaitForStateAsync(net, s => s == RunState.Running, _options.StartTimeout, ct);
         }
         ct.ThrowIfCancellationRequested();
+        await job.ProgressAsync(from + 20, "Preparing its volumes");
+        await StartOneAsync(job, job.Target, ct);
         await job.ProgressAsync(from + 30, "Starting");
-        hypervisor.Start(job.Target);
         await job.ProgressAsync(from + 60, "Waiting for it to run");
         await estate.WaitForStateAsync(job.Target, s => s == RunState.Running, _options.StartTimeout, ct);
         await job.LogAsync($"{job.Target} is running.");
     }
 
-    private async Task ShutdownAsync(JobContext job, int from, int to, CancellationToken ct)
+    /// <summary>
+    /// Makes the qube's runtime volumes (root snapshot or dirty overlay, fresh volatile), then starts it; a start that
+    /// fails takes them away again.
+    /// </summary>
+    private async Task StartOneAsync(JobContext job, string name, CancellationToken ct)
+    {
+        await roots.PrepareStartAsync(name, text => job.LogAsync(text), ct: ct);
+        try
+        {
+            hypervisor.Start(name);
+        }
+        catch (HypervisorException) when (hypervisor.GetDomain(name)?.State is RunState.Running)
+        {
+            // Started by someone else in between: it runs, which is what was asked.
+        }
+        catch (Exception)
+        {
+            if (hypervisor.GetDomain(name)?.State is RunState.Halted)
+                await roots.SettleStoppedAsync(name, "Committed after a failed start", DateTime.UtcNow, text => job.LogAsync(text), CancellationToken.None);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// After the stop: a template's or standalone's writes committed as its next revision, an AppVM's snapshot and
+    /// volatile volume dropped. Not cancellable: a half-settled qube would only leave work to recovery.
+    /// </summary>
+    private async Task SettleAsync(JobContext job, string reason, int percent)
+    {
+        await job.ProgressAsync(percent, "Saving its root");
+        await roots.SettleStoppedAsync(job.Target, reason, DateTime.UtcNow, text => job.LogAsync(text), CancellationToken.None);
+    }
+
+    private async Task ShutdownAsync(JobContext job, int from, int to, CancellationToken ct, bool restart = false)
     {
         // Checked again: a client may have started while this job was queued.
-        await EnsureNoRunningClientsAsync(job.Target, ct);
+        if (!restart) await EnsureNoRunningClientsAsync(job.Target, ct);
 
         await job.ProgressAsync(from + (to - from) / 5, "Shutting down");
         hypervisor.Shutdown(job.Target);
@@ -156,6 +192,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
             hypervisor.Kill(job.Target);
             await estate.WaitForStateAsync(job.Target, s => s == RunState.Halted, _options.ShutdownTimeout, ct);
         }
+        await SettleAsync(job, restart ? "Committed at a restart" : "Committed at shutdown", from + (to - from) * 9 / 10);
         await job.ProgressAsync(to, "Halted");
     }
 

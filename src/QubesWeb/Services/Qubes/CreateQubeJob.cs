@@ -5,6 +5,7 @@ using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Storage;
 
 namespace QubesWeb.Services.Qubes;
 
@@ -75,19 +76,17 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             await job.ProgressAsync(10, "Creating the private volume");
             var priv = Path.Combine(dir, "private.qcow2");
             await QemuImg.CreateAsync(priv, PrivateSize, ct: ct);
-            await job.ProgressAsync(30, "Creating the volatile volume");
-            var vol = Path.Combine(dir, "volatile.qcow2");
-            await QemuImg.CreateAsync(vol, VolatileSize, ct: ct);
-            await job.LogAsync($"Volumes made in {dir}.");
+            await job.LogAsync($"Private volume made in {dir}; the root snapshot and the volatile volume are made at each start.");
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(60, "Adding it to the inventory");
             var privInfo = await QemuImg.InfoAsync(priv, ct);
-            var volInfo = await QemuImg.InfoAsync(vol, ct);
+            var templateRoot = (await inventory.GetAsync(request.Template!, ct)).Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Root);
             await inventory.CreateAsync(new NewQube(job.Target, request.Class, request.Label, request.Template, request.NetVm,
                 request.ProvidesNetwork, request.MemoryMiB, request.VCpus, request.Notes,
-                Volumes: [new NewVolume(VolumeKind.Private, priv, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
-                          new NewVolume(VolumeKind.Volatile, vol, volInfo.VirtualSizeBytes, volInfo.ActualSizeBytes)]), ct);
+                Volumes: [new NewVolume(VolumeKind.Root, Path.Combine(dir, RootVolumes.SnapshotFile), templateRoot?.VirtualSizeBytes ?? 0),
+                          new NewVolume(VolumeKind.Private, priv, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
+                          new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize)]), ct);
             madeRow = true;
             ct.ThrowIfCancellationRequested();
 
@@ -105,7 +104,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         }
     }
 
-    private static readonly string[] VolumeFiles = ["private.qcow2", "volatile.qcow2"];
+    private static readonly string[] VolumeFiles = ["private.qcow2", "volatile.qcow2", RootVolumes.SnapshotFile];
 
     private async Task UndoAsync(string name, string dir, bool madeDir, bool madeRow, bool defined)
     {

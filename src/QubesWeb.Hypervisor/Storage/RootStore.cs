@@ -1,0 +1,78 @@
+using System.Text.Json;
+
+namespace QubesWeb.Hypervisor.Storage;
+
+/// <summary>
+/// The file side of revisioned roots over a folder of qcow2 files, the way Qubes' storage drivers work on LVM or
+/// reflinks while libvirt only sees paths. A revision is a qcow2 layer on the revision it was made on; a running
+/// qube writes to an overlay on a revision (a template's dirty overlay, an AppVM's start snapshot); a template's
+/// stop renames its dirty overlay into the next revision, which costs no copy. Only qemu-img touches image data,
+/// started with argument lists.
+/// </summary>
+public static class RootStore
+{
+    /// <summary>A fresh overlay on <paramref name="backing"/>; a stale file at <paramref name="overlay"/> is replaced.</summary>
+    public static async Task CreateOverlayAsync(string backing, string overlay, CancellationToken ct = default)
+    {
+        if (!File.Exists(backing)) throw new FileNotFoundException($"The revision {backing} is missing.", backing);
+        // Made beside and renamed: a half-made overlay is never at the path a domain starts from.
+        var tmp = overlay + ".new";
+        File.Delete(tmp);
+        await QemuImg.CreateAsync(tmp, 0, Path.GetFullPath(backing), ct);
+        File.Move(tmp, overlay, overwrite: true);
+    }
+
+    /// <summary>A fresh empty image (the volatile volume) of <paramref name="virtualSizeBytes"/>.</summary>
+    public static async Task CreateEmptyAsync(string path, long virtualSizeBytes, CancellationToken ct = default)
+    {
+        var tmp = path + ".new";
+        File.Delete(tmp);
+        await QemuImg.CreateAsync(tmp, virtualSizeBytes, ct: ct);
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>Whether <paramref name="layer"/> holds any cluster of its own (false: nothing was written since it was made).</summary>
+    public static async Task<bool> HasOwnDataAsync(string layer, CancellationToken ct = default)
+    {
+        var r = await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath, ["map", "-U", "--output=json", "-f", "qcow2", "--", layer], ct);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        return doc.RootElement.EnumerateArray().Any(e =>
+            e.GetProperty("depth").GetInt32() == 0 && e.GetProperty("present").GetBoolean());
+    }
+
+    /// <summary>
+    /// Makes the overlay the revision file at <paramref name="revisionPath"/>: checked by qemu-img, synced, renamed
+    /// in one atomic step. Until the rename the overlay is untouched, so a failure leaves everything as it was.
+    /// </summary>
+    public static async Task CommitOverlayAsync(string overlay, string revisionPath, CancellationToken ct = default)
+    {
+        await QemuImg.CheckAsync(overlay, ct);
+        Durable.SyncFile(overlay);
+        if (File.Exists(revisionPath))
+            throw new IOException($"{revisionPath} exists already; a committed revision is never overwritten.");
+        Durable.Rename(overlay, revisionPath);
+    }
+
+    /// <summary>
+    /// Merges the layer <paramref name="child"/> into its backing file <paramref name="parent"/> and puts the merged
+    /// image at the child's path, so the files written on the child still find it. Reads through the child see the
+    /// same data before, during and after; the parent's own view is given up, so the caller merges only a parent
+    /// no-one needs any more. A failure before the rename leaves both files readable as before.
+    /// </summary>
+    public static async Task MergeIntoBackingAsync(string child, string parent, CancellationToken ct = default)
+    {
+        var info = await QemuImg.InfoAsync(child, ct);
+        if (info.BackingFile is null || Path.GetFullPath(info.BackingFile, Path.GetDirectoryName(Path.GetFullPath(child))!) != Path.GetFullPath(parent))
+            throw new InvalidOperationException($"{child} is not written on {parent}.");
+        // -d: the child keeps its clusters, so until the rename it still reads the same on its own.
+        await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath, ["commit", "-q", "-d", "-f", "qcow2", "--", child], ct);
+        Durable.SyncFile(parent);
+        Durable.Rename(parent, child);
+    }
+
+    public static void Delete(string path)
+    {
+        File.Delete(path);
+        File.Delete(path + ".new");
+    }
+}

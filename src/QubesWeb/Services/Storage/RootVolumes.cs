@@ -1,0 +1,507 @@
+using System.Collections.Concurrent;
+using Microsoft.EntityFrameworkCore;
+using QubesWeb.Data;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Storage;
+using QubesWeb.Services.Estate;
+
+namespace QubesWeb.Services.Storage;
+
+/// <summary>What a stop did to a save_on_stop root.</summary>
+public sealed record SettleOutcome(string Qube, int? CommittedRevision, int? PreviousRevision, bool DiscardedUnchanged)
+{
+    public static readonly SettleOutcome Nothing = new("", null, null, false);
+}
+
+/// <summary>A storage step failed; the message says what state the qube was left in.</summary>
+public sealed class StorageException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Qubes' volume lifecycle on the pool (core-admin qubes/storage): before a start, the runtime overlays (a
+/// template's dirty overlay on its current revision, an AppVM's snapshot of its template's current revision, a
+/// fresh volatile volume); after a stop, the dirty overlay committed as the next revision, the snapshot and volatile
+/// volume dropped, and old revisions let go. The inventory records which revision every overlay was made from, which
+/// is what "outdated" is computed from, so it survives a restart of the console.
+///
+/// Every step for one qube runs under that qube's lock; an AppVM's steps also take its template's lock, always
+/// after their own, so the order is fixed and cannot deadlock.
+/// </summary>
+public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, EstateMonitor estate, ILogger<RootVolumes> log)
+{
+    public const string DirtyFile = "root-dirty.qcow2";
+    public const string SnapshotFile = "root-snap.qcow2";
+    public const string RejectedFile = "root-dirty.rejected.qcow2";
+    public const int MaxRevisionsToKeep = 10;
+
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
+    private List<string> _pendingCommits = [];
+
+    /// <summary>The halted qubes start-up recovery found with writes still to commit (taken once, by the commit jobs).</summary>
+    public IReadOnlyList<string> TakePendingCommits() => Interlocked.Exchange(ref _pendingCommits, []);
+
+    public static string RevisionFile(int number) => $"root.{number}.qcow2";
+
+    private async Task<IDisposable> LockAsync(string name, CancellationToken ct)
+    {
+        var gate = _locks.GetOrAdd(name, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct);
+        return new Releaser(gate);
+    }
+
+    private sealed class Releaser(SemaphoreSlim gate) : IDisposable
+    {
+        private int _done;
+        public void Dispose() { if (Interlocked.Exchange(ref _done, 1) == 0) gate.Release(); }
+    }
+
+    private static bool IsSnapOnStart(Qube q) => q.Class is QubeClass.AppVM or QubeClass.DispVM;
+
+    /// <summary>
+    /// Makes the overlays and volatile volume a start needs. <paramref name="onlyMissing"/>: the qube was started
+    /// outside the console (the test driver lets that happen), so only what is not there yet is made.
+    /// </summary>
+    public async Task PrepareStartAsync(string name, Func<string, Task>? note = null, bool onlyMissing = false, CancellationToken ct = default)
+    {
+        note ??= _ => Task.CompletedTask;
+        using var own = await LockAsync(name, ct);
+        string? templateName;
+        await using (var db0 = await contexts.CreateDbContextAsync(ct))
+            templateName = await db0.Qubes.Where(q => q.Name == name).Select(q => q.Template!.Name).FirstOrDefaultAsync(ct);
+        using var template = templateName is null ? null : await LockAsync(templateName, ct);
+
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var qube = await db.Qubes.Include(q => q.Volumes).ThenInclude(v => v.Revisions)
+            .Include(q => q.Template).ThenInclude(t => t!.Volumes).ThenInclude(v => v.Revisions)
+            .AsSplitQuery().FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw new QubeRuleException($"There is no qube named '{Inventory.Shown(name)}'.");
+        var changed = false;
+        foreach (var v in qube.Volumes.Where(v => v.Path is not null))
+        {
+            var path = v.Path!;
+            if (onlyMissing && File.Exists(path) && (v.Kind != VolumeKind.Root || v.OverlaySourceVolumeId is not null)) continue;
+            switch (v.Kind)
+            {
+                case VolumeKind.Root when v.IsSaveOnStopRoot:
+                {
+                    if (v.OverlaySourceVolumeId == v.Id && v.OverlayRevision == v.CurrentRevision && File.Exists(path))
+                    {
+                        // As Qubes does with a dirty volume left by a run that was not committed: its writes are kept.
+                        await note($"The root of {name} has uncommitted changes from its last run on revision {v.CurrentRevision}; they are kept.");
+                        continue;
+                    }
+                    var rev = v.Revisions.Single(r => r.Number == v.CurrentRevision);
+                    await RootStore.CreateOverlayAsync(rev.Path, path, ct);
+                    SetOverlay(v, v.Id, rev.Number);
+                    await note($"Root: a dirty overlay on revision {rev.Number}; it is committed as revision {NextNumber(v)} when {name} stops.");
+                    break;
+                }
+                case VolumeKind.Root when IsSnapOnStart(qube):
+                {
+                    var source = qube.Template?.Volumes.FirstOrDefault(t => t.IsSaveOnStopRoot)
+                        ?? throw new StorageException($"{name} has no template root to snapshot; give it a template first.");
+                    var rev = source.Revisions.Single(r => r.Number == source.CurrentRevision);
+                    await RootStore.CreateOverlayAsync(rev.Path, path, ct);
+                    SetOverlay(v, source.Id, rev.Number);
+                    await note($"Root: a snapshot of {qube.Template!.Name} revision {rev.Number}.");
+                    break;
+                }
+                case VolumeKind.Volatile:
+                    await RootStore.CreateEmptyAsync(path, v.VirtualSizeBytes, ct);
+                    break;
+                default:
+                    continue;
+            }
+            changed = true;
+        }
+        if (changed) await db.SaveChangesAsync(CancellationToken.None);
+        if (changed) estate.NotifyChanged();
+    }
+
+    private static void SetOverlay(Volume v, int? sourceVolumeId, int? revision)
+    {
+        v.OverlaySourceVolumeId = sourceVolumeId;
+        v.OverlayRevision = revision;
+        v.OverlayCreatedUtc = sourceVolumeId is null ? null : DateTime.UtcNow;
+    }
+
+    private static int NextNumber(Volume v) => v.Revisions.Count == 0 ? 1 : v.Revisions.Max(r => r.Number) + 1;
+
+    /// <summary>Whether <paramref name="name"/> has runtime overlays a stop should settle.</summary>
+    public async Task<bool> NeedsSettleAsync(string name, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return await db.Volumes.AnyAsync(v => v.Kind == VolumeKind.Root && v.OverlaySourceVolumeId != null
+            && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == name), ct);
+    }
+
+    /// <summary>Whether settling <paramref name="name"/> would commit a dirty overlay (a template or standalone).</summary>
+    public async Task<bool> HasDirtyOverlayAsync(string name, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return await db.Volumes.AnyAsync(v => v.Kind == VolumeKind.Root && v.OverlaySourceVolumeId == v.Id
+            && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == name), ct);
+    }
+
+    /// <summary>
+    /// After a stop: the dirty overlay becomes the next revision (or is dropped when nothing was written), the start
+    /// snapshot and the volatile volume go, and revisions nobody needs any more are let go. Overlays made after
+    /// <paramref name="stoppedAtUtc"/> belong to a newer start and are left alone. Safe to call twice.
+    /// </summary>
+    public async Task<SettleOutcome> SettleStoppedAsync(string name, string reason, DateTime stoppedAtUtc,
+        Func<string, Task>? note = null, CancellationToken ct = default)
+    {
+        note ??= _ => Task.CompletedTask;
+        int? releasedTemplateVolume = null;
+        string? templateName = null;
+        var outcome = SettleOutcome.Nothing with { Qube = name };
+        using (await LockAsync(name, ct))
+        {
+            await using var db = await contexts.CreateDbContextAsync(ct);
+            var qube = await db.Qubes.Include(q => q.Volumes).ThenInclude(v => v.Revisions)
+                .FirstOrDefaultAsync(q => q.Name == name, ct);
+            if (qube is null) return outcome;
+            foreach (var v in qube.Volumes.Where(v => v.Path is not null))
+            {
+                if (v.OverlayCreatedUtc > stoppedAtUtc) continue;
+                if (v.Kind == VolumeKind.Root && v.OverlaySourceVolumeId == v.Id)
+                    outcome = await CommitLockedAsync(db, qube, v, reason, note, ct);
+                else if (v.Kind == VolumeKind.Root && v.OverlaySourceVolumeId is { } source)
+                {
+                    RootStore.Delete(v.Path!);
+                    releasedTemplateVolume = source;
+                    SetOverlay(v, null, null);
+                    await db.SaveChangesAsync(CancellationToken.None);
+                }
+                else if (v.Kind == VolumeKind.Volatile && v.OverlayCreatedUtc is null)
+                    RootStore.Delete(v.Path!);
+            }
+            if (releasedTemplateVolume is { } tv)
+                templateName = await db.Volumes.Where(v => v.Id == tv)
+                    .Select(v => db.Qubes.Where(q => q.Id == v.QubeId).Select(q => q.Name).First()).FirstOrDefaultAsync(ct);
+            if (outcome.CommittedRevision is not null || outcome.DiscardedUnchanged)
+                await ApplyRetentionLockedAsync(db, qube.Volumes.First(v => v.IsSaveOnStopRoot), note, ct);
+        }
+        // The snapshot no longer holds its revision: the template may let it go now.
+        if (templateName is not null) await ApplyRetentionAsync(templateName, note, ct);
+        estate.NotifyChanged();
+        return outcome;
+    }
+
+    private async Task<SettleOutcome> CommitLockedAsync(InventoryDbContext db, Qube qube, Volume v, string reason, Func<string, Task> note, CancellationToken ct)
+    {
+        var dirty = v.Path!;
+        var previous = v.CurrentRevision;
+        if (!File.Exists(dirty))
+        {
+            await note($"The dirty overlay of {qube.Name} is missing; revision {previous} stays current.");
+            SetOverlay(v, null, null);
+            await db.SaveChangesAsync(CancellationToken.None);
+            return new SettleOutcome(qube.Name, null, previous, false);
+        }
+        if (v.OverlayRevision != v.CurrentRevision)
+            throw new StorageException($"The dirty overlay of {qube.Name} was made on revision {v.OverlayRevision}, but revision {v.CurrentRevision} is current; it was left as it is.");
+        bool changed;
+        try
+        {
+            changed = await RootStore.HasOwnDataAsync(dirty, ct);
+        }
+        catch (ProcessFailedException e)
+        {
+            throw await RejectAsync(db, qube, v, previous, e);
+        }
+        if (!changed)
+        {
+            RootStore.Delete(dirty);
+            SetOverlay(v, null, null);
+            await db.SaveChangesAsync(CancellationToken.None);
+            await note($"Nothing was written to the root of {qube.Name}; revision {previous} stays current.");
+            return new SettleOutcome(qube.Name, null, previous, true);
+        }
+
+        var number = NextNumber(v);
+        var path = Path.Combine(Path.GetDirectoryName(dirty)!, RevisionFile(number));
+        // Journaled first: if the process dies after the rename, start-up recovery finds the file and finishes.
+        var rev = new RootRevision
+        {
+            VolumeId = v.Id, Number = number, Path = path, BackingNumber = previous, CreatedUtc = DateTime.UtcNow,
+            Reason = Shorten(reason), State = RevisionState.Committing,
+        };
+        v.Revisions.Add(rev);
+        await db.SaveChangesAsync(CancellationToken.None);
+        FaultPoints.Hit("commit-journaled");
+        try
+        {
+            // Once begun, a commit is finished: cancelling half-way would only leave more to recover.
+            await RootStore.CommitOverlayAsync(dirty, path, CancellationToken.None);
+        }
+        catch (Exception e) when (e is ProcessFailedException or IOException)
+        {
+            v.Revisions.Remove(rev);
+            db.Revisions.Remove(rev);
+            throw await RejectAsync(db, qube, v, previous, e);
+        }
+        FaultPoints.Hit("commit-renamed");
+        await FinishCommitAsync(db, v, rev);
+        await note($"Committed the root of {qube.Name} as revision {number} (was {previous}).");
+        log.LogInformation("Committed {Qube} root revision {Number}", qube.Name, number);
+        return new SettleOutcome(qube.Name, number, previous, false);
+    }
+
+    /// <summary>
+    /// A dirty overlay qemu-img will not commit: the qube must start again on its last good revision, so the overlay
+    /// is set aside (not deleted: its writes may still be wanted) and the error says where it went.
+    /// </summary>
+    private static async Task<StorageException> RejectAsync(InventoryDbContext db, Qube qube, Volume v, int? previous, Exception e)
+    {
+        var dirty = v.Path!;
+        var aside = Path.Combine(Path.GetDirectoryName(dirty)!, RejectedFile);
+        if (File.Exists(dirty)) File.Move(dirty, aside, overwrite: true);
+        SetOverlay(v, null, null);
+        await db.SaveChangesAsync(CancellationToken.None);
+        return new StorageException($"Could not commit the root of {qube.Name}: {e.Message.Trim()} It stays on revision {previous}; the uncommitted writes were set aside as {aside}.", e);
+    }
+
+    private static async Task FinishCommitAsync(InventoryDbContext db, Volume v, RootRevision rev)
+    {
+        rev.State = RevisionState.Committed;
+        rev.SizeBytes = await SizeOfAsync(rev.Path);
+        v.CurrentRevision = rev.Number;
+        SetOverlay(v, null, null);
+        await db.SaveChangesAsync(CancellationToken.None);
+    }
+
+    private static async Task<long> SizeOfAsync(string path)
+    {
+        try { return (await QemuImg.InfoAsync(path)).ActualSizeBytes; }
+        catch (ProcessFailedException) { return 0; }
+    }
+
+    private static string Shorten(string s) => s.Length <= 200 ? s : s[..197] + "...";
+
+    /// <summary>Lets go of the revisions of <paramref name="qube"/>'s root that fell out of revisions_to_keep and nothing uses.</summary>
+    public async Task ApplyRetentionAsync(string qube, Func<string, Task>? note = null, CancellationToken ct = default)
+    {
+        using var _ = await LockAsync(qube, ct);
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var root = await db.Volumes.Include(v => v.Revisions)
+            .FirstOrDefaultAsync(v => v.Kind == VolumeKind.Root && v.CurrentRevision != null && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == qube), ct);
+        if (root is not null) await ApplyRetentionLockedAsync(db, root, note ?? (_ => Task.CompletedTask), ct);
+    }
+
+    /// <summary>
+    /// Keeps the current revision and the <see cref="Volume.RevisionsToKeep"/> newest others, and every revision a
+    /// running qube's overlay was made from. Any other revision goes: deleted when nothing is written on it, or, when
+    /// exactly one revision is written on it, merged into that one (a copy of that layer only, not of the whole root).
+    /// A merge a running hypervisor's image lock refuses is retried at a later stop.
+    /// </summary>
+    private async Task ApplyRetentionLockedAsync(InventoryDbContext db, Volume root, Func<string, Task> note, CancellationToken ct)
+    {
+        var inUse = (await db.Volumes.Where(o => o.OverlaySourceVolumeId == root.Id && o.OverlayRevision != null)
+            .Select(o => o.OverlayRevision!.Value).ToListAsync(ct)).ToHashSet();
+        var kept = KeptNumbers(root);
+        bool progress;
+        do
+        {
+            progress = false;
+            foreach (var r in root.Revisions.Where(r => r.State == RevisionState.Committed).OrderBy(r => r.Number).ToList())
+            {
+                if (kept.Contains(r.Number) || inUse.Contains(r.Number)) continue;
+                var children = root.Revisions.Where(c => c.BackingNumber == r.Number).ToList();
+                if (children.Count == 0)
+                {
+                    RootStore.Delete(r.Path);
+                    root.Revisions.Remove(r);
+                    db.Revisions.Remove(r);
+                    await db.SaveChangesAsync(CancellationToken.None);
+                    await note($"Deleted old revision {r.Number}.");
+                    progress = true;
+                }
+                else if (children is [{ State: RevisionState.Committed } child])
+                {
+                    try
+                    {
+                        await RootStore.MergeIntoBackingAsync(child.Path, r.Path, ct);
+                        FaultPoints.Hit("merge-renamed");
+                    }
+                    catch (ProcessFailedException e)
+                    {
+                        log.LogInformation("Revision {Number} stays for now: {Error}", r.Number, e.Message);
+                        continue;
+                    }
+                    child.BackingNumber = r.BackingNumber;
+                    child.SizeBytes = await SizeOfAsync(child.Path);
+                    root.Revisions.Remove(r);
+                    db.Revisions.Remove(r);
+                    await db.SaveChangesAsync(CancellationToken.None);
+                    await note($"Merged old revision {r.Number} into revision {child.Number}.");
+                    progress = true;
+                }
+            }
+        } while (progress);
+    }
+
+    /// <summary>The current revision and the newest <see cref="Volume.RevisionsToKeep"/> others.</summary>
+    public static HashSet<int> KeptNumbers(Volume root) =>
+        root.Revisions.Where(r => r.State == RevisionState.Committed && r.Number != root.CurrentRevision)
+            .OrderByDescending(r => r.Number).Take(root.RevisionsToKeep).Select(r => r.Number)
+            .Append(root.CurrentRevision ?? 0).ToHashSet();
+
+    /// <summary>
+    /// Makes an older revision current again (Qubes' qvm-volume revert). Refused while the qube runs or has
+    /// uncommitted changes; the revision reverted from is kept, so the revert itself can be undone.
+    /// </summary>
+    public async Task<int> RevertAsync(string name, int number, bool qubeIsHalted, CancellationToken ct = default)
+    {
+        if (!qubeIsHalted) throw new QubeRuleException($"'{name}' is running; shut it down before reverting its root.");
+        int previous;
+        using (await LockAsync(name, ct))
+        {
+            await using var db = await contexts.CreateDbContextAsync(ct);
+            var root = await RootOfAsync(db, name, ct);
+            if (root.OverlaySourceVolumeId is not null)
+                throw new QubeRuleException($"'{name}' has changes from its last run that are not committed yet; wait for the commit, then revert.");
+            var target = root.Revisions.FirstOrDefault(r => r.Number == number && r.State == RevisionState.Committed)
+                ?? throw new QubeRuleException($"'{name}' has no revision {number}; it has {string.Join(", ", root.Revisions.Select(r => r.Number))}.");
+            if (number == root.CurrentRevision) throw new QubeRuleException($"Revision {number} is already current.");
+            if (!File.Exists(target.Path)) throw new StorageException($"The file of revision {number} ({target.Path}) is missing.");
+            previous = root.CurrentRevision!.Value;
+            root.CurrentRevision = number;
+            // The revision reverted from counts as the newest old one, so the default revisions_to_keep=1 keeps it.
+            await db.SaveChangesAsync(CancellationToken.None);
+        }
+        estate.NotifyChanged();
+        return previous;
+    }
+
+    public async Task SetRevisionsToKeepAsync(string name, int keep, CancellationToken ct = default)
+    {
+        if (keep is < 0 or > MaxRevisionsToKeep)
+            throw new QubeRuleException($"revisions_to_keep is between 0 and {MaxRevisionsToKeep}; {keep} is not.");
+        using (await LockAsync(name, ct))
+        {
+            await using var db = await contexts.CreateDbContextAsync(ct);
+            var root = await RootOfAsync(db, name, ct);
+            root.RevisionsToKeep = keep;
+            await db.SaveChangesAsync(CancellationToken.None);
+            await ApplyRetentionLockedAsync(db, root, _ => Task.CompletedTask, ct);
+        }
+        estate.NotifyChanged();
+    }
+
+    private static async Task<Volume> RootOfAsync(InventoryDbContext db, string name, CancellationToken ct) =>
+        await db.Volumes.Include(v => v.Revisions)
+            .FirstOrDefaultAsync(v => v.Kind == VolumeKind.Root && v.CurrentRevision != null && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == name), ct)
+        ?? throw new QubeRuleException($"'{Inventory.Shown(name)}' has no root of its own with revisions (only templates and standalones do).");
+
+    /// <summary>A template's revisions, newest first, with who uses each.</summary>
+    public async Task<RootHistory?> HistoryAsync(string name, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var root = await db.Volumes.AsNoTracking().Include(v => v.Revisions)
+            .FirstOrDefaultAsync(v => v.Kind == VolumeKind.Root && v.CurrentRevision != null && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == name), ct);
+        if (root is null) return null;
+        var users = await db.Volumes.AsNoTracking().Where(o => o.OverlaySourceVolumeId == root.Id && o.OverlayRevision != null)
+            .Select(o => new { Revision = o.OverlayRevision!.Value, Qube = db.Qubes.Where(q => q.Id == o.QubeId).Select(q => q.Name).First() })
+            .ToListAsync(ct);
+        var kept = KeptNumbers(root);
+        return new RootHistory(name, root.CurrentRevision!.Value, root.RevisionsToKeep, root.OverlaySourceVolumeId == root.Id,
+            root.Revisions.OrderByDescending(r => r.Number).Select(r => new RevisionView(
+                r.Number, r.CreatedUtc, r.Reason, r.SizeBytes, r.State, r.BackingNumber, kept.Contains(r.Number),
+                users.Where(u => u.Revision == r.Number && u.Qube != name).Select(u => u.Qube).Order(StringComparer.Ordinal).ToList())).ToList());
+    }
+
+    /// <summary>
+    /// Start-up recovery, after reconciliation: finishes or drops commits a killed process left half-done, drops the
+    /// overlays of qubes that are not running (stale snapshots), and returns the halted qubes whose dirty overlay
+    /// holds writes still to be committed. <paramref name="isHalted"/> says what libvirt reports.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RecoverAsync(Func<string, bool> isHalted, CancellationToken ct = default)
+    {
+        var toCommit = new List<string>();
+        List<string> names;
+        await using (var db = await contexts.CreateDbContextAsync(ct))
+            names = await db.Qubes.Where(q => q.Volumes.Any(v => v.Kind == VolumeKind.Root || v.Kind == VolumeKind.Volatile))
+                .Select(q => q.Name).ToListAsync(ct);
+        foreach (var name in names)
+        {
+            using var _ = await LockAsync(name, ct);
+            await using var db = await contexts.CreateDbContextAsync(ct);
+            var qube = await db.Qubes.Include(q => q.Volumes).ThenInclude(v => v.Revisions).FirstAsync(q => q.Name == name, ct);
+            foreach (var root in qube.Volumes.Where(v => v.IsSaveOnStopRoot))
+            {
+                foreach (var rev in root.Revisions.Where(r => r.State == RevisionState.Committing).ToList())
+                {
+                    if (File.Exists(rev.Path))
+                    {
+                        await FinishCommitAsync(db, root, rev);
+                        log.LogWarning("Finished the commit of {Qube} revision {Number} that a stopped process left half-done", name, rev.Number);
+                    }
+                    else
+                    {
+                        root.Revisions.Remove(rev);
+                        db.Revisions.Remove(rev);
+                        await db.SaveChangesAsync(ct);
+                        log.LogWarning("Dropped the commit of {Qube} revision {Number} that a stopped process left before its rename", name, rev.Number);
+                    }
+                }
+                await RepairChainLockedAsync(db, name, root, ct);
+            }
+            if (!isHalted(name)) continue;
+            foreach (var v in qube.Volumes.Where(v => v.Path is not null))
+            {
+                if (v.Kind == VolumeKind.Root && v.OverlaySourceVolumeId == v.Id)
+                {
+                    if (File.Exists(v.Path!) && await RootStore.HasOwnDataAsync(v.Path!, ct)) toCommit.Add(name);
+                    else { RootStore.Delete(v.Path!); SetOverlay(v, null, null); }
+                }
+                else if (v.Kind == VolumeKind.Root && (v.OverlaySourceVolumeId is not null || File.Exists(v.Path!)))
+                {
+                    RootStore.Delete(v.Path!);
+                    SetOverlay(v, null, null);
+                    log.LogInformation("Removed the stale root snapshot of {Qube}, which is not running", name);
+                }
+                else if (v.Kind == VolumeKind.Volatile && File.Exists(v.Path!))
+                    RootStore.Delete(v.Path!);
+            }
+            await db.SaveChangesAsync(ct);
+        }
+        foreach (var name in names) await ApplyRetentionAsync(name, null, ct);
+        _pendingCommits = toCommit;
+        return toCommit;
+    }
+
+    /// <summary>
+    /// Brings revision rows in line with the files after a crash during a merge: a revision whose file is gone and
+    /// that nothing is written on any more is dropped; backing links are read from the files themselves.
+    /// </summary>
+    private async Task RepairChainLockedAsync(InventoryDbContext db, string name, Volume root, CancellationToken ct)
+    {
+        var byPath = root.Revisions.ToDictionary(r => Path.GetFullPath(r.Path), r => r.Number);
+        foreach (var r in root.Revisions.Where(r => File.Exists(r.Path)))
+        {
+            var backing = (await QemuImg.InfoAsync(r.Path, ct)).BackingFile;
+            int? number = backing is null ? null
+                : byPath.TryGetValue(Path.GetFullPath(backing, Path.GetDirectoryName(Path.GetFullPath(r.Path))!), out var n) ? n : r.BackingNumber;
+            if (number != r.BackingNumber)
+            {
+                log.LogWarning("{Qube} revision {Number} is written on {Backing}, not {Recorded}; recorded as the file says", name, r.Number, number, r.BackingNumber);
+                r.BackingNumber = number;
+            }
+        }
+        foreach (var r in root.Revisions.Where(r => !File.Exists(r.Path) && root.Revisions.All(c => c.BackingNumber != r.Number)).ToList())
+        {
+            if (r.Number == root.CurrentRevision)
+            {
+                log.LogError("The file of {Qube}'s current revision {Number} is missing ({Path})", name, r.Number, r.Path);
+                continue;
+            }
+            root.Revisions.Remove(r);
+            db.Revisions.Remove(r);
+        }
+        await db.SaveChangesAsync(ct);
+    }
+}
+
+public sealed record RevisionView(int Number, DateTime CreatedUtc, string Reason, long SizeBytes, RevisionState State,
+    int? BackingNumber, bool Kept, IReadOnlyList<string> UsedBy);
+
+public sealed record RootHistory(string Qube, int Current, int RevisionsToKeep, bool HasDirtyOverlay, IReadOnlyList<RevisionView> Revisions);

@@ -1,0 +1,116 @@
+// The console killed (SIGKILL, no clean-up) at the worst moments of a commit and of a merge, then started again on
+// the same data folder: recovery leaves the template on a consistent revision that starts and reads right, and the
+// job that was cut off is marked.
+using Microsoft.Extensions.Options;
+using QubesWeb.Data.Jobs;
+using QubesWeb.Hosting;
+using QubesWeb.Hypervisor.Storage;
+using QubesWeb.IntegrationTests.EstateTests;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Storage;
+using QubesWeb.Tests.Shared;
+
+namespace QubesWeb.IntegrationTests.Templates;
+
+public sealed class CrashTests
+{
+    private const long MiB = 1L << 20;
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(120);
+
+    private static string FileOf(string dataDir, string qube, string file) => Path.Combine(dataDir, "pool", qube, file);
+
+    private static async Task SucceedsAsync(ConsoleHost host, string kind, string target)
+    {
+        var jobs = host.Get<JobEngine>();
+        using var cts = new CancellationTokenSource(Deadline);
+        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
+        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.Error}");
+    }
+
+    /// <summary>
+    /// A console stopped while debian-13 ran with writes in its dirty overlay: the next start finds it halted (the
+    /// test driver, like a rebooted host, forgot it) and commits those writes in a job.
+    /// </summary>
+    private static async Task<string> DataDirWithUncommittedWritesAsync()
+    {
+        var dataDir = ConsoleHost.NewDataDir();
+        var host = await ConsoleHost.StartAsync(dataDir: dataDir);
+        try
+        {
+            await SucceedsAsync(host, "start", "debian-13");
+            await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile), 0xab, 32 * MiB, 4 * MiB);
+        }
+        finally
+        {
+            await host.StopAsync();
+        }
+        return dataDir;
+    }
+
+    private static async Task KilledAtAsync(string dataDir, string point)
+    {
+        var psi = ChildProcess.Console(dataDir);
+        psi.ArgumentList.Add("--Port=0");
+        psi.Environment[FaultPoints.Variable] = point;
+        using var run = ChildProcess.Start(psi);
+        Assert.True(await run.WaitForExitAsync(Deadline), $"The console did not die at {point}.\nstderr:\n{run.Stderr}");
+        Assert.Contains($"{FaultPoints.Variable}={point}: killing the process here", run.Stderr);
+        Assert.Equal(137, run.Process.ExitCode);
+    }
+
+    private static async Task AssertRecoveredOnRevision2Async(string dataDir)
+    {
+        await using var host = await ConsoleHost.StartAsync(dataDir: dataDir);
+        var roots = host.Get<RootVolumes>();
+        // The recovered or redone commit.
+        await Eventually.UntilAsync(host.Get<EstateMonitor>(), async () => (await roots.HistoryAsync("debian-13"))!.Current == 2
+            && !(await roots.HasDirtyOverlayAsync("debian-13")), "debian-13 on revision 2");
+        var history = (await roots.HistoryAsync("debian-13"))!;
+        Assert.All(history.Revisions, r => Assert.Equal(Data.Qubes.RevisionState.Committed, r.State));
+        var rev2 = FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(2));
+        Assert.Equal([rev2, FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(1))], (await QemuImg.ChainAsync(rev2)).Select(l => l.Path));
+        await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-r", "-f", "qcow2", "-c", $"read -P 0xab {32 * MiB} {4 * MiB}", "--", rev2]);
+        Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile)));
+
+        var commits = (await host.Get<JobEngine>().QueryAsync(new JobQuery { Target = "debian-13" })).Where(j => j.Kind == CommitRootJob.KindName).ToList();
+        Assert.Contains(commits, j => j.State == JobState.Interrupted);
+
+        await SucceedsAsync(host, "start", "debian-13");
+        await SucceedsAsync(host, "start", "vault");
+        await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath,
+            ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0xab {32 * MiB} {4 * MiB}", "--", FileOf(dataDir, "vault", RootVolumes.SnapshotFile)]);
+    }
+
+    [Fact]
+    public async Task Killed_after_the_commit_was_journaled_but_before_the_rename_the_commit_is_done_again()
+    {
+        var dataDir = await DataDirWithUncommittedWritesAsync();
+        try
+        {
+            await KilledAtAsync(dataDir, "commit-journaled");
+            Assert.True(File.Exists(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile)));
+            await AssertRecoveredOnRevision2Async(dataDir);
+        }
+        finally
+        {
+            if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Killed_right_after_the_rename_the_commit_is_finished_at_the_next_start()
+    {
+        var dataDir = await DataDirWithUncommittedWritesAsync();
+        try
+        {
+            await KilledAtAsync(dataDir, "commit-renamed");
+            Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile)));
+            await AssertRecoveredOnRevision2Async(dataDir);
+        }
+        finally
+        {
+            if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+        }
+    }
+}
