@@ -113,4 +113,47 @@ public sealed class CrashTests
             if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task Killed_in_the_middle_of_merging_an_old_revision_away_the_next_start_repairs_the_record()
+    {
+        var dataDir = ConsoleHost.NewDataDir();
+        try
+        {
+            var host = await ConsoleHost.StartAsync(dataDir: dataDir);
+            try
+            {
+                // Two updates while mail runs on revision 1: revision 1 is past revisions_to_keep but in use.
+                foreach (var (pattern, offset) in new[] { ((byte)0xb2, 64 * MiB), ((byte)0xb3, 128 * MiB) })
+                {
+                    await SucceedsAsync(host, "start", "debian-13");
+                    await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile), pattern, offset, 4 * MiB);
+                    await SucceedsAsync(host, "shutdown", "debian-13");
+                }
+                Assert.Equal([3, 2, 1], (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
+            }
+            finally
+            {
+                await host.StopAsync();
+            }
+
+            // The next start finds mail halted, so revision 1 is free to go: the console dies just after the merge's rename.
+            await KilledAtAsync(dataDir, "merge-renamed");
+            Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(1))));
+
+            await using var again = await ConsoleHost.StartAsync(dataDir: dataDir);
+            var history = (await again.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+            Assert.Equal([3, 2], history.Revisions.Select(r => r.Number));
+            Assert.Null(history.Revisions.Single(r => r.Number == 2).BackingNumber);
+            var rev3 = FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(3));
+            Assert.Equal([rev3, FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(2))], (await QemuImg.ChainAsync(rev3)).Select(l => l.Path));
+            foreach (var (pattern, offset, length) in new[] { ((byte)0x51, 0L, 16 * MiB), ((byte)0xb2, 64 * MiB, 4 * MiB), ((byte)0xb3, 128 * MiB, 4 * MiB) })
+                await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0x{pattern:x2} {offset} {length}", "--", rev3]);
+            await SucceedsAsync(again, "start", "debian-13");
+        }
+        finally
+        {
+            if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+        }
+    }
 }

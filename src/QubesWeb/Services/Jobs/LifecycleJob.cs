@@ -196,12 +196,15 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
         await job.ProgressAsync(to, "Halted");
     }
 
-    /// <summary>A lifecycle job left half-done changes nothing on disk; libvirt's state is the truth, so re-read it.</summary>
+    /// <summary>
+    /// libvirt's state is the truth, so it is read again; the qube's volumes (a commit cut off half-way, a snapshot
+    /// left by a qube that no longer runs) were already settled by start-up recovery, before any job could run.
+    /// </summary>
     public async Task RecoverAsync(JobContext job, CancellationToken ct)
     {
         var state = hypervisor.Connection.IsUp ? hypervisor.GetDomain(job.Target)?.State : null;
         await job.LogAsync(state is null
-            ? "Nothing to undo; libvirt is not reachable now, its state will be read when it is back."
-            : $"Nothing to undo; libvirt reports {job.Target} {state.ToString()!.ToLowerInvariant()}.");
+            ? "libvirt is not reachable now; its state will be read when it is back."
+            : $"libvirt reports {job.Target} {state.ToString()!.ToLowerInvariant()}; its volumes were settled by start-up recovery.");
     }
 }
