@@ -6,7 +6,7 @@ namespace QubesWeb.Hypervisor.Storage;
 public sealed record ImageInfo(string Path, long VirtualSizeBytes, long ActualSizeBytes, string? BackingFile);
 
 /// <summary>qemu-img and qemu-io, the tools that make and inspect the qcow2 images libvirt only sees as paths.</summary>
-public static class QemuImg
+public static partial class QemuImg
 {
     public static string QemuImgPath { get; set; } = "qemu-img";
     public static string QemuIoPath { get; set; } = "qemu-io";
@@ -47,6 +47,45 @@ public static class QemuImg
             e.TryGetProperty("actual-size", out var a) ? a.GetInt64() : 0,
             e.TryGetProperty("full-backing-filename", out var b) ? b.GetString() : null)).ToList();
     }
+
+    /// <summary>
+    /// The bytes a flattened qcow2 copy of <paramref name="path"/>'s whole chain needs (qemu-img measure "required").
+    /// </summary>
+    public static async Task<long> MeasureAsync(string path, CancellationToken ct = default)
+    {
+        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["measure", "-U", "--output=json", "-O", "qcow2", "--", path], ct);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        return doc.RootElement.GetProperty("required").GetInt64();
+    }
+
+    /// <summary>
+    /// Writes <paramref name="source"/>'s whole backing chain as one independent qcow2 file (only data clusters),
+    /// reporting progress in percent as qemu-img convert -p prints it.
+    /// </summary>
+    public static async Task ConvertAsync(string source, string destination, Action<double>? progress = null, CancellationToken ct = default)
+    {
+        var pending = "";
+        void OnChunk(string chunk)
+        {
+            // Records end in \r: "    (12.50/100%)\r".
+            pending += chunk;
+            var parts = pending.Split('\r');
+            pending = parts[^1];
+            foreach (var part in parts[..^1])
+            {
+                var m = ProgressRecord().Match(part);
+                if (m.Success) progress?.Invoke(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
+            }
+        }
+        await ProcessRunner.RunCheckedAsync(QemuImgPath, ["convert", "-p", "-U", "-O", "qcow2", "--", source, destination], ct, OnChunk);
+    }
+
+    /// <summary>Grows an image to <paramref name="virtualSizeBytes"/> (never shrinks: a smaller size is refused by the caller).</summary>
+    public static Task ResizeAsync(string path, long virtualSizeBytes, CancellationToken ct = default) =>
+        ProcessRunner.RunCheckedAsync(QemuImgPath, ["resize", "-q", "-f", "qcow2", "--", path, virtualSizeBytes.ToString(CultureInfo.InvariantCulture)], ct);
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\((\d+\.\d+)/100%\)")]
+    private static partial System.Text.RegularExpressions.Regex ProgressRecord();
 
     /// <summary>
     /// qemu-img check: throws when the image is corrupt. Leaked clusters (exit code 3) only waste space and pass.

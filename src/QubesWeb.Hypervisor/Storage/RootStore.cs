@@ -70,6 +70,30 @@ public static class RootStore
         Durable.Rename(parent, child);
     }
 
+    /// <summary>
+    /// An independent copy of <paramref name="source"/>'s data at <paramref name="destination"/> (which must not
+    /// exist): a reflink clone when the source is one layer and the filesystem can, else its chain flattened by
+    /// qemu-img convert. On failure nothing is left at the destination. Returns how it was copied.
+    /// </summary>
+    public static async Task<string> CopyFlattenedAsync(string source, string destination, Action<double>? progress = null, CancellationToken ct = default)
+    {
+        try
+        {
+            if ((await QemuImg.ChainAsync(source, ct)).Count == 1 && Reflink.TryClone(source, destination))
+            {
+                progress?.Invoke(100);
+                return "reflink";
+            }
+            await QemuImg.ConvertAsync(source, destination, progress, ct);
+            return "qemu-img convert";
+        }
+        catch
+        {
+            File.Delete(destination);
+            throw;
+        }
+    }
+
     public static void Delete(string path)
     {
         File.Delete(path);

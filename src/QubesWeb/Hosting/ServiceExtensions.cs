@@ -32,6 +32,8 @@ public static class ServiceExtensions
             services.AddSingleton<IJobKind>(sp => ActivatorUtilities.CreateInstance<LifecycleJob>(sp, action));
         services.AddSingleton<IJobKind, CreateQubeJob>();
         services.AddSingleton<IJobKind, RemoveQubeJob>();
+        services.AddSingleton<CloneQubeJob>();
+        services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<CloneQubeJob>());
         services.AddSingleton<RootVolumes>();
         services.AddSingleton<IJobKind, CommitRootJob>();
         services.AddSingleton<IJobKind, RevertRootJob>();

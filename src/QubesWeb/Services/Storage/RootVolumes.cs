@@ -35,6 +35,40 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
 
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
     private List<string> _pendingCommits = [];
+    private readonly ConcurrentDictionary<(int Volume, int Revision), int> _pins = new();
+
+    /// <summary>
+    /// Keeps a revision from being merged away or deleted while something outside a running qube reads it (a copy
+    /// into a new standalone or template); dispose to let go.
+    /// </summary>
+    public IDisposable Pin(int volumeId, int revision)
+    {
+        _pins.AddOrUpdate((volumeId, revision), 1, (_, n) => n + 1);
+        return new Unpin(this, (volumeId, revision));
+    }
+
+    private sealed class Unpin(RootVolumes owner, (int, int) key) : IDisposable
+    {
+        private int _done;
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _done, 1) != 0) return;
+            owner._pins.AddOrUpdate(key, 0, (_, n) => n - 1);
+            if (owner._pins.TryGetValue(key, out var left) && left <= 0) owner._pins.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>The committed revision a copy of <paramref name="name"/>'s root starts from: its current one, pinned.</summary>
+    public async Task<(RootRevision Revision, long VirtualSizeBytes, IDisposable Pin)> PinCurrentAsync(string name, CancellationToken ct = default)
+    {
+        using (await LockAsync(name, ct))
+        {
+            await using var db = await contexts.CreateDbContextAsync(ct);
+            var root = await RootOfAsync(db, name, ct);
+            var rev = root.Revisions.Single(r => r.Number == root.CurrentRevision);
+            return (rev, root.VirtualSizeBytes, Pin(root.Id, rev.Number));
+        }
+    }
 
     /// <summary>The halted qubes start-up recovery found with writes still to commit (taken once, by the commit jobs).</summary>
     public IReadOnlyList<string> TakePendingCommits() => Interlocked.Exchange(ref _pendingCommits, []);
@@ -297,6 +331,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     {
         var inUse = (await db.Volumes.Where(o => o.OverlaySourceVolumeId == root.Id && o.OverlayRevision != null)
             .Select(o => o.OverlayRevision!.Value).ToListAsync(ct)).ToHashSet();
+        inUse.UnionWith(_pins.Keys.Where(k => k.Volume == root.Id).Select(k => k.Revision));
         var kept = KeptNumbers(root);
         bool progress;
         do

@@ -1,0 +1,269 @@
+using Microsoft.Extensions.Options;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hosting;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Hypervisor.Storage;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Storage;
+
+namespace QubesWeb.Services.Qubes;
+
+/// <summary>Why a standalone is made; it presets the wizard's defaults and the trust note (the seed's two uses).</summary>
+public enum StandalonePurpose
+{
+    Development,
+    Untrusted,
+    Other,
+}
+
+/// <summary>
+/// A new qube with a root of its own: a standalone from a template (or empty, for installing an OS from media), a
+/// clone of a template into a new template, or a clone of a standalone. The job's target is the new name.
+/// </summary>
+/// <param name="Source">The template or standalone whose current committed root revision is copied; null: an empty root.</param>
+/// <param name="RootSizeBytes">The new root's size; not below the source's (null: the source's, or 10 GiB when empty).</param>
+/// <param name="CopyPrivate">Also copy the source's private volume (off by default, as in Qubes' code).</param>
+public sealed record CloneRequest(
+    QubeClass Class,
+    string? Source,
+    string Label,
+    string? NetVm = null,
+    int? MemoryMiB = null,
+    int? VCpus = null,
+    long? RootSizeBytes = null,
+    long? PrivateSizeBytes = null,
+    bool CopyPrivate = false,
+    string Notes = "",
+    StandalonePurpose? Purpose = null);
+
+/// <summary>What a copy will take, for the wizard's review and for the job's own refusal.</summary>
+public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceVirtualSizeBytes, long SourceAllocatedBytes,
+    long RequiredBytes, long FreeBytes)
+{
+    public bool Fits => RequiredBytes <= FreeBytes;
+}
+
+/// <summary>
+/// Makes a qube with its own root (Qubes' qvm-create --standalone and clone_vm): the source's current committed
+/// revision flattened into an independent qcow2 (a reflink clone where the filesystem can), its private volume fresh
+/// or copied, its row and its domain. The copy reads a pinned revision, so the source may start, stop and commit
+/// meanwhile. A failure or cancel removes everything the job made: no file, row or domain is left.
+/// </summary>
+public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, RootVolumes roots,
+    IOptions<QubesWebOptions> options) : IJobKind
+{
+    public const string KindName = "clone";
+    public const long DefaultRootSize = 10L << 30;
+    public const long DefaultPrivateSize = 2L << 30;
+    public const long VolatileSize = 10L << 30;
+    public const long MaxVolumeSize = 2L << 40;
+
+    public string Kind => KindName;
+
+    public string Describe(string target) => $"Create {target} with its own root";
+
+    private string PoolDir => options.Value.PoolDir;
+
+    public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
+    {
+        var request = JobArguments.Parse<CloneRequest>(arguments);
+        QubeRules.ValidateName(target);
+        if (await inventory.FindAsync(target, ct) is not null)
+            throw new QubeRuleException($"A qube named '{target}' already exists; choose another name.");
+        if (hypervisor.Connection.IsUp && hypervisor.GetDomain(target) is not null)
+            throw new QubeRuleException($"libvirt already has a domain named '{target}' (unmanaged); choose another name.");
+        var source = await SourceAsync(request, ct);
+        if (request.Class == QubeClass.TemplateVM && source?.Class != QubeClass.TemplateVM)
+            throw new QubeRuleException("A new template is a clone of a template: choose the template to clone.");
+        if (request.Class is not (QubeClass.StandaloneVM or QubeClass.TemplateVM))
+            throw new QubeRuleException($"This makes standalones and templates; {QubeRules.Article(request.Class)} is made another way.");
+        QubeRules.ValidateNotes(request.Notes);
+        QubeRules.ValidateResources(request.MemoryMiB ?? QubeRules.DefaultMemoryMiB, request.VCpus ?? QubeRules.DefaultVCpus);
+        if (!(await inventory.LabelsAsync(ct)).Any(l => l.Name == request.Label))
+            throw new QubeRuleException($"There is no label '{Inventory.Shown(request.Label)}'.");
+        if (request.NetVm is not null)
+        {
+            var net = await inventory.FindAsync(request.NetVm, ct) ?? throw new QubeRuleException($"There is no qube named '{Inventory.Shown(request.NetVm)}' to use as netvm.");
+            if (!net.ProvidesNetwork)
+                throw new QubeRuleException($"'{net.Name}' does not provide network; choose a qube with provides_network set, or none.");
+        }
+        var plan = await PlanAsync(request, ct);
+        if (request.RootSizeBytes is { } size && size < plan.SourceVirtualSizeBytes)
+            throw new QubeRuleException($"The root cannot be smaller than {Format(plan.SourceVirtualSizeBytes)}, the size of {source!.Name}'s root.");
+        if (request.RootSizeBytes is > MaxVolumeSize || request.PrivateSizeBytes is > MaxVolumeSize)
+            throw new QubeRuleException($"A volume is at most {Format(MaxVolumeSize)}.");
+        if (request.RootSizeBytes is < 1L << 30 || request.PrivateSizeBytes is < 64L << 20)
+            throw new QubeRuleException("The root is at least 1 GiB and the private volume at least 64 MiB.");
+        if (!plan.Fits)
+            throw new QubeRuleException($"The copy needs {Format(plan.RequiredBytes)} but the pool has {Format(plan.FreeBytes)} free; free some space or choose a smaller source.");
+    }
+
+    private async Task<Qube?> SourceAsync(CloneRequest request, CancellationToken ct)
+    {
+        if (request.Source is null) return null;
+        var source = await inventory.FindAsync(request.Source, ct)
+            ?? throw new QubeRuleException($"There is no qube named '{Inventory.Shown(request.Source)}' to copy.");
+        if (source.Class is not (QubeClass.TemplateVM or QubeClass.StandaloneVM) || !source.Volumes.Any(v => v.IsSaveOnStopRoot))
+            throw new QubeRuleException($"'{source.Name}' is {QubeRules.Article(source.Class)}: only a template's or a standalone's root can be copied.");
+        if (source.Class == QubeClass.StandaloneVM && request.Class == QubeClass.TemplateVM)
+            throw new QubeRuleException("A standalone is cloned into a standalone, not a template.");
+        return source;
+    }
+
+    private static string Format(long bytes) => Components.Shared.Format.Bytes(bytes);
+
+    /// <summary>The source's current revision, what a copy of it needs (qemu-img measure of its chain), and the pool's free space.</summary>
+    public async Task<ClonePlan> PlanAsync(CloneRequest request, CancellationToken ct = default)
+    {
+        var source = await SourceAsync(request, ct);
+        Directory.CreateDirectory(PoolDir);
+        var free = new DriveInfo(Path.GetFullPath(PoolDir)).AvailableFreeSpace;
+        var privateBytes = 0L;
+        if (source is not null && request.CopyPrivate && source.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path is { } priv && File.Exists(priv))
+            privateBytes = await QemuImg.MeasureAsync(priv, ct);
+        if (source is null)
+            return new ClonePlan(null, null, 0, 0, (1L << 20) + privateBytes, free);
+        var root = source.Volumes.First(v => v.IsSaveOnStopRoot);
+        var rev = root.Revisions.Single(r => r.Number == root.CurrentRevision);
+        var chain = await QemuImg.ChainAsync(rev.Path, ct);
+        return new ClonePlan(source.Name, rev.Number, chain[0].VirtualSizeBytes, chain.Sum(l => l.ActualSizeBytes),
+            await QemuImg.MeasureAsync(rev.Path, ct) + privateBytes, free);
+    }
+
+    public async Task RunAsync(JobContext job, CancellationToken ct)
+    {
+        var request = job.ArgumentsAs<CloneRequest>();
+        var dir = Path.Combine(PoolDir, job.Target);
+        var madeDir = !Directory.Exists(dir);
+        if (!madeDir && Directory.EnumerateFileSystemEntries(dir).Any())
+            throw new QubeRuleException($"The pool already has a folder for '{job.Target}' ({dir}); remove or rename it first.");
+        var made = new List<string>();
+        var madeRow = false;
+        var defined = false;
+        try
+        {
+            Directory.CreateDirectory(dir);
+            var rootPath = Path.Combine(dir, RootVolumes.RevisionFile(1));
+            string reason;
+            long rootSize;
+            var source = request.Source is null ? null : await inventory.GetAsync(request.Source, ct);
+            if (source is not null)
+            {
+                var (rev, _, pin) = await roots.PinCurrentAsync(source.Name, ct);
+                using (pin)
+                {
+                    var part = rootPath + ".part";
+                    made.Add(part);
+                    await job.ProgressAsync(5, $"Copying {source.Name} revision {rev.Number}");
+                    var last = -1;
+                    // qemu-img reports on its output thread; the updates are chained so they land in order.
+                    var reported = Task.CompletedTask;
+                    var method = await RootStore.CopyFlattenedAsync(rev.Path, part, p =>
+                    {
+                        var percent = 5 + (int)(p * 0.8);
+                        if (percent == last) return;
+                        last = percent;
+                        var step = $"Copying {source.Name} revision {rev.Number}: {p:0}%";
+                        reported = reported.ContinueWith(_ => job.ProgressAsync(percent, step), TaskScheduler.Default).Unwrap();
+                    }, ct);
+                    await reported;
+                    await job.LogAsync($"Copied {source.Name}'s root revision {rev.Number} into an independent image ({method}).");
+                    var info = await QemuImg.InfoAsync(part, ct);
+                    rootSize = request.RootSizeBytes ?? info.VirtualSizeBytes;
+                    if (rootSize > info.VirtualSizeBytes)
+                    {
+                        await QemuImg.ResizeAsync(part, rootSize, ct);
+                        await job.LogAsync($"Root grown to {Format(rootSize)}.");
+                    }
+                    made.Add(rootPath);
+                    Durable.SyncFile(part);
+                    Durable.Rename(part, rootPath);
+                    reason = $"Copied from {source.Name} revision {rev.Number}";
+                }
+            }
+            else
+            {
+                rootSize = request.RootSizeBytes ?? DefaultRootSize;
+                made.Add(rootPath);
+                await QemuImg.CreateAsync(rootPath, rootSize, ct: ct);
+                reason = "Empty, for an OS installed from media";
+                await job.LogAsync($"Made an empty root of {Format(rootSize)}.");
+            }
+            ct.ThrowIfCancellationRequested();
+
+            await job.ProgressAsync(87, "Making the private volume");
+            var privPath = Path.Combine(dir, "private.qcow2");
+            made.Add(privPath);
+            var sourcePrivate = source?.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path;
+            if (request.CopyPrivate && sourcePrivate is not null && File.Exists(sourcePrivate))
+            {
+                await QemuImg.ConvertAsync(sourcePrivate, privPath, ct: ct);
+                if (request.PrivateSizeBytes is { } ps && ps > (await QemuImg.InfoAsync(privPath, ct)).VirtualSizeBytes)
+                    await QemuImg.ResizeAsync(privPath, ps, ct);
+                await job.LogAsync($"Copied {source!.Name}'s private volume.");
+            }
+            else
+                await QemuImg.CreateAsync(privPath, request.PrivateSizeBytes ?? DefaultPrivateSize, ct: ct);
+            ct.ThrowIfCancellationRequested();
+
+            await job.ProgressAsync(92, "Adding it to the inventory");
+            var rootInfo = await QemuImg.InfoAsync(rootPath, ct);
+            var privInfo = await QemuImg.InfoAsync(privPath, ct);
+            // Qubes' clone copies properties, features and notes; a standalone made from a template starts afresh.
+            var features = source is not null && source.Class == request.Class
+                ? source.Features.Where(f => f.Key is not ("internal" or "template_for_dispvms")).ToDictionary(f => f.Key, f => f.Value)
+                : source?.Feature("os-distribution") is { } os ? new Dictionary<string, string> { ["os-distribution"] = os } : null;
+            await inventory.CreateAsync(new NewQube(job.Target, request.Class, request.Label, null, request.NetVm, false,
+                request.MemoryMiB ?? source?.MemoryMiB, request.VCpus ?? source?.VCpus, request.Notes, Features: features,
+                Volumes:
+                [
+                    new NewVolume(VolumeKind.Root, Path.Combine(dir, RootVolumes.DirtyFile), rootInfo.VirtualSizeBytes, rootInfo.ActualSizeBytes,
+                        new NewRevision(rootPath, reason, rootInfo.ActualSizeBytes)),
+                    new NewVolume(VolumeKind.Private, privPath, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
+                    new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize),
+                ]), ct);
+            madeRow = true;
+            ct.ThrowIfCancellationRequested();
+
+            await job.ProgressAsync(96, "Defining its domain");
+            hypervisor.Define(DomainSpecs.From(await inventory.GetForDomainAsync(job.Target, ct)));
+            defined = true;
+            await job.LogAsync($"{job.Target} created: {request.Class}{(source is null ? ", empty root" : $" from {source.Name}")}, label {request.Label}, netvm {request.NetVm ?? "none"}.");
+            estate.InventoryChanged();
+        }
+        catch
+        {
+            await job.LogAsync("Removing what this job made.", Data.Jobs.JobLogLevel.Warning);
+            await UndoAsync(job.Target, dir, madeDir, made, madeRow, defined);
+            throw;
+        }
+    }
+
+    private async Task UndoAsync(string name, string dir, bool madeDir, IEnumerable<string> files, bool madeRow, bool defined)
+    {
+        if (defined)
+            try { hypervisor.Undefine(name); } catch (HypervisorException) { } catch (HypervisorUnavailableException) { }
+        if (madeRow)
+            try { await inventory.RemoveAsync(name, CancellationToken.None); } catch (QubeRuleException) { }
+        foreach (var f in files) File.Delete(f);
+        if (madeDir && Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
+        estate.InventoryChanged();
+    }
+
+    /// <summary>Died half-way: a qube that reached the inventory exists; otherwise the files made for it go.</summary>
+    public async Task RecoverAsync(JobContext job, CancellationToken ct)
+    {
+        if (await inventory.FindAsync(job.Target, ct) is not null)
+        {
+            await job.LogAsync($"{job.Target} reached the inventory; its domain is defined from it at reconciliation.");
+            return;
+        }
+        var dir = Path.Combine(PoolDir, job.Target);
+        if (!Directory.Exists(dir)) return;
+        foreach (var f in new[] { RootVolumes.RevisionFile(1) + ".part", RootVolumes.RevisionFile(1), "private.qcow2" })
+            File.Delete(Path.Combine(dir, f));
+        if (!Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
+        await job.LogAsync($"Removed the half-made volumes in {dir}.");
+    }
+}
