@@ -37,6 +37,7 @@ public static class ServiceExtensions
         services.AddSingleton<RootVolumes>();
         services.AddSingleton<IJobKind, CommitRootJob>();
         services.AddSingleton<IJobKind, RevertRootJob>();
+        services.AddSingleton<IJobKind, CompactRootJob>();
         services.AddSingleton<RestartOutdatedJob>();
         services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<RestartOutdatedJob>());
         services.AddSingleton<TemplateSwitcher>();

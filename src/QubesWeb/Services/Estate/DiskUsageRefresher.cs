@@ -6,7 +6,7 @@ using QubesWeb.Hypervisor.Storage;
 namespace QubesWeb.Services.Estate;
 
 /// <summary>Measures every volume's host allocation with qemu-img on a timer (Qube Manager refreshes it every minute).</summary>
-public sealed class DiskUsageRefresher(Inventory inventory, EstateMonitor estate, IOptions<QubesWebOptions> options,
+public sealed class DiskUsageRefresher(Inventory inventory, EstateMonitor estate, Storage.RootVolumes roots, IOptions<QubesWebOptions> options,
     ILogger<DiskUsageRefresher> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -51,6 +51,9 @@ public sealed class DiskUsageRefresher(Inventory inventory, EstateMonitor estate
                     log.LogWarning("Cannot measure {Path}: {Error}", v.Path, e.Message);
                 }
             }
-        if (changed) estate.NotifyChanged();
+        var before = roots.Reclaimable.ToDictionary(kv => kv.Key, kv => kv.Value);
+        await roots.MeasureReclaimableAsync(ct);
+        if (changed || roots.Reclaimable.Count != before.Count || roots.Reclaimable.Any(kv => !before.TryGetValue(kv.Key, out var b) || b != kv.Value))
+            estate.NotifyChanged();
     }
 }

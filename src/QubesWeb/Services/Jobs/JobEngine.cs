@@ -103,6 +103,13 @@ public sealed class JobEngine : BackgroundService
             : new JobConflictException($"'{target}' is busy: job #{holder.Id} ({Describe(holder)}) holds its lock; wait for it to finish or cancel it.", holder.Id);
     }
 
+    /// <summary>Whether a queued or running job holds the lock named <paramref name="lockName"/> (usually a qube's name).</summary>
+    public async Task<bool> IsLockedAsync(string lockName, CancellationToken ct = default)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(ct);
+        return await db.Locks.AnyAsync(l => l.QubeName == lockName, ct);
+    }
+
     /// <summary>Cancels a queued or running job. A finished job is left as it is.</summary>
     public async Task<bool> CancelAsync(long jobId, CancellationToken ct = default)
     {

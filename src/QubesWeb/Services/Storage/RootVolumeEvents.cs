@@ -41,7 +41,11 @@ public sealed class RootVolumeEvents(EstateMonitor estate, RootVolumes roots, Jo
         {
             if (!await roots.NeedsSettleAsync(change.Name)) return;
             if (await roots.HasDirtyOverlayAsync(change.Name))
+            {
+                // A job holding the qube settles its volumes itself when it sees the stop: no commit job to refuse.
+                if (await jobs.IsLockedAsync(change.Name)) return;
                 await EnqueueCommitAsync(change.Name, "Committed after it stopped outside the console");
+            }
             else
                 await roots.SettleStoppedAsync(change.Name, "", change.TimeUtc);
         }

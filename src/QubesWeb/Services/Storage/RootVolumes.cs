@@ -35,6 +35,26 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
 
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
     private List<string> _pendingCommits = [];
+    private readonly ConcurrentDictionary<string, (long Allocated, long Compacted)> _reclaimable = new(StringComparer.Ordinal);
+
+    /// <summary>The last measure of each root's current chain (allocated against compacted bytes), by qube name.</summary>
+    public IReadOnlyDictionary<string, (long Allocated, long Compacted)> Reclaimable => _reclaimable;
+
+    /// <summary>Measures the current revision chain of every save_on_stop root (the disk usage timer calls this).</summary>
+    public async Task MeasureReclaimableAsync(CancellationToken ct = default)
+    {
+        List<(string Name, string Path)> current;
+        await using (var db = await contexts.CreateDbContextAsync(ct))
+            current = (await db.Volumes.Where(v => v.CurrentRevision != null)
+                .Select(v => new { Name = db.Qubes.Where(q => q.Id == v.QubeId).Select(q => q.Name).First(), Path = v.Revisions.Where(r => r.Number == v.CurrentRevision).Select(r => r.Path).First() })
+                .ToListAsync(ct)).Select(x => (x.Name, x.Path)).ToList();
+        foreach (var (name, path) in current)
+        {
+            if (!File.Exists(path)) continue;
+            try { _reclaimable[name] = await MeasureCurrentAsync(path, ct); }
+            catch (ProcessFailedException e) { log.LogWarning("Cannot measure the root of {Qube}: {Error}", name, e.Message); }
+        }
+    }
     private readonly ConcurrentDictionary<(int Volume, int Revision), int> _pins = new();
 
     /// <summary>
@@ -140,6 +160,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                 }
                 case VolumeKind.Volatile:
                     await RootStore.CreateEmptyAsync(path, v.VirtualSizeBytes, ct);
+                    // Stamped, so a stop settled late never deletes the volume of the next start.
+                    v.OverlayCreatedUtc = DateTime.UtcNow;
                     break;
                 default:
                     continue;
@@ -205,8 +227,15 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                     SetOverlay(v, null, null);
                     await db.SaveChangesAsync(CancellationToken.None);
                 }
-                else if (v.Kind == VolumeKind.Volatile && v.OverlayCreatedUtc is null)
+                else if (v.Kind == VolumeKind.Volatile)
+                {
                     RootStore.Delete(v.Path!);
+                    if (v.OverlayCreatedUtc is not null)
+                    {
+                        v.OverlayCreatedUtc = null;
+                        await db.SaveChangesAsync(CancellationToken.None);
+                    }
+                }
             }
             if (releasedTemplateVolume is { } tv)
                 templateName = await db.Volumes.Where(v => v.Id == tv)
@@ -327,12 +356,12 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     /// exactly one revision is written on it, merged into that one (a copy of that layer only, not of the whole root).
     /// A merge a running hypervisor's image lock refuses is retried at a later stop.
     /// </summary>
-    private async Task ApplyRetentionLockedAsync(InventoryDbContext db, Volume root, Func<string, Task> note, CancellationToken ct)
+    private async Task ApplyRetentionLockedAsync(InventoryDbContext db, Volume root, Func<string, Task> note, CancellationToken ct, int? keep = null)
     {
         var inUse = (await db.Volumes.Where(o => o.OverlaySourceVolumeId == root.Id && o.OverlayRevision != null)
             .Select(o => o.OverlayRevision!.Value).ToListAsync(ct)).ToHashSet();
         inUse.UnionWith(_pins.Keys.Where(k => k.Volume == root.Id).Select(k => k.Revision));
-        var kept = KeptNumbers(root);
+        var kept = KeptNumbers(root, keep);
         bool progress;
         do
         {
@@ -375,9 +404,9 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     }
 
     /// <summary>The current revision and the newest <see cref="Volume.RevisionsToKeep"/> others.</summary>
-    public static HashSet<int> KeptNumbers(Volume root) =>
+    public static HashSet<int> KeptNumbers(Volume root, int? keep = null) =>
         root.Revisions.Where(r => r.State == RevisionState.Committed && r.Number != root.CurrentRevision)
-            .OrderByDescending(r => r.Number).Take(root.RevisionsToKeep).Select(r => r.Number)
+            .OrderByDescending(r => r.Number).Take(keep ?? root.RevisionsToKeep).Select(r => r.Number)
             .Append(root.CurrentRevision ?? 0).ToHashSet();
 
     /// <summary>
@@ -426,6 +455,73 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         await db.Volumes.Include(v => v.Revisions)
             .FirstOrDefaultAsync(v => v.Kind == VolumeKind.Root && v.CurrentRevision != null && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == name), ct)
         ?? throw new QubeRuleException($"'{Inventory.Shown(name)}' has no root of its own with revisions (only templates and standalones do).");
+
+    /// <summary>
+    /// Host bytes the current revision's chain takes against what a compacted copy would (qemu-img measure): a
+    /// root never shrinks by itself, since data deleted inside the guest stays allocated in the layers.
+    /// </summary>
+    public static async Task<(long Allocated, long Compacted)> MeasureCurrentAsync(string revisionPath, CancellationToken ct = default)
+    {
+        var chain = await QemuImg.ChainAsync(revisionPath, ct);
+        return (chain.Sum(l => l.ActualSizeBytes), await QemuImg.MeasureAsync(revisionPath, ct));
+    }
+
+    /// <summary>
+    /// Compaction: the current revision's chain flattened with only its data clusters (qemu-img convert -p), checked
+    /// equal to the chain (qemu-img compare), then renamed over the revision's file in one atomic step. The revision
+    /// keeps its number and its data; readers that have the old file open (running qubes' snapshots on a real
+    /// hypervisor) keep reading it until they stop. Then old layers nothing needs any more go. Refused while the
+    /// qube runs or has uncommitted changes. Returns the revision and the host bytes its revisions took before and after.
+    /// </summary>
+    public async Task<(int Revision, long Before, long After)> CompactAsync(string name, bool qubeIsHalted, bool dropOldRevisions,
+        Action<double>? progress = null, Func<string, Task>? note = null, CancellationToken ct = default)
+    {
+        note ??= _ => Task.CompletedTask;
+        if (!qubeIsHalted) throw new QubeRuleException($"'{name}' is running; shut it down before compacting its root.");
+        using var _ = await LockAsync(name, ct);
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var root = await RootOfAsync(db, name, ct);
+        if (root.OverlaySourceVolumeId == root.Id)
+            throw new QubeRuleException($"'{name}' has changes from its last run that are not committed yet; wait for the commit, then compact.");
+        var rev = root.Revisions.Single(r => r.Number == root.CurrentRevision);
+        var before = await RevisionFilesSizeAsync(root);
+        var part = rev.Path + ".compact.part";
+        File.Delete(part);
+        try
+        {
+            await note($"Writing revision {rev.Number} flattened and compacted.");
+            await QemuImg.ConvertAsync(rev.Path, part, progress, ct);
+            await note("Comparing the compacted image with the chain it replaces.");
+            var compare = await ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "--", rev.Path, part], ct);
+            if (compare.ExitCode != 0)
+                throw new StorageException($"The compacted image of {name} does not read the same as revision {rev.Number} ({compare.StandardError.Trim()}); nothing was changed.");
+            Durable.SyncFile(part);
+        }
+        catch
+        {
+            File.Delete(part);
+            throw;
+        }
+        // The swap: one rename. Before it the old chain is current; after it the compacted file is.
+        Durable.Rename(part, rev.Path);
+        rev.BackingNumber = null;
+        rev.SizeBytes = await SizeOfAsync(rev.Path);
+        if (!rev.Reason.EndsWith("(compacted)", StringComparison.Ordinal)) rev.Reason = Shorten(rev.Reason + " (compacted)");
+        await db.SaveChangesAsync(CancellationToken.None);
+        // Old revisions hold the space a compaction is for; unless they are wanted for a revert, they go now.
+        await ApplyRetentionLockedAsync(db, root, note, CancellationToken.None, keep: dropOldRevisions ? 0 : null);
+        var after = await RevisionFilesSizeAsync(root);
+        _reclaimable[name] = await MeasureCurrentAsync(rev.Path, CancellationToken.None);
+        estate.NotifyChanged();
+        return (rev.Number, before, after);
+    }
+
+    private static async Task<long> RevisionFilesSizeAsync(Volume root)
+    {
+        long total = 0;
+        foreach (var r in root.Revisions.Where(r => File.Exists(r.Path))) total += await SizeOfAsync(r.Path);
+        return total;
+    }
 
     /// <summary>A template's revisions, newest first, with who uses each.</summary>
     public async Task<RootHistory?> HistoryAsync(string name, CancellationToken ct = default)
@@ -478,6 +574,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                         log.LogWarning("Dropped the commit of {Qube} revision {Number} that a stopped process left before its rename", name, rev.Number);
                     }
                 }
+                foreach (var rev in root.Revisions) File.Delete(rev.Path + ".compact.part");
                 await RepairChainLockedAsync(db, name, root, ct);
             }
             if (!isHalted(name)) continue;
@@ -494,8 +591,11 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                     SetOverlay(v, null, null);
                     log.LogInformation("Removed the stale root snapshot of {Qube}, which is not running", name);
                 }
-                else if (v.Kind == VolumeKind.Volatile && File.Exists(v.Path!))
+                else if (v.Kind == VolumeKind.Volatile)
+                {
                     RootStore.Delete(v.Path!);
+                    v.OverlayCreatedUtc = null;
+                }
             }
             await db.SaveChangesAsync(ct);
         }
