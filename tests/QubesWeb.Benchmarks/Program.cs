@@ -1,5 +1,5 @@
 // Benchmarks print figures and their ratio against a baseline measured in the same run; they never pass or fail.
-// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui] [--domains N]
+// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions] [--domains N]
 using QubesWeb.Benchmarks;
 
 var domains = args.SkipWhile(a => a != "--domains").Skip(1).Select(int.Parse).DefaultIfEmpty(1000).First();
@@ -12,7 +12,10 @@ switch (which)
     case "ui":
         await UiBenchmark.RunAsync(domains);
         return 0;
+    case "revisions":
+        await RevisionsBenchmark.RunAsync();
+        return 0;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui.");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, revisions.");
         return 2;
 }
