@@ -1,5 +1,5 @@
 // Benchmarks print figures and their ratio against a baseline measured in the same run; they never pass or fail.
-// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions] [--domains N]
+// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy] [--domains N]
 using QubesWeb.Benchmarks;
 
 var domains = args.SkipWhile(a => a != "--domains").Skip(1).Select(int.Parse).DefaultIfEmpty(1000).First();
@@ -15,7 +15,10 @@ switch (which)
     case "revisions":
         await RevisionsBenchmark.RunAsync();
         return 0;
+    case "copy":
+        await CopyBenchmark.RunAsync();
+        return 0;
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, revisions.");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, revisions, copy.");
         return 2;
 }

@@ -21,6 +21,29 @@ public sealed class JobEngine : BackgroundService
     private readonly IDbContextFactory<InventoryDbContext> _contexts;
     private readonly Dictionary<string, IJobKind> _kinds;
     private readonly HashSet<long> _orchestrators = [];
+
+    // Progress moves often (qemu-img reports every percent): it lives here and reaches the database at most once a
+    // second and at the end, so a job is not slowed by a synced write per percent. Reads lay it over the stored row.
+    private readonly ConcurrentDictionary<long, LiveProgress> _live = new();
+    private static readonly TimeSpan ProgressPersistInterval = TimeSpan.FromSeconds(1);
+
+    private sealed record LiveProgress(int Percent, string Step, DateTime PersistedUtc);
+
+    private Job Live(Job job)
+    {
+        if (_live.TryGetValue(job.Id, out var p) && !job.IsFinished)
+        {
+            job.Progress = p.Percent;
+            job.Step = p.Step;
+        }
+        return job;
+    }
+
+    private List<Job> Live(List<Job> jobs)
+    {
+        foreach (var j in jobs) Live(j);
+        return jobs;
+    }
     private readonly ILogger<JobEngine> _log;
     private readonly Channel<long> _queue = Channel.CreateUnbounded<long>();
     private readonly ConcurrentDictionary<long, CancellationTokenSource> _running = new();
@@ -133,20 +156,20 @@ public sealed class JobEngine : BackgroundService
     public async Task<Job?> GetAsync(long jobId, CancellationToken ct = default)
     {
         await using var db = await _contexts.CreateDbContextAsync(ct);
-        return await db.Jobs.AsNoTracking().Include(j => j.Log.OrderBy(l => l.Id)).FirstOrDefaultAsync(j => j.Id == jobId, ct);
+        return await db.Jobs.AsNoTracking().Include(j => j.Log.OrderBy(l => l.Id)).FirstOrDefaultAsync(j => j.Id == jobId, ct) is { } job ? Live(job) : null;
     }
 
     public async Task<List<Job>> RecentAsync(int count, CancellationToken ct = default)
     {
         await using var db = await _contexts.CreateDbContextAsync(ct);
-        return await db.Jobs.AsNoTracking().OrderByDescending(j => j.Id).Take(count).ToListAsync(ct);
+        return Live(await db.Jobs.AsNoTracking().OrderByDescending(j => j.Id).Take(count).ToListAsync(ct));
     }
 
     /// <summary>The job without its log: what a page re-reads on each push, the log being fetched by <see cref="LogSinceAsync"/>.</summary>
     public async Task<Job?> FindAsync(long jobId, CancellationToken ct = default)
     {
         await using var db = await _contexts.CreateDbContextAsync(ct);
-        return await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct);
+        return await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct) is { } job ? Live(job) : null;
     }
 
     /// <summary>The jobs that match <paramref name="query"/>, newest first, without their logs.</summary>
@@ -167,7 +190,7 @@ public sealed class JobEngine : BackgroundService
             var part = query.TargetContains.Trim().ToLowerInvariant();
             jobs = jobs.Where(j => j.Target.ToLower().Contains(part));
         }
-        return await jobs.OrderByDescending(j => j.Id).Take(Math.Clamp(query.Take, 1, JobQuery.MaxTake)).ToListAsync(ct);
+        return Live(await jobs.OrderByDescending(j => j.Id).Take(Math.Clamp(query.Take, 1, JobQuery.MaxTake)).ToListAsync(ct));
     }
 
     /// <summary>
@@ -313,12 +336,14 @@ public sealed class JobEngine : BackgroundService
 
     private async Task FinishAsync(long id, JobState state, string? error, string? step)
     {
+        _live.TryRemove(id, out var live);
+        step ??= live?.Step;
         await using var db = await _contexts.CreateDbContextAsync(CancellationToken.None);
         await using var tx = await db.Database.BeginTransactionAsync(CancellationToken.None);
         await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(s => s
             .SetProperty(j => j.State, state)
             .SetProperty(j => j.Error, error)
-            .SetProperty(j => j.Progress, j => state == JobState.Succeeded ? 100 : j.Progress)
+            .SetProperty(j => j.Progress, j => state == JobState.Succeeded ? 100 : live != null ? live.Percent : j.Progress)
             .SetProperty(j => j.Step, j => step ?? j.Step)
             .SetProperty(j => j.FinishedUtc, DateTime.UtcNow));
         await db.Locks.Where(l => l.JobId == id).ExecuteDeleteAsync();
@@ -336,10 +361,17 @@ public sealed class JobEngine : BackgroundService
 
     internal async Task SetProgressAsync(long id, int percent, string step)
     {
-        await using var db = await _contexts.CreateDbContextAsync(CancellationToken.None);
-        await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(s => s
-            .SetProperty(j => j.Progress, Math.Clamp(percent, 0, 100))
-            .SetProperty(j => j.Step, step));
+        var now = DateTime.UtcNow;
+        var previous = _live.TryGetValue(id, out var p) ? p : null;
+        var persist = previous is null || now - previous.PersistedUtc >= ProgressPersistInterval;
+        _live[id] = new LiveProgress(Math.Clamp(percent, 0, 100), step, persist ? now : previous!.PersistedUtc);
+        if (persist)
+        {
+            await using var db = await _contexts.CreateDbContextAsync(CancellationToken.None);
+            await db.Jobs.Where(j => j.Id == id).ExecuteUpdateAsync(s => s
+                .SetProperty(j => j.Progress, Math.Clamp(percent, 0, 100))
+                .SetProperty(j => j.Step, step));
+        }
         JobChanged?.Invoke(id);
     }
 }
