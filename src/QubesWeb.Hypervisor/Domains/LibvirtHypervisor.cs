@@ -111,6 +111,13 @@ public sealed class LibvirtHypervisor : IHypervisor, IDisposable
         return d.GetXmlDesc();
     });
 
+    /// <summary>Runs <paramref name="call"/> with the live domain (for the guest agent transport, which speaks to it directly).</summary>
+    public T WithDomain<T>(string name, Func<Libvirt.Domain, T> call) => Use(conn =>
+    {
+        using var d = conn.LookupDomainByName(name);
+        return call(d);
+    });
+
     public void Define(DomainSpec spec) => Use(conn =>
     {
         using var d = conn.DefineDomainXml(DomainXml.Build(spec, _domainType));
