@@ -61,7 +61,9 @@ public abstract class ConsoleTestContext : BunitContext, IAsyncLifetime
             new NewQube("debian-13", QubeClass.TemplateVM, "black"),
             new NewQube("sys-net", QubeClass.AppVM, "red", "fedora-42", ProvidesNetwork: true, MemoryMiB: 425),
             new NewQube("work", QubeClass.AppVM, "blue", "fedora-42", "sys-net", MemoryMiB: 2000,
-                Volumes: [new NewVolume(VolumeKind.Private, null, 2L << 30, 6 * MiB), new NewVolume(VolumeKind.Volatile, null, 10L << 30, 2 * MiB)]),
+                // Its root: a snapshot of fedora-42's current revision, made at each start (no file: the fake runs nothing).
+                Volumes: [new NewVolume(VolumeKind.Root, null, 10L << 30), new NewVolume(VolumeKind.Private, null, 2L << 30, 6 * MiB),
+                    new NewVolume(VolumeKind.Volatile, null, 10L << 30, 2 * MiB)]),
             new NewQube("vault", QubeClass.AppVM, "black", "debian-13"),
             new NewQube("devbox", QubeClass.StandaloneVM, "orange", NetVm: "sys-net", MemoryMiB: 4000),
             new NewQube("default-dvm", QubeClass.AppVM, "gray", "fedora-42", "sys-net",

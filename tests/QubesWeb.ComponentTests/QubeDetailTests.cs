@@ -84,7 +84,7 @@ public sealed class QubeDetailTests : ConsoleTestContext
         Assert.Contains("work is running: changes to memory and VCPUs apply at its next start.", cut.Find("#qube-next-start").TextContent);
 
         // Volumes: the AppVM's root is its template's snapshot; private and volatile with size and usage.
-        Assert.Contains("a snapshot of fedora-42's root, made at each start", cut.Find("tr[data-volume='root']").TextContent);
+        Assert.Contains("a snapshot of fedora-42's current revision, made at each start", cut.Find("tr[data-volume='root'] [data-role]").TextContent);
         var priv = cut.Find("tr[data-volume='private']");
         Assert.Equal("no file", priv.QuerySelector("[data-path]")!.TextContent.Trim());
         Assert.Equal([Format.Bytes(2L << 30), Format.Bytes(6L << 20), "not yet"], priv.QuerySelectorAll("td").Skip(1).Select(td => td.TextContent.Trim()));
