@@ -366,39 +366,40 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         do
         {
             progress = false;
-            foreach (var r in root.Revisions.Where(r => r.State == RevisionState.Committed).OrderBy(r => r.Number).ToList())
+            var expired = root.Revisions.Where(r => r.State == RevisionState.Committed && !kept.Contains(r.Number) && !inUse.Contains(r.Number)).ToList();
+            // Deletions first, newest first: a revision nothing is written on goes without a copy, and may leave its
+            // parent with nothing written on it either. Only then is a layer merged (which copies that layer).
+            if (expired.OrderByDescending(r => r.Number).FirstOrDefault(r => root.Revisions.All(c => c.BackingNumber != r.Number)) is { } leaf)
             {
-                if (kept.Contains(r.Number) || inUse.Contains(r.Number)) continue;
-                var children = root.Revisions.Where(c => c.BackingNumber == r.Number).ToList();
-                if (children.Count == 0)
+                RootStore.Delete(leaf.Path);
+                root.Revisions.Remove(leaf);
+                db.Revisions.Remove(leaf);
+                await db.SaveChangesAsync(CancellationToken.None);
+                await note($"Deleted old revision {leaf.Number}.");
+                progress = true;
+                continue;
+            }
+            foreach (var r in expired.OrderBy(r => r.Number))
+            {
+                if (root.Revisions.Where(c => c.BackingNumber == r.Number).ToList() is not [{ State: RevisionState.Committed } child]) continue;
+                try
                 {
-                    RootStore.Delete(r.Path);
-                    root.Revisions.Remove(r);
-                    db.Revisions.Remove(r);
-                    await db.SaveChangesAsync(CancellationToken.None);
-                    await note($"Deleted old revision {r.Number}.");
-                    progress = true;
+                    await RootStore.MergeIntoBackingAsync(child.Path, r.Path, ct);
+                    FaultPoints.Hit("merge-renamed");
                 }
-                else if (children is [{ State: RevisionState.Committed } child])
+                catch (ProcessFailedException e)
                 {
-                    try
-                    {
-                        await RootStore.MergeIntoBackingAsync(child.Path, r.Path, ct);
-                        FaultPoints.Hit("merge-renamed");
-                    }
-                    catch (ProcessFailedException e)
-                    {
-                        log.LogInformation("Revision {Number} stays for now: {Error}", r.Number, e.Message);
-                        continue;
-                    }
-                    child.BackingNumber = r.BackingNumber;
-                    child.SizeBytes = await SizeOfAsync(child.Path);
-                    root.Revisions.Remove(r);
-                    db.Revisions.Remove(r);
-                    await db.SaveChangesAsync(CancellationToken.None);
-                    await note($"Merged old revision {r.Number} into revision {child.Number}.");
-                    progress = true;
+                    log.LogInformation("Revision {Number} stays for now: {Error}", r.Number, e.Message);
+                    continue;
                 }
+                child.BackingNumber = r.BackingNumber;
+                child.SizeBytes = await SizeOfAsync(child.Path);
+                root.Revisions.Remove(r);
+                db.Revisions.Remove(r);
+                await db.SaveChangesAsync(CancellationToken.None);
+                await note($"Merged old revision {r.Number} into revision {child.Number}.");
+                progress = true;
+                break;
             }
         } while (progress);
     }
@@ -484,7 +485,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         if (root.OverlaySourceVolumeId == root.Id)
             throw new QubeRuleException($"'{name}' has changes from its last run that are not committed yet; wait for the commit, then compact.");
         var rev = root.Revisions.Single(r => r.Number == root.CurrentRevision);
-        var before = await RevisionFilesSizeAsync(root);
+        var before = root.Revisions.Sum(r => r.SizeBytes);
         var part = rev.Path + ".compact.part";
         File.Delete(part);
         try
@@ -510,17 +511,11 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         await db.SaveChangesAsync(CancellationToken.None);
         // Old revisions hold the space a compaction is for; unless they are wanted for a revert, they go now.
         await ApplyRetentionLockedAsync(db, root, note, CancellationToken.None, keep: dropOldRevisions ? 0 : null);
-        var after = await RevisionFilesSizeAsync(root);
-        _reclaimable[name] = await MeasureCurrentAsync(rev.Path, CancellationToken.None);
+        var after = root.Revisions.Sum(r => r.SizeBytes);
+        // Just written with only its data: nothing left to reclaim (the disk usage timer measures it again).
+        _reclaimable[name] = (rev.SizeBytes, rev.SizeBytes);
         estate.NotifyChanged();
         return (rev.Number, before, after);
-    }
-
-    private static async Task<long> RevisionFilesSizeAsync(Volume root)
-    {
-        long total = 0;
-        foreach (var r in root.Revisions.Where(r => File.Exists(r.Path))) total += await SizeOfAsync(r.Path);
-        return total;
     }
 
     /// <summary>A template's revisions, newest first, with who uses each.</summary>
