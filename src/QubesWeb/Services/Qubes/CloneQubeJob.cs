@@ -104,8 +104,10 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         if (request.Source is null) return null;
         var source = await inventory.FindAsync(request.Source, ct)
             ?? throw new QubeRuleException($"There is no qube named '{Inventory.Shown(request.Source)}' to copy.");
-        if (source.Class is not (QubeClass.TemplateVM or QubeClass.StandaloneVM) || !source.Volumes.Any(v => v.IsSaveOnStopRoot))
+        if (source.Class is not (QubeClass.TemplateVM or QubeClass.StandaloneVM))
             throw new QubeRuleException($"'{source.Name}' is {QubeRules.Article(source.Class)}: only a template's or a standalone's root can be copied.");
+        if (!source.Volumes.Any(v => v.IsSaveOnStopRoot))
+            throw new QubeRuleException($"'{source.Name}' has no committed root revision to copy.");
         if (source.Class == QubeClass.StandaloneVM && request.Class == QubeClass.TemplateVM)
             throw new QubeRuleException("A standalone is cloned into a standalone, not a template.");
         return source;
