@@ -41,6 +41,12 @@ public static class ServiceExtensions
         services.AddSingleton<RestartOutdatedJob>();
         services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<RestartOutdatedJob>());
         services.AddSingleton<TemplateSwitcher>();
+        // "Updates:Concurrency", "Updates:StaleAfter" etc. in any configuration source.
+        services.AddOptions<Services.Updates.UpdateOptions>().BindConfiguration("Updates");
+        services.AddSingleton<Services.Updates.Guests>();
+        services.AddSingleton<Services.Updates.UpdateRunner>();
+        services.AddSingleton<IJobKind, Services.Updates.UpdateJob>();
+        services.AddSingleton<IJobKind, Services.Updates.CheckUpdatesJob>();
         services.AddScoped<CircuitJobs>();
         services.AddScoped<Components.Shared.BrowserStore>();
 

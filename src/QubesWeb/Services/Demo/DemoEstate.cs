@@ -61,7 +61,8 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, Root
         new("default-dvm", QubeClass.AppVM, "gray", "fedora-42", "sys-firewall",
             Features: new Dictionary<string, string> { ["template_for_dispvms"] = "True", ["internal"] = "1" }),
         new("devbox", QubeClass.StandaloneVM, "orange", NetVm: "sys-firewall", MemoryMiB: 4000, RootDataMiB: 24, PrivateDataMiB: 4,
-            Notes: "Standalone for development: its own root, updated on its own."),
+            Notes: "Standalone for development: its own root, updated on its own.",
+            Features: new Dictionary<string, string> { ["os-distribution"] = "fedora" }),
     ];
 
     private static IReadOnlyDictionary<string, string> Service => new Dictionary<string, string> { ["servicevm"] = "1" };

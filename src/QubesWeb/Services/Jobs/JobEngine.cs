@@ -351,6 +351,16 @@ public sealed class JobEngine : BackgroundService
         JobChanged?.Invoke(id);
     }
 
+    /// <summary>Many lines at once (a program's output), in one transaction.</summary>
+    internal async Task AppendLogLinesAsync(long id, IEnumerable<string> lines, JobLogLevel level)
+    {
+        await using var db = await _contexts.CreateDbContextAsync(CancellationToken.None);
+        var now = DateTime.UtcNow;
+        db.JobLog.AddRange(lines.Select(text => new JobLogLine { JobId = id, Text = text, Level = level, TimeUtc = now }));
+        await db.SaveChangesAsync(CancellationToken.None);
+        JobChanged?.Invoke(id);
+    }
+
     internal async Task AppendLogAsync(long id, string text, JobLogLevel level)
     {
         await using var db = await _contexts.CreateDbContextAsync(CancellationToken.None);

@@ -51,6 +51,10 @@ public sealed class JobContext(long jobId, string kind, string target, string? a
 
     public Task LogAsync(string text, JobLogLevel level = JobLogLevel.Info) => engine.AppendLogAsync(JobId, text, level);
 
+    /// <summary>A program's output, one log line per line, written together.</summary>
+    public Task LogLinesAsync(string text, JobLogLevel level = JobLogLevel.Info) =>
+        engine.AppendLogLinesAsync(JobId, text.Replace("\r\n", "\n").Split('\n').Where(l => l.Length > 0).Select(l => l.Length > 2000 ? l[..2000] + "..." : l).ToList(), level);
+
     public Task ProgressAsync(int percent, string step) => engine.SetProgressAsync(JobId, percent, step);
 
     /// <summary>The engine, for a job that queues other jobs and waits for them (see <see cref="IJobKind.Orchestrates"/>).</summary>

@@ -249,6 +249,26 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         return outcome;
     }
 
+    /// <summary>
+    /// Drops a halted qube's dirty overlay without committing it (an update that failed or was cancelled): the root
+    /// stays on its last committed revision, as if the run had not happened.
+    /// </summary>
+    public async Task DiscardDirtyAsync(string name, CancellationToken ct = default)
+    {
+        using (await LockAsync(name, ct))
+        {
+            await using var db = await contexts.CreateDbContextAsync(ct);
+            var root = await RootOfAsync(db, name, ct);
+            if (root.OverlaySourceVolumeId == root.Id)
+            {
+                RootStore.Delete(root.Path!);
+                SetOverlay(root, null, null);
+                await db.SaveChangesAsync(CancellationToken.None);
+            }
+        }
+        await SettleStoppedAsync(name, "", DateTime.UtcNow, null, ct);
+    }
+
     private async Task<SettleOutcome> CommitLockedAsync(InventoryDbContext db, Qube qube, Volume v, string reason, Func<string, Task> note, CancellationToken ct)
     {
         var dirty = v.Path!;

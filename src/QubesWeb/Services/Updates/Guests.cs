@@ -1,0 +1,165 @@
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Agent;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Hypervisor.Storage;
+using QubesWeb.Services.Storage;
+
+namespace QubesWeb.Services.Updates;
+
+/// <summary>A program's end inside a qube.</summary>
+public sealed record GuestRun(int ExitCode, string Output);
+
+/// <summary>
+/// What the update jobs need from a running qube: wait for it to answer, run a program (a path and its arguments,
+/// never a shell line) with its output handed over as it comes. Two real implementations: the QEMU guest agent, and
+/// the demo's simulated guest, for libvirt's test driver, which has no guests at all.
+/// </summary>
+public interface IGuest
+{
+    /// <summary>Shown in the job's log, so a simulated run can never pass for a real one.</summary>
+    string Description { get; }
+
+    Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct);
+
+    Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, Func<string, Task> onLines, CancellationToken ct);
+}
+
+/// <summary>A real qube's guest agent, reached through libvirt (virDomainQemuAgentCommand).</summary>
+public sealed class AgentGuest(string name, LibvirtHypervisor hypervisor) : IGuest
+{
+    private readonly GuestAgent _agent = new(new LibvirtAgentTransport(name, call => hypervisor.WithDomain(name, call)));
+
+    public string Description => $"{name}'s guest agent";
+
+    public async Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var wait = TimeSpan.FromMilliseconds(250);
+        while (true)
+        {
+            try
+            {
+                await _agent.PingAsync(ct);
+                return;
+            }
+            catch (Exception e) when (e is GuestAgentException or TimeoutException && DateTime.UtcNow < deadline)
+            {
+                // The agent comes up some seconds into the boot: asked again, less often each time.
+                await Task.Delay(wait, ct);
+                wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 2000));
+            }
+        }
+    }
+
+    public async Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, Func<string, Task> onLines, CancellationToken ct)
+    {
+        // qemu-ga hands output over when the program ends, so it reaches the log in one piece then.
+        var result = await _agent.RunAsync(path, args, timeout, null, ct);
+        var output = result.StdOut + (string.IsNullOrEmpty(result.StdErr) ? "" : "\n" + result.StdErr);
+        if (output.Length > 0) await onLines(output);
+        return new GuestRun(result.ExitCode ?? 128 + (result.Signal ?? 0), output);
+    }
+}
+
+/// <summary>
+/// The demo's guest (demo mode only): libvirt's test driver runs no guest, so this one prints what the package
+/// manager would, and writes a few MiB into the qube's dirty overlay with qemu-io as the installed packages would,
+/// so that the new revision, the outdated marks and compaction all act on real files. Its output says it is simulated.
+/// </summary>
+public sealed class SimulatedGuest(Qube qube, string dirtyOverlay) : IGuest
+{
+    private const long MiB = 1L << 20;
+
+    public string Description => $"the demo's simulated guest in {qube.Name} (libvirt's test driver has no guest agent)";
+
+    public Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct) => Task.CompletedTask;
+
+    public async Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, Func<string, Task> onLines, CancellationToken ct)
+    {
+        var fedora = path.EndsWith("dnf", StringComparison.Ordinal);
+        var checkOnly = args.Contains("check-update") || args.Contains("-s");
+        // A qube updated within the hour has nothing new waiting: the demo stays coherent after an update.
+        var fresh = DateTime.TryParse(qube.Feature("last-update"), null, System.Globalization.DateTimeStyles.RoundtripKind, out var last)
+                    && DateTime.UtcNow - last.ToUniversalTime() < TimeSpan.FromHours(1);
+        var packages = fresh ? [] : Packages(fedora);
+        var lines = new List<string> { $"[simulated by the demo] {path} {string.Join(' ', args)}" };
+        if (checkOnly)
+        {
+            lines.AddRange(packages.Select(p => fedora ? $"{p.Name}.x86_64  {p.Version}  updates" : $"Inst {p.Name} ({p.Version} Debian:13/stable [amd64])"));
+            await onLines(string.Join('\n', lines));
+            // dnf check-update's exit code 100 means "updates are available"; apt-get -s lists them as "Inst" lines.
+            return new GuestRun(fedora && packages.Length > 0 ? 100 : 0, string.Join('\n', lines));
+        }
+        await onLines(string.Join('\n', lines));
+        var output = new List<string>(lines);
+        // Paced a little so the log visibly streams, as a real package manager's would.
+        foreach (var (p, i) in packages.Select((p, i) => (p, i)))
+        {
+            ct.ThrowIfCancellationRequested();
+            var line = fedora ? $"[simulated]  Upgrading        : {p.Name}-{p.Version}.x86_64    {i + 1}/{packages.Length}"
+                              : $"[simulated] Unpacking {p.Name} ({p.Version}) over (older) ...";
+            output.Add(line);
+            await onLines(line);
+            // The package's files land on the root: a MiB each, at a place that differs from update to update.
+            var offset = (1 + (DateTime.UtcNow.Ticks / TimeSpan.TicksPerSecond % 64)) * 8 * MiB + i * MiB;
+            await QemuImg.WritePatternAsync(dirtyOverlay, (byte)(0x60 + i), offset, MiB, ct);
+            await Task.Delay(150, ct);
+        }
+        var done = $"[simulated] Complete! {packages.Length} packages upgraded.";
+        output.Add(done);
+        await onLines(done);
+        return new GuestRun(0, string.Join('\n', output));
+    }
+
+    private static (string Name, string Version)[] Packages(bool fedora) => fedora
+        ? [("firefox", "133.0-1.fc42"), ("kernel-core", "6.12.4-200.fc42"), ("openssl-libs", "3.2.2-9.fc42"), ("glibc", "2.40-14.fc42"), ("systemd", "256.9-1.fc42")]
+        : [("firefox-esr", "128.5.1esr-1~deb13u1"), ("linux-image-amd64", "6.12.5-1"), ("libssl3t64", "3.3.2-2"), ("libc6", "2.40-4"), ("systemd", "257-2")];
+}
+
+/// <summary>Which guest a qube has: the simulation in demo mode, its guest agent otherwise.</summary>
+public sealed class Guests(LibvirtHypervisor hypervisor, Microsoft.Extensions.Options.IOptions<Hosting.QubesWebOptions> options)
+{
+    public bool Simulated => options.Value.IsDemo;
+
+    public IGuest For(Qube qube) => Simulated
+        ? new SimulatedGuest(qube, qube.Volumes.First(v => v.IsSaveOnStopRoot).Path!)
+        : new AgentGuest(qube.Name, hypervisor);
+}
+
+/// <summary>The package manager commands of a qube, from its os-distribution feature or its own qubesweb-update-command.</summary>
+public static class UpdateCommands
+{
+    public const string CommandFeature = "qubesweb-update-command";
+
+    /// <summary>The programs an update runs, in order; each a path and its arguments.</summary>
+    public static IReadOnlyList<(string Path, string[] Args)> Update(Qube qube)
+    {
+        if (qube.Feature(CommandFeature) is { Length: > 0 } custom)
+        {
+            var parts = custom.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (!parts[0].StartsWith('/')) throw new QubeRuleException($"The feature {CommandFeature} of {qube.Name} must start with an absolute path; it is '{Inventory.Shown(custom)}'.");
+            return [(parts[0], parts[1..])];
+        }
+        return Family(qube) switch
+        {
+            "fedora" => [("/usr/bin/dnf", ["-y", "upgrade", "--refresh"])],
+            "debian" => [("/usr/bin/apt-get", ["-q", "update"]), ("/usr/bin/apt-get", ["-q", "-y", "dist-upgrade"])],
+            var other => throw new QubeRuleException($"No update command is known for {qube.Name} (os-distribution '{Inventory.Shown(other)}'); set its feature {CommandFeature}, e.g. '/usr/bin/dnf -y upgrade'."),
+        };
+    }
+
+    /// <summary>The program that says whether updates are waiting, and how to read its exit code.</summary>
+    public static (string Path, string[] Args, Func<GuestRun, bool> Available) Check(Qube qube) => Family(qube) switch
+    {
+        "fedora" => ("/usr/bin/dnf", ["-q", "check-update", "--refresh"], r => r.ExitCode == 100),
+        "debian" => ("/usr/bin/apt-get", ["-s", "-q", "dist-upgrade"], r => r.Output.Split('\n').Any(l => l.StartsWith("Inst ", StringComparison.Ordinal))),
+        var other => throw new QubeRuleException($"No update check is known for {qube.Name} (os-distribution '{Inventory.Shown(other)}')."),
+    };
+
+    private static string Family(Qube qube) => qube.Feature("os-distribution")?.ToLowerInvariant() switch
+    {
+        "fedora" => "fedora",
+        "debian" or "ubuntu" => "debian",
+        var other => other ?? "unknown",
+    };
+}
