@@ -177,7 +177,7 @@ public sealed class StandaloneWizardTests : ConsoleTestContext
         // debian-13 has no root revision: shown, not selectable, with the engine's reason.
         var debian = cut.Find("#source-debian-13");
         Assert.True(debian.HasAttribute("disabled"));
-        Assert.Contains("only a template's or a standalone's root can be copied", debian.QuerySelector(".qw-source-problem")!.TextContent);
+        Assert.Contains("has no committed root revision to copy", debian.QuerySelector(".qw-source-problem")!.TextContent);
 
         Click(cut, "#source-empty");
         Assert.Equal("true", cut.Find("#source-empty").GetAttribute("aria-checked"));
