@@ -89,13 +89,17 @@ public static partial class QemuImg
 
     /// <summary>
     /// qemu-img check: throws when the image is corrupt. Leaked clusters (exit code 3) only waste space and pass.
+    /// Returns the image's end offset.
     /// </summary>
-    public static async Task CheckAsync(string path, CancellationToken ct = default)
+    public static async Task<long> CheckAsync(string path, CancellationToken ct = default)
     {
-        var r = await ProcessRunner.RunAsync(QemuImgPath, ["check", "-q", "-f", "qcow2", "--", path], ct);
+        var r = await ProcessRunner.RunAsync(QemuImgPath, ["check", "--output=json", "-f", "qcow2", "--", path], ct);
         if (r.ExitCode is not (0 or 3))
             throw new ProcessFailedException("qemu-img check", r.ExitCode,
                 string.IsNullOrWhiteSpace(r.StandardError) ? $"{path} failed its consistency check." : r.StandardError);
+        // The image's end: for a layer written front to back, as a fresh overlay is, its size on the host.
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        return doc.RootElement.TryGetProperty("image-end-offset", out var end) ? end.GetInt64() : 0;
     }
 
     /// <summary>Writes <paramref name="length"/> bytes of <paramref name="pattern"/> at <paramref name="offset"/> with qemu-io.</summary>

@@ -44,13 +44,15 @@ public static class RootStore
     /// Makes the overlay the revision file at <paramref name="revisionPath"/>: checked by qemu-img, synced, renamed
     /// in one atomic step. Until the rename the overlay is untouched, so a failure leaves everything as it was.
     /// </summary>
-    public static async Task CommitOverlayAsync(string overlay, string revisionPath, CancellationToken ct = default)
+    /// <returns>The revision's size on the host, as qemu-img check found it.</returns>
+    public static async Task<long> CommitOverlayAsync(string overlay, string revisionPath, CancellationToken ct = default)
     {
-        await QemuImg.CheckAsync(overlay, ct);
+        var size = await QemuImg.CheckAsync(overlay, ct);
         Durable.SyncFile(overlay);
         if (File.Exists(revisionPath))
             throw new IOException($"{revisionPath} exists already; a committed revision is never overwritten.");
         Durable.Rename(overlay, revisionPath);
+        return size;
     }
 
     /// <summary>

@@ -373,8 +373,9 @@ public sealed class JobEngine : BackgroundService
     {
         var now = DateTime.UtcNow;
         var previous = _live.TryGetValue(id, out var p) ? p : null;
-        var persist = previous is null || now - previous.PersistedUtc >= ProgressPersistInterval;
-        _live[id] = new LiveProgress(Math.Clamp(percent, 0, 100), step, persist ? now : previous!.PersistedUtc);
+        // The first update is only kept here too: a job over within the second never writes its progress but once, at the end.
+        var persist = previous is not null && now - previous.PersistedUtc >= ProgressPersistInterval;
+        _live[id] = new LiveProgress(Math.Clamp(percent, 0, 100), step, persist || previous is null ? now : previous.PersistedUtc);
         if (persist)
         {
             await using var db = await _contexts.CreateDbContextAsync(CancellationToken.None);

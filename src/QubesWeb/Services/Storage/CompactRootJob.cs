@@ -42,6 +42,9 @@ public sealed class CompactRootJob(RootVolumes roots, IHypervisor hypervisor, Es
         await reported;
         var won = Math.Max(0, before - after);
         await job.LogAsync($"Compacted revision {revision} of {job.Target}: its revisions took {Format.Bytes(before)}, now {Format.Bytes(after)}; won {Format.Bytes(won)}.");
+        var held = (await roots.HistoryAsync(job.Target, CancellationToken.None))!.Revisions.Where(r => r.Number != revision && r.UsedBy.Count > 0).ToList();
+        foreach (var r in held)
+            await job.LogAsync($"Old revision {r.Number} stays while {string.Join(", ", r.UsedBy)} run{(r.UsedBy.Count == 1 ? "s" : "")} on it; it goes when they stop, and its space with it.");
     }
 
     public Task RecoverAsync(JobContext job, CancellationToken ct) =>

@@ -40,6 +40,26 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     /// <summary>The last measure of each root's current chain (allocated against compacted bytes), by qube name.</summary>
     public IReadOnlyDictionary<string, (long Allocated, long Compacted)> Reclaimable => _reclaimable;
 
+    /// <summary>
+    /// Measures <paramref name="name"/>'s new current revision off the caller's path (two qemu-img runs that a commit
+    /// need not wait for), then tells the pages.
+    /// </summary>
+    private void RefreshReclaimableLater(string name) => _ = Task.Run(async () =>
+    {
+        try
+        {
+            await using var db = await contexts.CreateDbContextAsync();
+            var root = await RootOfAsync(db, name, CancellationToken.None);
+            var path = root.Revisions.Single(r => r.Number == root.CurrentRevision).Path;
+            _reclaimable[name] = await MeasureCurrentAsync(path);
+            estate.NotifyChanged();
+        }
+        catch (Exception e)
+        {
+            log.LogInformation("Could not measure the root of {Qube} after its change: {Error}", name, e.Message);
+        }
+    });
+
     /// <summary>Measures the current revision chain of every save_on_stop root (the disk usage timer calls this).</summary>
     public async Task MeasureReclaimableAsync(CancellationToken ct = default)
     {
@@ -245,6 +265,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         }
         // The snapshot no longer holds its revision: the template may let it go now.
         if (templateName is not null) await ApplyRetentionAsync(templateName, note, ct);
+        if (outcome.CommittedRevision is not null) RefreshReclaimableLater(name);
         estate.NotifyChanged();
         return outcome;
     }
@@ -314,7 +335,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         try
         {
             // Once begun, a commit is finished: cancelling half-way would only leave more to recover.
-            await RootStore.CommitOverlayAsync(dirty, path, CancellationToken.None);
+            rev.SizeBytes = await RootStore.CommitOverlayAsync(dirty, path, CancellationToken.None);
         }
         catch (Exception e) when (e is ProcessFailedException or IOException)
         {
@@ -323,7 +344,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             throw await RejectAsync(db, qube, v, previous, e);
         }
         FaultPoints.Hit("commit-renamed");
-        await FinishCommitAsync(db, v, rev);
+        await FinishCommitAsync(db, v, rev, measure: false);
         await note($"Committed the root of {qube.Name} as revision {number} (was {previous}).");
         log.LogInformation("Committed {Qube} root revision {Number}", qube.Name, number);
         return new SettleOutcome(qube.Name, number, previous, false);
@@ -343,10 +364,10 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         return new StorageException($"Could not commit the root of {qube.Name}: {e.Message.Trim()} It stays on revision {previous}; the uncommitted writes were set aside as {aside}.", e);
     }
 
-    private static async Task FinishCommitAsync(InventoryDbContext db, Volume v, RootRevision rev)
+    private static async Task FinishCommitAsync(InventoryDbContext db, Volume v, RootRevision rev, bool measure = true)
     {
         rev.State = RevisionState.Committed;
-        rev.SizeBytes = await SizeOfAsync(rev.Path);
+        if (measure) rev.SizeBytes = await SizeOfAsync(rev.Path);
         v.CurrentRevision = rev.Number;
         SetOverlay(v, null, null);
         await db.SaveChangesAsync(CancellationToken.None);
@@ -450,6 +471,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             if (!File.Exists(target.Path)) throw new StorageException($"The file of revision {number} ({target.Path}) is missing.");
             previous = root.CurrentRevision!.Value;
             root.CurrentRevision = number;
+            RefreshReclaimableLater(name);
             // The revision reverted from counts as the newest old one, so the default revisions_to_keep=1 keeps it.
             await db.SaveChangesAsync(CancellationToken.None);
         }

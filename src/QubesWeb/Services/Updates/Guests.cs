@@ -100,7 +100,9 @@ public sealed class SimulatedGuest(Qube qube, string dirtyOverlay) : IGuest
                               : $"[simulated] Unpacking {p.Name} ({p.Version}) over (older) ...";
             output.Add(line);
             await onLines(line);
-            // The package's files land on the root: a MiB each, at a place that differs from update to update.
+            // The package's new files replace its old ones (a MiB over what the template was installed with, so the
+            // old revision's data is shadowed, as a real upgrade leaves it) and add some more elsewhere.
+            await QemuImg.WritePatternAsync(dirtyOverlay, (byte)(0x60 + i), i * 2 * MiB, MiB, ct);
             var offset = (1 + (DateTime.UtcNow.Ticks / TimeSpan.TicksPerSecond % 64)) * 8 * MiB + i * MiB;
             await QemuImg.WritePatternAsync(dirtyOverlay, (byte)(0x60 + i), offset, MiB, ct);
             await Task.Delay(150, ct);
