@@ -128,7 +128,7 @@ public static class RevisionsBenchmark
         {
             var pattern = (byte)(0x60 + i);
 
-            // Baseline: an equal overlay on the same revision, then what CommitOverlayAsync and HasOwnDataAsync run.
+            // Baseline: an equal overlay on the same revision, then what the commit runs (HasOwnDataAsync's map, qemu-img check, RenameCheckedOverlay).
             var backing = await CurrentRevisionAsync(host, pool, Template);
             var revision = Path.Combine(committedDir, RootVolumes.RevisionFile(i + 2));
             File.Delete(overlay);

@@ -41,18 +41,15 @@ public static class RootStore
     }
 
     /// <summary>
-    /// Makes the overlay the revision file at <paramref name="revisionPath"/>: checked by qemu-img, synced, renamed
-    /// in one atomic step. Until the rename the overlay is untouched, so a failure leaves everything as it was.
+    /// Makes the overlay the revision file at <paramref name="revisionPath"/>, once qemu-img check passed it: synced,
+    /// renamed in one atomic step. Until the rename the overlay is untouched, so a failure leaves everything as it was.
     /// </summary>
-    /// <returns>The revision's size on the host, as qemu-img check found it.</returns>
-    public static async Task<long> CommitOverlayAsync(string overlay, string revisionPath, CancellationToken ct = default)
+    public static void RenameCheckedOverlay(string overlay, string revisionPath)
     {
-        var size = await QemuImg.CheckAsync(overlay, ct);
         Durable.SyncFile(overlay);
         if (File.Exists(revisionPath))
             throw new IOException($"{revisionPath} exists already; a committed revision is never overwritten.");
         Durable.Rename(overlay, revisionPath);
-        return size;
     }
 
     /// <summary>

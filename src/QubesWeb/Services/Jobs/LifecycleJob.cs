@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
@@ -113,14 +114,17 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
 
     private async Task StartAsync(JobContext job, CancellationToken ct, int from = 0)
     {
-        var qube = await inventory.GetAsync(job.Target, ct);
-        // As Qubes does, a qube's netvm chain is started first so it has network when it comes up.
+        // As Qubes does, a qube's netvm chain is started first so it has network when it comes up. One light query
+        // for every qube's netvm name: a start should not load whole qubes to walk a chain of names.
+        Dictionary<string, string?> netvmOf;
+        await using (var db = await inventory.Contexts.CreateDbContextAsync(ct))
+            netvmOf = await db.Qubes.Select(q => new { q.Name, Net = q.NetVm == null ? null : q.NetVm.Name }).ToDictionaryAsync(q => q.Name, q => q.Net, ct);
+        if (!netvmOf.ContainsKey(job.Target)) throw new QubeRuleException($"There is no qube named '{Inventory.Shown(job.Target)}'.");
         var chain = new List<string>();
-        for (var net = qube.NetVm is null ? null : await inventory.FindAsync(qube.NetVm.Name, ct); net is not null;
-             net = net.NetVm is null ? null : await inventory.FindAsync(net.NetVm.Name, ct))
+        for (var net = netvmOf[job.Target]; net is not null && netvmOf.ContainsKey(net); net = netvmOf[net])
         {
-            if (chain.Contains(net.Name)) break;
-            chain.Insert(0, net.Name);
+            if (chain.Contains(net)) break;
+            chain.Insert(0, net);
         }
         foreach (var net in chain)
         {

@@ -64,6 +64,8 @@ public sealed class RootVolumeEvents(EstateMonitor estate, RootVolumes roots, Jo
         try
         {
             if (hypervisor.GetDomain(change.Name)?.State is not (RunState.Running or RunState.Paused)) return;
+            // The usual case, a start the console made, is recognized by one light query and costs nothing more.
+            if (await roots.NeedsSettleAsync(change.Name)) return;
             await roots.PrepareStartAsync(change.Name, onlyMissing: true);
         }
         catch (Exception e)

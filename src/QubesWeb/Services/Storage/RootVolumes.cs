@@ -148,6 +148,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             .Include(q => q.Template).ThenInclude(t => t!.Volumes).ThenInclude(v => v.Revisions)
             .AsSplitQuery().FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw new QubeRuleException($"There is no qube named '{Inventory.Shown(name)}'.");
         var changed = false;
+        // The images are made side by side (each is its own qemu-img run); the rows are written once all are there.
+        var making = new List<Task>();
         foreach (var v in qube.Volumes.Where(v => v.Path is not null))
         {
             var path = v.Path!;
@@ -163,7 +165,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                         continue;
                     }
                     var rev = v.Revisions.Single(r => r.Number == v.CurrentRevision);
-                    await RootStore.CreateOverlayAsync(rev.Path, path, ct);
+                    making.Add(RootStore.CreateOverlayAsync(rev.Path, path, ct));
                     SetOverlay(v, v.Id, rev.Number);
                     await note($"Root: a dirty overlay on revision {rev.Number}; it is committed as revision {NextNumber(v)} when {name} stops.");
                     break;
@@ -173,13 +175,13 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                     var source = qube.Template?.Volumes.FirstOrDefault(t => t.IsSaveOnStopRoot)
                         ?? throw new StorageException($"{name} has no template root to snapshot; give it a template first.");
                     var rev = source.Revisions.Single(r => r.Number == source.CurrentRevision);
-                    await RootStore.CreateOverlayAsync(rev.Path, path, ct);
+                    making.Add(RootStore.CreateOverlayAsync(rev.Path, path, ct));
                     SetOverlay(v, source.Id, rev.Number);
                     await note($"Root: a snapshot of {qube.Template!.Name} revision {rev.Number}.");
                     break;
                 }
                 case VolumeKind.Volatile:
-                    await RootStore.CreateEmptyAsync(path, v.VirtualSizeBytes, ct);
+                    making.Add(RootStore.CreateEmptyAsync(path, v.VirtualSizeBytes, ct));
                     // Stamped, so a stop settled late never deletes the volume of the next start.
                     v.OverlayCreatedUtc = DateTime.UtcNow;
                     break;
@@ -188,6 +190,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             }
             changed = true;
         }
+        await Task.WhenAll(making);
         if (changed) await db.SaveChangesAsync(CancellationToken.None);
         if (changed) estate.NotifyChanged();
     }
@@ -304,16 +307,20 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         if (v.OverlayRevision != v.CurrentRevision)
             throw new StorageException($"The dirty overlay of {qube.Name} was made on revision {v.OverlayRevision}, but revision {v.CurrentRevision} is current; it was left as it is.");
         bool changed;
+        // Both only read the overlay: the consistency check runs beside the look for data, not after it.
+        var check = QemuImg.CheckAsync(dirty, CancellationToken.None);
         try
         {
             changed = await RootStore.HasOwnDataAsync(dirty, ct);
         }
         catch (ProcessFailedException e)
         {
+            try { await check; } catch (ProcessFailedException) { }
             throw await RejectAsync(db, qube, v, previous, e);
         }
         if (!changed)
         {
+            try { await check; } catch (ProcessFailedException) { }
             RootStore.Delete(dirty);
             SetOverlay(v, null, null);
             await db.SaveChangesAsync(CancellationToken.None);
@@ -335,7 +342,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         try
         {
             // Once begun, a commit is finished: cancelling half-way would only leave more to recover.
-            rev.SizeBytes = await RootStore.CommitOverlayAsync(dirty, path, CancellationToken.None);
+            rev.SizeBytes = await check;
+            RootStore.RenameCheckedOverlay(dirty, path);
         }
         catch (Exception e) when (e is ProcessFailedException or IOException)
         {
