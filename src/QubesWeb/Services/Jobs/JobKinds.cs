@@ -57,6 +57,13 @@ public sealed class JobContext(long jobId, string kind, string target, string? a
 
     public Task ProgressAsync(int percent, string step) => engine.SetProgressAsync(JobId, percent, step);
 
+    /// <summary>
+    /// A tool's percent (e.g. qemu-img convert -p, reported on its output thread) mapped onto this job's progress
+    /// between <paramref name="from"/> and <paramref name="to"/>. Updates are chained so they land in order; await
+    /// <see cref="ToolProgress.DrainAsync"/> once the tool has finished.
+    /// </summary>
+    public ToolProgress TrackTool(int from, int to, Func<double, string> step) => new(this, from, to, step);
+
     /// <summary>The engine, for a job that queues other jobs and waits for them (see <see cref="IJobKind.Orchestrates"/>).</summary>
     public JobEngine Jobs => engine;
 }
@@ -73,4 +80,29 @@ public static class JobArguments
     public static T Parse<T>(string? json) =>
         (json is null ? default : System.Text.Json.JsonSerializer.Deserialize<T>(json, Json))
         ?? throw new Data.Qubes.QubeRuleException($"This job needs arguments of type {typeof(T).Name}.");
+}
+
+/// <summary>See <see cref="JobContext.TrackTool"/>.</summary>
+public sealed class ToolProgress(JobContext job, int from, int to, Func<double, string> step)
+{
+    private readonly object _gate = new();
+    private Task _reported = Task.CompletedTask;
+    private int _last = -1;
+
+    public void Report(double percent)
+    {
+        var value = from + (int)(Math.Clamp(percent, 0, 100) * (to - from) / 100);
+        lock (_gate)
+        {
+            if (value == _last) return;
+            _last = value;
+            var text = step(percent);
+            _reported = _reported.ContinueWith(_ => job.ProgressAsync(value, text), TaskScheduler.Default).Unwrap();
+        }
+    }
+
+    public Task DrainAsync()
+    {
+        lock (_gate) return _reported;
+    }
 }

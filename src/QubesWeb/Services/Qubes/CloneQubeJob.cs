@@ -158,18 +158,9 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                     var part = rootPath + ".part";
                     made.Add(part);
                     await job.ProgressAsync(5, $"Copying {source.Name} revision {rev.Number}");
-                    var last = -1;
-                    // qemu-img reports on its output thread; the updates are chained so they land in order.
-                    var reported = Task.CompletedTask;
-                    var method = await RootStore.CopyFlattenedAsync(rev.Path, part, p =>
-                    {
-                        var percent = 5 + (int)(p * 0.8);
-                        if (percent == last) return;
-                        last = percent;
-                        var step = $"Copying {source.Name} revision {rev.Number}: {p:0}%";
-                        reported = reported.ContinueWith(_ => job.ProgressAsync(percent, step), TaskScheduler.Default).Unwrap();
-                    }, ct);
-                    await reported;
+                    var progress = job.TrackTool(5, 85, p => $"Copying {source.Name} revision {rev.Number}: {p:0}%");
+                    var method = await RootStore.CopyFlattenedAsync(rev.Path, part, progress.Report, ct);
+                    await progress.DrainAsync();
                     await job.LogAsync($"Copied {source.Name}'s root revision {rev.Number} into an independent image ({method}).");
                     var info = await QemuImg.InfoAsync(part, ct);
                     rootSize = request.RootSizeBytes ?? info.VirtualSizeBytes;

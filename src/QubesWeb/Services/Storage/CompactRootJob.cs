@@ -30,16 +30,10 @@ public sealed class CompactRootJob(RootVolumes roots, IHypervisor hypervisor, Es
     {
         var request = job.Arguments is null ? new CompactRequest() : job.ArgumentsAs<CompactRequest>();
         await job.ProgressAsync(2, "Compacting");
-        var last = -1;
-        var reported = Task.CompletedTask;
-        var (revision, before, after) = await roots.CompactAsync(job.Target, hypervisor.GetDomain(job.Target)?.State is RunState.Halted, request.DropOldRevisions, p =>
-        {
-            var percent = 2 + (int)(p * 0.9);
-            if (percent == last) return;
-            last = percent;
-            reported = reported.ContinueWith(_ => job.ProgressAsync(percent, $"Writing the compacted root: {p:0}%"), TaskScheduler.Default).Unwrap();
-        }, text => job.LogAsync(text), ct);
-        await reported;
+        var progress = job.TrackTool(2, 92, p => $"Writing the compacted root: {p:0}%");
+        var (revision, before, after) = await roots.CompactAsync(job.Target, hypervisor.GetDomain(job.Target)?.State is RunState.Halted,
+            request.DropOldRevisions, progress.Report, text => job.LogAsync(text), ct);
+        await progress.DrainAsync();
         var won = Math.Max(0, before - after);
         await job.LogAsync($"Compacted revision {revision} of {job.Target}: its revisions took {Format.Bytes(before)}, now {Format.Bytes(after)}; won {Format.Bytes(won)}.");
         var held = (await roots.HistoryAsync(job.Target, CancellationToken.None))!.Revisions.Where(r => r.Number != revision && r.UsedBy.Count > 0).ToList();
