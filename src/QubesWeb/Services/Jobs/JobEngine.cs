@@ -138,8 +138,17 @@ public sealed class JobEngine : BackgroundService
     {
         if (_running.TryGetValue(jobId, out var cts))
         {
+            // Logged first, so the log reads "Cancel requested." before the job's own "Cancelled.".
             await AppendLogAsync(jobId, "Cancel requested.", JobLogLevel.Warning);
-            await cts.CancelAsync();
+            try
+            {
+                await cts.CancelAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+                // The job finished between the lookup and the cancel: there was nothing left to cancel.
+                return false;
+            }
             return true;
         }
         await using var db = await _contexts.CreateDbContextAsync(ct);
