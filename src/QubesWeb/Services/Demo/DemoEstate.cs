@@ -11,7 +11,8 @@ namespace QubesWeb.Services.Demo;
 /// qcow2 files made with qemu-img with data written into them by qemu-io, so sizes and usage are real. The
 /// inventory is kept: a second start regenerates nothing.
 /// </summary>
-public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, RootVolumes roots, ILogger<DemoEstate> log)
+public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, RootVolumes roots, Estate.EstateMonitor estate,
+    ILogger<DemoEstate> log)
 {
     public const string SeededFeature = "qubesweb-demo-seeded";
     private const long GiB = 1L << 30, MiB = 1L << 20;
@@ -126,11 +127,14 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, Root
             if (hypervisor.GetDomain(q.Name)?.State != RunState.Halted) return;
             await roots.PrepareStartAsync(q.Name, ct: ct);
             hypervisor.Start(q.Name);
+            // The lifecycle event arrives on libvirt's event thread; the console's view takes the new state now so
+            // the first page (and the qubes booted after this one) see it running.
+            await estate.WaitForStateAsync(q.Name, s => s != RunState.Halted, TimeSpan.FromSeconds(10), ct);
         }
         foreach (var q in qubes.Where(q => q.Autostart && q.Class != QubeClass.AdminVM))
         {
             try { await BootAsync(q); }
-            catch (Exception e) when (e is HypervisorException or StorageException or ProcessFailedException)
+            catch (Exception e) when (e is HypervisorException or StorageException or ProcessFailedException or TimeoutException)
             {
                 log.LogWarning("Demo boot could not start {Qube}: {Error}", q.Name, e.Message);
             }
