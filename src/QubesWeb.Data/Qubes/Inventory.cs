@@ -92,6 +92,14 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         return await Query(db).FirstOrDefaultAsync(q => q.Name == name, ct);
     }
 
+    /// <summary>The class of the qube named <paramref name="name"/> (one light query), or a rule error saying there is none.</summary>
+    public async Task<QubeClass> ClassOfAsync(string name, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        return await db.Qubes.Where(q => q.Name == name).Select(q => (QubeClass?)q.Class).FirstOrDefaultAsync(ct)
+            ?? throw new QubeRuleException($"There is no qube named '{Shown(name)}'.");
+    }
+
     /// <summary>The qube named <paramref name="name"/>, or a rule error saying there is none.</summary>
     public async Task<Qube> GetAsync(string name, CancellationToken ct = default) =>
         await FindAsync(name, ct) ?? throw new QubeRuleException($"There is no qube named '{Shown(name)}'.");

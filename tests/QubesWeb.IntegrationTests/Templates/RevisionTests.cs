@@ -99,6 +99,33 @@ public sealed class RevisionTests
     }
 
     [Fact]
+    public async Task Every_start_gets_a_fresh_empty_volatile_volume_whatever_the_last_run_wrote()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        var volatilePath = FileOf(host, "research", "volatile.qcow2");
+        var reference = Path.Combine(host.DataDir, "reference-volatile.qcow2");
+
+        for (var run = 0; run < 2; run++)
+        {
+            await SucceedsAsync(host, "start", "research");
+            // The second start's volume is the kept image of the first, written again: it must still be a sound,
+            // empty image of the qube's volatile size, not what the first run left in it.
+            Assert.False(await ReadsPatternAsync(volatilePath, 0x7e, 0));
+            var info = await QemuImg.InfoAsync(volatilePath);
+            var volatileSize = (await host.Get<InventoryService>().GetAsync("research")).Volumes.Single(v => v.Kind == VolumeKind.Volatile).VirtualSizeBytes;
+            Assert.Equal(volatileSize, info.VirtualSizeBytes);
+            await QemuImg.CheckAsync(volatilePath);
+            File.Delete(reference);
+            await QemuImg.CreateAsync(reference, volatileSize);
+            await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "--", reference, volatilePath]);
+            await QemuImg.WritePatternAsync(volatilePath, 0x7e, 0, 4 * MiB);
+            Assert.True(await ReadsPatternAsync(volatilePath, 0x7e, 0));
+            await SucceedsAsync(host, "kill", "research");
+            Assert.False(File.Exists(volatilePath));
+        }
+    }
+
+    [Fact]
     public async Task A_template_started_and_stopped_without_writes_makes_no_new_revision()
     {
         await using var host = await ConsoleHost.StartAsync();

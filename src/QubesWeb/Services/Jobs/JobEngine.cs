@@ -45,8 +45,9 @@ public sealed class JobEngine : BackgroundService
         return jobs;
     }
     private readonly ILogger<JobEngine> _log;
-    private readonly Channel<long> _queue = Channel.CreateUnbounded<long>();
+    private readonly Channel<Job> _queue = Channel.CreateUnbounded<Job>();
     private readonly ConcurrentDictionary<long, CancellationTokenSource> _running = new();
+    private readonly ConcurrentDictionary<long, TaskCompletionSource> _finishWaiters = new();
     private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public JobEngine(IDbContextFactory<InventoryDbContext> contexts, IEnumerable<IJobKind> kinds, ILogger<JobEngine> log)
@@ -110,7 +111,7 @@ public sealed class JobEngine : BackgroundService
         }
         await tx.CommitAsync(ct);
         if (handler.Orchestrates) lock (_orchestrators) _orchestrators.Add(job.Id);
-        _queue.Writer.TryWrite(job.Id);
+        _queue.Writer.TryWrite(job);
         JobChanged?.Invoke(job.Id);
         return job;
     }
@@ -158,6 +159,7 @@ public sealed class JobEngine : BackgroundService
                 .SetProperty(j => j.FinishedUtc, DateTime.UtcNow), ct);
         if (n == 0) return false;
         await db.Locks.Where(l => l.JobId == jobId).ExecuteDeleteAsync(ct);
+        SignalFinished(jobId);
         JobChanged?.Invoke(jobId);
         return true;
     }
@@ -213,25 +215,28 @@ public sealed class JobEngine : BackgroundService
         return await db.JobLog.AsNoTracking().Where(l => l.JobId == jobId && l.Id > afterLineId).OrderBy(l => l.Id).ToListAsync(ct);
     }
 
-    /// <summary>Waits until the job has finished, driven by <see cref="JobChanged"/>.</summary>
+    /// <summary>
+    /// Waits until the job has finished. It is woken by the job's end only, not by each log line or progress step: a
+    /// caller waiting on a busy job would otherwise read the job and its whole log again at every change.
+    /// </summary>
     public async Task<Job> WaitAsync(long jobId, CancellationToken ct)
     {
-        var signal = new SemaphoreSlim(0);
-        void OnChanged(long id) { if (id == jobId) signal.Release(); }
-        JobChanged += OnChanged;
-        try
+        var finished = _finishWaiters.GetOrAdd(jobId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        var job = await GetAsync(jobId, ct);
+        if (job is null || job.IsFinished)
         {
-            while (true)
-            {
-                var job = await GetAsync(jobId, ct) ?? throw new InvalidOperationException($"There is no job #{jobId}.");
-                if (job.IsFinished) return job;
-                await signal.WaitAsync(ct);
-            }
+            // Nothing to wait for: the entry goes, and whoever shares it reads the job again.
+            finished.TrySetResult();
+            _finishWaiters.TryRemove(new KeyValuePair<long, TaskCompletionSource>(jobId, finished));
+            return job ?? throw new InvalidOperationException($"There is no job #{jobId}.");
         }
-        finally
-        {
-            JobChanged -= OnChanged;
-        }
+        await finished.Task.WaitAsync(ct);
+        return await GetAsync(jobId, ct) ?? throw new InvalidOperationException($"There is no job #{jobId}.");
+    }
+
+    private void SignalFinished(long id)
+    {
+        if (_finishWaiters.TryRemove(id, out var finished)) finished.TrySetResult();
     }
 
     public override async Task StartAsync(CancellationToken ct)
@@ -287,12 +292,13 @@ public sealed class JobEngine : BackgroundService
     {
         try
         {
-            await foreach (var id in _queue.Reader.ReadAllAsync(stopping))
+            await foreach (var queued in _queue.Reader.ReadAllAsync(stopping))
             {
+                var id = queued.Id;
                 bool orchestrates;
                 lock (_orchestrators) orchestrates = _orchestrators.Remove(id);
-                if (orchestrates) _ = Task.Run(() => RunOneAsync(id, stopping), CancellationToken.None);
-                else await RunOneAsync(id, stopping);
+                if (orchestrates) _ = Task.Run(() => RunOneAsync(queued, stopping), CancellationToken.None);
+                else await RunOneAsync(queued, stopping);
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -300,17 +306,17 @@ public sealed class JobEngine : BackgroundService
         }
     }
 
-    private async Task RunOneAsync(long id, CancellationToken stopping)
+    private async Task RunOneAsync(Job job, CancellationToken stopping)
     {
-        Job? job;
+        var id = job.Id;
+        // Kind, target and arguments never change after the enqueue, so the queued job is not read again.
         await using (var db = await _contexts.CreateDbContextAsync(CancellationToken.None))
         {
-            job = await db.Jobs.FirstOrDefaultAsync(j => j.Id == id, CancellationToken.None);
-            if (job is null || job.State != JobState.Queued) return; // cancelled while queued
-            job.State = JobState.Running;
-            job.StartedUtc = DateTime.UtcNow;
-            job.Step = "Starting";
-            await db.SaveChangesAsync(CancellationToken.None);
+            var taken = await db.Jobs.Where(j => j.Id == id && j.State == JobState.Queued).ExecuteUpdateAsync(s => s
+                .SetProperty(j => j.State, JobState.Running)
+                .SetProperty(j => j.StartedUtc, DateTime.UtcNow)
+                .SetProperty(j => j.Step, "Starting"), CancellationToken.None);
+            if (taken == 0) return; // cancelled while queued
         }
         JobChanged?.Invoke(id);
 
@@ -357,6 +363,7 @@ public sealed class JobEngine : BackgroundService
             .SetProperty(j => j.FinishedUtc, DateTime.UtcNow));
         await db.Locks.Where(l => l.JobId == id).ExecuteDeleteAsync();
         await tx.CommitAsync();
+        SignalFinished(id);
         JobChanged?.Invoke(id);
     }
 

@@ -40,25 +40,47 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     /// <summary>The last measure of each root's current chain (allocated against compacted bytes), by qube name.</summary>
     public IReadOnlyDictionary<string, (long Allocated, long Compacted)> Reclaimable => _reclaimable;
 
+    private readonly ConcurrentDictionary<string, Task> _measures = new(StringComparer.Ordinal);
+    private static readonly TimeSpan MeasureDelay = TimeSpan.FromSeconds(1);
+
+    /// <summary>Completes when the measures scheduled after changes so far have run (benchmarks wait on it, not on a clock).</summary>
+    public Task MeasuresSettledAsync() => Task.WhenAll(_measures.Values);
+
     /// <summary>
     /// Measures <paramref name="name"/>'s new current revision off the caller's path (two qemu-img runs that a commit
-    /// need not wait for), then tells the pages.
+    /// need not wait for), then tells the pages. It waits a moment first, so the measure does not take a core from the
+    /// end of the job that made the change, and a burst of changes (an update of several qubes) is measured once each.
     /// </summary>
-    private void RefreshReclaimableLater(string name) => _ = Task.Run(async () =>
+    private void RefreshReclaimableLater(string name) =>
+        // One pending measure per qube covers every change made before it reads the current revision.
+        _measures.AddOrUpdate(name, n => Task.Run(() => MeasureSoonAsync(n)),
+            (n, pending) => pending.IsCompleted ? Task.Run(() => MeasureSoonAsync(n)) : pending);
+
+    private async Task MeasureSoonAsync(string name)
     {
+        await Task.Delay(MeasureDelay);
         try
         {
-            await using var db = await contexts.CreateDbContextAsync();
-            var root = await RootOfAsync(db, name, CancellationToken.None);
-            var path = root.Revisions.Single(r => r.Number == root.CurrentRevision).Path;
-            _reclaimable[name] = await MeasureCurrentAsync(path);
-            estate.NotifyChanged();
+            // Again if a change came while measuring: its own request found this measure pending and was dropped.
+            for (int? measured = null; ;)
+            {
+                string path;
+                await using (var db = await contexts.CreateDbContextAsync())
+                {
+                    var root = await RootOfAsync(db, name, CancellationToken.None);
+                    if (root.CurrentRevision == measured) break;
+                    measured = root.CurrentRevision;
+                    path = root.Revisions.Single(r => r.Number == root.CurrentRevision).Path;
+                }
+                _reclaimable[name] = await MeasureCurrentAsync(path);
+                estate.NotifyChanged();
+            }
         }
         catch (Exception e)
         {
             log.LogInformation("Could not measure the root of {Qube} after its change: {Error}", name, e.Message);
         }
-    });
+    }
 
     /// <summary>Measures the current revision chain of every save_on_stop root (the disk usage timer calls this).</summary>
     public async Task MeasureReclaimableAsync(CancellationToken ct = default)
@@ -238,7 +260,9 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             var qube = await db.Qubes.Include(q => q.Volumes).ThenInclude(v => v.Revisions)
                 .FirstOrDefaultAsync(q => q.Name == name, ct);
             if (qube is null) return outcome;
-            foreach (var v in qube.Volumes.Where(v => v.Path is not null))
+            // The throwaway volumes first, their rows saved with the commit's first write (or once at the end): a
+            // crash in between leaves only files recovery deletes anyway. The dirty overlay is committed last.
+            foreach (var v in qube.Volumes.Where(v => v.Path is not null).OrderBy(v => v.Kind == VolumeKind.Root && v.OverlaySourceVolumeId == v.Id))
             {
                 if (v.OverlayCreatedUtc > stoppedAtUtc) continue;
                 if (v.Kind == VolumeKind.Root && v.OverlaySourceVolumeId == v.Id)
@@ -248,18 +272,14 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                     RootStore.Delete(v.Path!);
                     releasedTemplateVolume = source;
                     SetOverlay(v, null, null);
-                    await db.SaveChangesAsync(CancellationToken.None);
                 }
                 else if (v.Kind == VolumeKind.Volatile)
                 {
                     RootStore.Delete(v.Path!);
-                    if (v.OverlayCreatedUtc is not null)
-                    {
-                        v.OverlayCreatedUtc = null;
-                        await db.SaveChangesAsync(CancellationToken.None);
-                    }
+                    v.OverlayCreatedUtc = null;
                 }
             }
+            if (db.ChangeTracker.HasChanges()) await db.SaveChangesAsync(CancellationToken.None);
             if (releasedTemplateVolume is { } tv)
                 templateName = await db.Volumes.Where(v => v.Id == tv)
                     .Select(v => db.Qubes.Where(q => q.Id == v.QubeId).Select(q => q.Name).First()).FirstOrDefaultAsync(ct);
