@@ -99,7 +99,7 @@ public static class RootStore
                 progress?.Invoke(100);
                 return "reflink";
             }
-            await QemuImg.ConvertAsync(source, destination, progress, ct);
+            await Durable.WriteBehindAsync(destination, QemuImg.ConvertAsync(source, destination, progress, ct));
             return "qemu-img convert";
         }
         catch

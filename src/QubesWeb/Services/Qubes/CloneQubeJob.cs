@@ -143,13 +143,24 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         var made = new List<string>();
         var madeRow = false;
         var defined = false;
+        Task privateMade = Task.CompletedTask;
         try
         {
             Directory.CreateDirectory(dir);
             var rootPath = Path.Combine(dir, RootVolumes.RevisionFile(1));
+            var privPath = Path.Combine(dir, "private.qcow2");
             string reason;
             long rootSize;
+            ImageInfo? rootInfo = null;
             var source = request.Source is null ? null : await inventory.GetAsync(request.Source, ct);
+            var sourcePrivate = source?.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path;
+            var copyPrivate = request.CopyPrivate && sourcePrivate is not null && File.Exists(sourcePrivate);
+            if (!copyPrivate)
+            {
+                // An empty private volume does not wait for the root's copy: it is made beside it.
+                made.Add(privPath);
+                privateMade = QemuImg.CreateAsync(privPath, request.PrivateSizeBytes ?? DefaultPrivateSize, ct: ct);
+            }
             if (source is not null)
             {
                 var (rev, _, pin) = await roots.PinCurrentAsync(source.Name, ct);
@@ -169,6 +180,8 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                         await QemuImg.ResizeAsync(part, rootSize, ct);
                         await job.LogAsync($"Root grown to {Format(rootSize)}.");
                     }
+                    else
+                        rootInfo = info;
                     made.Add(rootPath);
                     Durable.SyncFile(part);
                     Durable.Rename(part, rootPath);
@@ -186,22 +199,20 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(87, "Making the private volume");
-            var privPath = Path.Combine(dir, "private.qcow2");
-            made.Add(privPath);
-            var sourcePrivate = source?.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path;
-            if (request.CopyPrivate && sourcePrivate is not null && File.Exists(sourcePrivate))
+            if (copyPrivate)
             {
-                await QemuImg.ConvertAsync(sourcePrivate, privPath, ct: ct);
+                made.Add(privPath);
+                await QemuImg.ConvertAsync(sourcePrivate!, privPath, ct: ct);
                 if (request.PrivateSizeBytes is { } ps && ps > (await QemuImg.InfoAsync(privPath, ct)).VirtualSizeBytes)
                     await QemuImg.ResizeAsync(privPath, ps, ct);
                 await job.LogAsync($"Copied {source!.Name}'s private volume.");
             }
             else
-                await QemuImg.CreateAsync(privPath, request.PrivateSizeBytes ?? DefaultPrivateSize, ct: ct);
+                await privateMade;
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(92, "Adding it to the inventory");
-            var rootInfo = await QemuImg.InfoAsync(rootPath, ct);
+            rootInfo ??= await QemuImg.InfoAsync(rootPath, ct);
             var privInfo = await QemuImg.InfoAsync(privPath, ct);
             // Qubes' clone copies properties, features and notes; a standalone made from a template starts afresh.
             var features = source is not null && source.Class == request.Class
@@ -227,6 +238,8 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         }
         catch
         {
+            // Not removed while qemu-img may still be making it.
+            try { await privateMade; } catch (Exception e) when (e is ProcessFailedException or OperationCanceledException or IOException) { }
             await job.LogAsync("Removing what this job made.", Data.Jobs.JobLogLevel.Warning);
             await UndoAsync(job.Target, dir, madeDir, made, madeRow, defined);
             throw;

@@ -561,12 +561,21 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         try
         {
             await note($"Writing revision {rev.Number} flattened and compacted.");
-            await QemuImg.ConvertAsync(rev.Path, part, progress, ct);
+            await Durable.WriteBehindAsync(part, QemuImg.ConvertAsync(rev.Path, part, progress, ct));
             await note("Comparing the compacted image with the chain it replaces.");
-            var compare = await ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "--", rev.Path, part], ct);
+            // The copy goes to disk while it is compared: both only read it, and the swap waits for both.
+            var synced = Task.Run(() => Durable.SyncFile(part), CancellationToken.None);
+            ProcessResult compare;
+            try
+            {
+                compare = await ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "--", rev.Path, part], ct);
+            }
+            finally
+            {
+                await synced;
+            }
             if (compare.ExitCode != 0)
                 throw new StorageException($"The compacted image of {name} does not read the same as revision {rev.Number} ({compare.StandardError.Trim()}); nothing was changed.");
-            Durable.SyncFile(part);
         }
         catch
         {
