@@ -31,6 +31,17 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
 
     private IDbContextFactory<InventoryDbContext> Contexts => Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>();
     private NavigationManager Nav => Services.GetRequiredService<NavigationManager>();
+    /// <summary>
+    /// Finds and clicks in one step on the renderer's thread: a live push (a lifecycle event, a disk measure) that
+    /// re-renders between the two would retire the handler the found element names.
+    /// </summary>
+    private static async Task<Task> ClickFreshAsync<T>(IRenderedComponent<T> cut, Func<IElement> find) where T : IComponent
+    {
+        Task? click = null;
+        await cut.InvokeAsync(() => { click = find().ClickAsync(new MouseEventArgs()); });
+        return click!;
+    }
+
     private IRenderedComponent<MudDialogProvider> Dialogs => _dialogs ?? throw new InvalidOperationException("RenderProviders first.");
     private IRenderedComponent<MudSnackbarProvider> Snackbars => _snackbars ?? throw new InvalidOperationException("RenderProviders first.");
 
@@ -271,13 +282,13 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
 
     // ---- the restart-outdated dialog ----
 
-    private (IRenderedComponent<DashboardPage> Page, Task Click) OpenRestartDialog()
+    private async Task<(IRenderedComponent<DashboardPage> Page, Task Click)> OpenRestartDialogAsync()
     {
         RenderProviders();
         var cut = Render<DashboardPage>();
         cut.WaitForAssertion(() => Assert.NotNull(cut.Find("#restart-all-outdated")), Wait);
         // The click's handler waits for the dialog's answer: it completes only once the dialog closes.
-        var click = cut.Find("#restart-all-outdated").ClickAsync(new MouseEventArgs());
+        var click = await ClickFreshAsync(cut, () => cut.Find("#restart-all-outdated"));
         Dialogs.WaitForAssertion(() => Assert.NotEmpty(Dialogs.FindAll("#restart-outdated-dialog li[data-qube], #nothing-outdated, #template-still-running")), Wait);
         return (cut, click);
     }
@@ -292,7 +303,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         await SnapshotOfFedoraAsync("sys-net", 1);
         await SnapshotOfFedoraAsync("personal", 1);
 
-        var (_, click) = OpenRestartDialog();
+        var (_, click) = await OpenRestartDialogAsync();
 
         Dialogs.WaitForAssertion(() => Assert.Equal(["sys-net", "personal", "work"], DialogOrder()), Wait);
         Assert.Contains("Restart all outdated qubes", Dialogs.Markup);
@@ -303,7 +314,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         Assert.Empty(Dialogs.FindAll("#template-still-running"));
         Assert.False(Dialogs.Find("#restart-outdated-confirm").HasAttribute("disabled"));
 
-        await Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel").ClickAsync(new MouseEventArgs());
+        await await ClickFreshAsync(Dialogs, () => Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel"));
         await click.WaitAsync(Wait);
         Assert.Empty(await Jobs.RecentAsync(10));
     }
@@ -315,11 +326,11 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         await SnapshotOfFedoraAsync("personal", 1);
         await Inventory.UpdateAsync("personal", new QubeChanges(Features: new Dictionary<string, string?> { ["restart-after-update"] = "false" }));
 
-        var (_, click) = OpenRestartDialog();
+        var (_, click) = await OpenRestartDialogAsync();
 
         Dialogs.WaitForAssertion(() => Assert.Equal(["work"], DialogOrder()), Wait);
         Assert.Contains("personal", Dialogs.Find("#left-alone").TextContent);
-        await Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel").ClickAsync(new MouseEventArgs());
+        await await ClickFreshAsync(Dialogs, () => Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel"));
         await click.WaitAsync(Wait);
     }
 
@@ -330,7 +341,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         await SnapshotOfFedoraAsync("sys-net", 2);
         await StartTemplateAsync();
 
-        var (_, click) = OpenRestartDialog();
+        var (_, click) = await OpenRestartDialogAsync();
 
         Dialogs.WaitForAssertion(() => Assert.NotNull(Dialogs.Find("#template-still-running")), Wait);
         Assert.Contains("fedora-42 is still running", Dialogs.Find("#template-still-running").TextContent);
@@ -341,7 +352,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         Assert.Equal(["work"], DialogOrder());
         Assert.False(Dialogs.Find("#restart-outdated-confirm").HasAttribute("disabled"));
 
-        await Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel").ClickAsync(new MouseEventArgs());
+        await await ClickFreshAsync(Dialogs, () => Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel"));
         await click.WaitAsync(Wait);
         Assert.Empty(await Jobs.RecentAsync(10));
     }
@@ -352,7 +363,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         await SnapshotOfFedoraAsync("work", 2);
         await StartTemplateAsync();
 
-        var (_, click) = OpenRestartDialog();
+        var (_, click) = await OpenRestartDialogAsync();
 
         Dialogs.WaitForAssertion(() => Assert.NotNull(Dialogs.Find("input#shutdown-template-first")), Wait);
         Assert.Empty(DialogOrder());
@@ -362,7 +373,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
 
         // Nothing is outdated yet: without the shutdown there is nothing to restart.
         Dialogs.WaitForAssertion(() => Assert.True(Dialogs.Find("#restart-outdated-confirm").HasAttribute("disabled")), Wait);
-        await Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel").ClickAsync(new MouseEventArgs());
+        await await ClickFreshAsync(Dialogs, () => Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel"));
         await click.WaitAsync(Wait);
     }
 
@@ -371,10 +382,10 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
     {
         await SnapshotOfFedoraAsync("work", 1);
         await SnapshotOfFedoraAsync("sys-net", 1);
-        var (_, click) = OpenRestartDialog();
+        var (_, click) = await OpenRestartDialogAsync();
         Dialogs.WaitForAssertion(() => Assert.Equal(["sys-net", "work"], DialogOrder()), Wait);
 
-        await Dialogs.Find("#restart-outdated-confirm").ClickAsync(new MouseEventArgs());
+        await await ClickFreshAsync(Dialogs, () => Dialogs.Find("#restart-outdated-confirm"));
         await click.WaitAsync(Wait);
 
         var job = (await Jobs.RecentAsync(10)).Single(j => j.Kind == RestartOutdatedJob.KindName);
@@ -459,11 +470,11 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         cut.WaitForAssertion(() => Assert.NotNull(RevertButton(cut, 1)), Wait);
         Assert.Empty(cut.FindAll("[data-dependent='work'] [data-staleness]"));
 
-        var click = RevertButton(cut, 1)!.ClickAsync(new MouseEventArgs());
+        var click = await ClickFreshAsync(cut, () => RevertButton(cut, 1)!);
         Dialogs.WaitForAssertion(() => Assert.Contains("Revert fedora-42 to revision 1?", Dialogs.Markup), Wait);
         Assert.Contains("revision 2 is kept, so this can be undone", Dialogs.Markup);
         Assert.Empty(await Jobs.RecentAsync(10));
-        await Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Revert").ClickAsync(new MouseEventArgs());
+        await await ClickFreshAsync(Dialogs, () => Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Revert"));
         await click.WaitAsync(Wait);
 
         var job = Assert.Single(await Jobs.RecentAsync(10));
@@ -486,9 +497,9 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         var cut = RenderTemplate("fedora-42");
         cut.WaitForAssertion(() => Assert.NotNull(RevertButton(cut, 1)), Wait);
 
-        var click = RevertButton(cut, 1)!.ClickAsync(new MouseEventArgs());
+        var click = await ClickFreshAsync(cut, () => RevertButton(cut, 1)!);
         Dialogs.WaitForAssertion(() => Assert.Contains("Revert fedora-42 to revision 1?", Dialogs.Markup), Wait);
-        await Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel").ClickAsync(new MouseEventArgs());
+        await await ClickFreshAsync(Dialogs, () => Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel"));
         await click.WaitAsync(Wait);
 
         Assert.Empty(await Jobs.RecentAsync(10));
