@@ -1,6 +1,9 @@
 // The real estate monitor, inventory (a migrated SQLite temp file) and job engine behind bUnit, over the fake
 // hypervisor: only the hypervisor is a double.
+using AngleSharp.Dom;
 using Bunit;
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Web;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -35,6 +38,18 @@ public abstract class ConsoleTestContext : BunitContext, IAsyncLifetime
     }
 
     protected FakeHypervisor Hypervisor { get; } = new();
+
+    /// <summary>
+    /// Finds and clicks in one step on the renderer's thread: a live push (a lifecycle event, a job's progress, a disk
+    /// measure) that re-renders between the two would retire the handler the found element names. Returns the click's
+    /// own task: a handler that awaits a dialog completes only when the dialog closes.
+    /// </summary>
+    protected static async Task<Task> ClickFreshAsync<T>(IRenderedComponent<T> cut, Func<IElement> find) where T : IComponent
+    {
+        Task? click = null;
+        await cut.InvokeAsync(() => { click = find().ClickAsync(new MouseEventArgs()); });
+        return click!;
+    }
     protected QubesWeb.Data.Qubes.Inventory Inventory => Services.GetRequiredService<QubesWeb.Data.Qubes.Inventory>();
     protected EstateMonitor Estate => Services.GetRequiredService<EstateMonitor>();
     protected JobEngine Jobs => Services.GetRequiredService<JobEngine>();

@@ -31,17 +31,6 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
 
     private IDbContextFactory<InventoryDbContext> Contexts => Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>();
     private NavigationManager Nav => Services.GetRequiredService<NavigationManager>();
-    /// <summary>
-    /// Finds and clicks in one step on the renderer's thread: a live push (a lifecycle event, a disk measure) that
-    /// re-renders between the two would retire the handler the found element names.
-    /// </summary>
-    private static async Task<Task> ClickFreshAsync<T>(IRenderedComponent<T> cut, Func<IElement> find) where T : IComponent
-    {
-        Task? click = null;
-        await cut.InvokeAsync(() => { click = find().ClickAsync(new MouseEventArgs()); });
-        return click!;
-    }
-
     private IRenderedComponent<MudDialogProvider> Dialogs => _dialogs ?? throw new InvalidOperationException("RenderProviders first.");
     private IRenderedComponent<MudSnackbarProvider> Snackbars => _snackbars ?? throw new InvalidOperationException("RenderProviders first.");
 

@@ -68,9 +68,8 @@ public sealed class UpdatesPageTests : ConsoleTestContext
         return cut;
     }
 
-    // Found and used in one go on the renderer's thread: a job's push may re-render the page in between otherwise.
-    private static Task ClickAsync(IRenderedComponent<UpdatesPage> cut, string selector) =>
-        cut.InvokeAsync(() => cut.Find(selector).ClickAsync(new MouseEventArgs()));
+    private static async Task ClickAsync(IRenderedComponent<UpdatesPage> cut, string selector) =>
+        await await ClickFreshAsync(cut, () => cut.Find(selector));
 
     private static Task TickAsync(IRenderedComponent<UpdatesPage> cut, string qube) =>
         cut.InvokeAsync(() => Row(cut, qube).QuerySelector("input[type=checkbox]")!.Change(true));

@@ -113,10 +113,12 @@ public static partial class QubeRules
                 throw new QubeRuleException($"'{netvm.Name}' reaches the network through '{qube.Name}': that would be a loop.");
     }
 
-    public static void EnsureNotAdminVm(Qube qube)
+    public static void EnsureNotAdminVm(Qube qube) => EnsureNotAdminVm(qube.Name, qube.Class);
+
+    public static void EnsureNotAdminVm(string name, QubeClass qubeClass)
     {
-        if (qube.Class == QubeClass.AdminVM)
-            throw new QubeRuleException($"'{qube.Name}' is the admin qube and is read-only.");
+        if (qubeClass == QubeClass.AdminVM)
+            throw new QubeRuleException($"'{name}' is the admin qube and is read-only.");
     }
 
     /// <summary>"an AppVM", "a TemplateVM": messages read as sentences.</summary>

@@ -38,8 +38,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
         // A lifecycle action needs only to know the qube exists and is not dom0: one light query, not the whole qube.
-        if (await inventory.ClassOfAsync(target, ct) == QubeClass.AdminVM)
-            throw new QubeRuleException($"'{target}' is the admin qube and is read-only.");
+        QubeRules.EnsureNotAdminVm(target, await inventory.ClassOfAsync(target, ct));
         if (!hypervisor.Connection.IsUp)
             throw new HypervisorUnavailableException($"libvirt is not reachable ({hypervisor.Connection.Error}); actions are disabled until it is back.");
         var state = hypervisor.GetDomain(target)?.State
