@@ -82,7 +82,7 @@ public static class RootStore
         // -d: the child keeps its clusters, so until the rename it still reads the same on its own.
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath, ["commit", "-q", "-d", "-f", "qcow2", "--", child], ct);
         Durable.SyncFile(parent);
-        Durable.Rename(parent, child);
+        FileReaper.RenameOver(parent, child);
     }
 
     /// <summary>
@@ -112,6 +112,13 @@ public static class RootStore
     public static void Delete(string path)
     {
         File.Delete(path);
+        File.Delete(path + ".new");
+    }
+
+    /// <summary>Like <see cref="Delete"/>, but the file's space is freed off the caller's path (<see cref="FileReaper"/>).</summary>
+    public static void Retire(string path)
+    {
+        FileReaper.Retire(path);
         File.Delete(path + ".new");
     }
 }

@@ -84,6 +84,10 @@ public sealed class CompactionTests
         Assert.EndsWith("(compacted)", history.Revisions[0].Reason);
         var after = await RevisionBytesAsync(host.DataDir);
         Assert.True(before - after >= 48 * MiB, $"won {before - after}");
+        // The old layers' files were let go of at once and are unlinked off the job's path, shortly after.
+        await FileReaper.IdleAsync();
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(rev3)!, "*" + FileReaper.Suffix));
+        Assert.Equal([rev3], Directory.GetFiles(Path.GetDirectoryName(rev3)!, "root.*"));
         Assert.Contains(job.Log, l => l.Text.StartsWith("Compacted revision 3 of debian-13: its revisions took ") && l.Text.Contains("; won "));
         await SucceedsAsync(host, "start", "mail");
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0xaa {112 * MiB + 8 * MiB} {8 * MiB}", "--",

@@ -115,6 +115,36 @@ public sealed class CrashTests
     }
 
     [Fact]
+    public async Task Old_image_files_a_stopped_console_let_go_of_but_did_not_delete_yet_go_at_its_next_start()
+    {
+        var dataDir = ConsoleHost.NewDataDir();
+        try
+        {
+            var host = await ConsoleHost.StartAsync(dataDir: dataDir);
+            await host.StopAsync();
+            // What FileReaper leaves when the process ends before its worker unlinked them: a revision deleted by
+            // retention, and a layer a merge or compaction renamed over (linked aside).
+            var left = new[]
+            {
+                FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(7) + ".0123abcd" + FileReaper.Suffix),
+                FileOf(dataDir, "fedora-42", RootVolumes.RevisionFile(1) + ".4567cdef" + FileReaper.Suffix),
+            };
+            foreach (var f in left) await File.WriteAllBytesAsync(f, new byte[4096]);
+            var kept = FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(1));
+            Assert.True(File.Exists(kept));
+
+            await using var again = await ConsoleHost.StartAsync(dataDir: dataDir);
+            Assert.All(left, f => Assert.False(File.Exists(f), f));
+            Assert.True(File.Exists(kept));
+            Assert.Equal(1, (await again.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
+        }
+        finally
+        {
+            if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Killed_in_the_middle_of_merging_an_old_revision_away_the_next_start_repairs_the_record()
     {
         var dataDir = ConsoleHost.NewDataDir();

@@ -21,6 +21,8 @@ public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextF
         // Traversable but not listable: a real hypervisor's qemu runs as another user and must reach the images.
         CreateDirectory(o.DataDir, traversable: true);
         CreateDirectory(o.PoolDir, traversable: true);
+        if (Hypervisor.Storage.FileReaper.Sweep(o.PoolDir) is > 0 and var swept)
+            log.LogInformation("Deleted {Count} old image file(s) a stopped console had let go of but not yet deleted", swept);
         CreateDirectory(o.KeysDir, traversable: false);
         CreateOwnerOnlyFile(o.DatabasePath);
         await using (var db = await contexts.CreateDbContextAsync(ct))

@@ -440,7 +440,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             // parent with nothing written on it either. Only then is a layer merged (which copies that layer).
             if (expired.OrderByDescending(r => r.Number).FirstOrDefault(r => root.Revisions.All(c => c.BackingNumber != r.Number)) is { } leaf)
             {
-                RootStore.Delete(leaf.Path);
+                RootStore.Retire(leaf.Path);
                 root.Revisions.Remove(leaf);
                 db.Revisions.Remove(leaf);
                 await db.SaveChangesAsync(CancellationToken.None);
@@ -582,8 +582,9 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             File.Delete(part);
             throw;
         }
-        // The swap: one rename. Before it the old chain is current; after it the compacted file is.
-        Durable.Rename(part, rev.Path);
+        // The swap: one rename. Before it the old chain is current; after it the compacted file is. The file it
+        // replaces is unlinked a moment later, off this job's path.
+        FileReaper.RenameOver(part, rev.Path);
         rev.BackingNumber = null;
         rev.SizeBytes = await SizeOfAsync(rev.Path);
         if (!rev.Reason.EndsWith("(compacted)", StringComparison.Ordinal)) rev.Reason = Shorten(rev.Reason + " (compacted)");
