@@ -128,9 +128,13 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             return new ClonePlan(null, null, 0, 0, (1L << 20) + privateBytes, free);
         var root = source.Volumes.First(v => v.IsSaveOnStopRoot);
         var rev = root.Revisions.Single(r => r.Number == root.CurrentRevision);
-        var chain = await QemuImg.ChainAsync(rev.Path, ct);
+        // Both only read the chain's metadata: run side by side, they read it from disk once.
+        var chainRead = QemuImg.ChainAsync(rev.Path, ct);
+        var measured = QemuImg.MeasureAsync(rev.Path, ct);
+        await Task.WhenAll(chainRead, measured);
+        var chain = chainRead.Result;
         return new ClonePlan(source.Name, rev.Number, chain[0].VirtualSizeBytes, chain.Sum(l => l.ActualSizeBytes),
-            await QemuImg.MeasureAsync(rev.Path, ct) + privateBytes, free);
+            measured.Result + privateBytes, free);
     }
 
     public async Task RunAsync(JobContext job, CancellationToken ct)
