@@ -108,6 +108,31 @@ public sealed class DomainXmlTests
         Assert.Equal("virtio", disk.Element("target")!.Attribute("bus")!.Value);
     }
 
+    [Theory]
+    [InlineData("kvm")]
+    [InlineData("qemu")]
+    public void A_qemu_domain_has_ACPI_and_the_guest_agents_channel(string domainType)
+    {
+        var root = XDocument.Parse(DomainXml.Build(Spec("work"), domainType)).Root!;
+
+        Assert.NotNull(root.Element("features")!.Element("acpi"));
+        var channel = Assert.Single(root.Element("devices")!.Elements("channel"));
+        Assert.Equal("unix", channel.Attribute("type")!.Value);
+        Assert.Equal("virtio", channel.Element("target")!.Attribute("type")!.Value);
+        Assert.Equal("org.qemu.guest_agent.0", channel.Element("target")!.Attribute("name")!.Value);
+    }
+
+    [Theory]
+    [InlineData("test")]
+    [InlineData("xen")]
+    public void Other_drivers_get_no_qemu_agent_channel(string domainType)
+    {
+        var root = XDocument.Parse(DomainXml.Build(Spec("work"), domainType)).Root!;
+
+        Assert.Empty(root.Element("devices")!.Elements("channel"));
+        Assert.Empty(root.Elements("features"));
+    }
+
     [Fact]
     public void Xml_from_libvirt_with_a_DTD_is_refused_so_no_entity_is_expanded()
     {

@@ -12,6 +12,8 @@ public static class DomainXml
 {
     public const string MetadataNamespace = "https://qubesweb.invalid/xmlns/qube/1.0";
     public const string MetadataPrefix = "qube";
+    /// <summary>The virtio-serial port name qemu-ga looks for in the guest.</summary>
+    public const string AgentChannel = "org.qemu.guest_agent.0";
     private static readonly XNamespace Ns = MetadataNamespace;
 
     /// <param name="domainType">libvirt's domain type: test, kvm, qemu or xen.</param>
@@ -27,6 +29,12 @@ public static class DomainXml
             if (disk.ReadOnly) d.Add(new XElement("readonly"));
             devices.Add(d);
         }
+        var qemu = domainType is "kvm" or "qemu";
+        // The guest agent's channel, which the update jobs reach through virDomainQemuAgentCommand; libvirt picks
+        // its host socket. Without it libvirt says the agent "is not configured".
+        if (qemu)
+            devices.Add(new XElement("channel", new XAttribute("type", "unix"),
+                new XElement("target", new XAttribute("type", "virtio"), new XAttribute("name", AgentChannel))));
 
         var domain = new XElement("domain", new XAttribute("type", domainType),
             new XElement("name", spec.Name),
@@ -37,6 +45,9 @@ public static class DomainXml
             new XElement("currentMemory", new XAttribute("unit", "MiB"), spec.MemoryMiB),
             new XElement("vcpu", spec.VCpus),
             new XElement("os", new XElement("type", new XAttribute("arch", "x86_64"), "hvm")),
+            // ACPI is what a shutdown request (virDomainShutdown, the power button) and a guest's own poweroff use; a
+            // qemu domain has none unless asked for, and its guests would halt instead of powering off.
+            qemu ? new XElement("features", new XElement("acpi"), new XElement("apic")) : null,
             new XElement("on_poweroff", "destroy"),
             new XElement("on_reboot", "restart"),
             new XElement("on_crash", "destroy"),
