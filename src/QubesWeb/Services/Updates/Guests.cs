@@ -42,7 +42,7 @@ public sealed class AgentGuest(string name, LibvirtHypervisor hypervisor) : IGue
                 await _agent.PingAsync(ct);
                 return;
             }
-            catch (Exception e) when (e is GuestAgentException or TimeoutException && DateTime.UtcNow < deadline)
+            catch (Exception e) when (NotUpYet(e) && DateTime.UtcNow < deadline)
             {
                 // The agent comes up some seconds into the boot: asked again, less often each time.
                 await Task.Delay(wait, ct);
@@ -50,6 +50,17 @@ public sealed class AgentGuest(string name, LibvirtHypervisor hypervisor) : IGue
             }
         }
     }
+
+    /// <summary>
+    /// Until the guest's agent has started, libvirt says it is not connected (GuestAgentUnavailableException) or the
+    /// ping times out. A driver that passes no agent commands at all will not change its mind: that is not waited out.
+    /// </summary>
+    private static bool NotUpYet(Exception e) => e switch
+    {
+        GuestAgentUnavailableException { InnerException: Hypervisor.Libvirt.LibvirtException { Code: Hypervisor.Libvirt.ErrorNumber.NoSupport } } => false,
+        GuestAgentUnavailableException or GuestAgentException or TimeoutException => true,
+        _ => false,
+    };
 
     public async Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, Func<string, Task> onLines, CancellationToken ct)
     {
