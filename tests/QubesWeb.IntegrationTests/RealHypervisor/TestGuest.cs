@@ -1,0 +1,146 @@
+// A real guest OS for the real-hypervisor lane, made from what the README's test command installs: Debian's cloud
+// kernel booted directly by qemu, with an initramfs holding busybox and the host's own qemu-ga. Small (8 MiB) and up
+// in seconds under software emulation, yet a real kernel with a real agent on a real virtio-serial channel.
+using System.Text;
+using System.Xml.Linq;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Hypervisor.Storage;
+
+namespace QubesWeb.IntegrationTests.RealHypervisor;
+
+public sealed class TestGuest : IAsyncLifetime
+{
+    private const string Busybox = "/bin/busybox", QemuGa = "/usr/sbin/qemu-ga";
+
+    /// <summary>virtio-serial and its console driver are modules in Debian's kernels, loaded by /init in this order.</summary>
+    private static readonly string[] Modules =
+    [
+        "virtio/virtio_ring", "virtio/virtio", "virtio/virtio_pci_legacy_dev", "virtio/virtio_pci_modern_dev",
+        "virtio/virtio_pci", "char/virtio_console",
+    ];
+
+    /// <summary>
+    /// PID 1: finds the agent's port by its name (no udev here to make /dev/virtio-ports), runs qemu-ga on it, and
+    /// powers off when it ends. guest-shutdown runs /sbin/shutdown, which powers off at once.
+    /// </summary>
+    private const string Init = """
+        #!/bin/busybox sh
+        /bin/busybox --install -s /bin
+        mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+        for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console; do insmod /lib/modules/$m.ko; done
+        port=
+        for i in $(seq 300); do
+          for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/${p##*/}; done
+          [ -n "$port" ] && [ -e "$port" ] && break
+          sleep 0.1
+        done
+        echo "test guest: guest agent on $port"
+        /usr/sbin/qemu-ga -m virtio-serial -p "$port" -t /run
+        poweroff -f
+        """;
+
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), "qubesweb-guest-" + Guid.NewGuid().ToString("N"));
+
+    public string Kernel => Path.Combine(_folder, "vmlinuz");
+    public string Initrd => Path.Combine(_folder, "initrd.cpio");
+
+    public async Task InitializeAsync()
+    {
+        var kernel = Directory.Exists("/boot") ? Directory.GetFiles("/boot", "vmlinuz-*").Order(StringComparer.Ordinal).LastOrDefault() : null;
+        if (kernel is null || !File.Exists(Busybox) || !File.Exists(QemuGa))
+            throw new InvalidOperationException("The test guest needs a Debian kernel in /boot, busybox and qemu-ga: install linux-image-cloud-amd64 busybox-static qemu-guest-agent (the README's test command does).");
+        var release = Path.GetFileName(kernel)["vmlinuz-".Length..];
+        // The folder and files are for libvirt's qemu user to read: libvirt labels the kernel and initrd for it.
+        Directory.CreateDirectory(_folder);
+        File.Copy(kernel, Kernel);
+
+        var files = new List<CpioEntry>
+        {
+            CpioEntry.Dir("bin"), CpioEntry.Dir("sbin"), CpioEntry.Dir("proc"), CpioEntry.Dir("sys"), CpioEntry.Dir("dev"),
+            CpioEntry.Dir("run"), CpioEntry.Dir("tmp"), CpioEntry.Dir("lib"), CpioEntry.Dir("lib/modules"),
+            CpioEntry.File("init", Encoding.ASCII.GetBytes(Init.ReplaceLineEndings("\n") + "\n"), executable: true),
+            CpioEntry.File("sbin/shutdown", "#!/bin/busybox sh\nexec /bin/busybox poweroff -f\n"u8.ToArray(), executable: true),
+            CpioEntry.File("bin/busybox", await File.ReadAllBytesAsync(Busybox), executable: true),
+            CpioEntry.File("usr/sbin/qemu-ga", await File.ReadAllBytesAsync(QemuGa), executable: true),
+        };
+        foreach (var module in Modules)
+        {
+            var path = Path.GetFullPath(Path.Combine("/lib/modules", release, "kernel/drivers", module + ".ko"));
+            files.Add(CpioEntry.File("lib/modules/" + Path.GetFileName(path), await File.ReadAllBytesAsync(path), executable: false));
+        }
+        // qemu-ga's shared libraries, where the host has them (ldd prints "name => /path (addr)" or "/path (addr)").
+        var ldd = await ProcessRunner.RunCheckedAsync("ldd", [QemuGa]);
+        foreach (var lib in ldd.StandardOutput.Split('\n').Select(l => l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+                     .Select(w => w.FirstOrDefault(x => x.StartsWith('/'))).OfType<string>())
+            files.Add(CpioEntry.File(lib.TrimStart('/'), await File.ReadAllBytesAsync(lib), executable: true));
+        await File.WriteAllBytesAsync(Initrd, CpioEntry.Archive(files)); 
+    }
+
+    /// <summary>
+    /// The console's own domain XML for a qube (<see cref="DomainXml.Build"/>: ACPI, the agent's channel), for software
+    /// emulation (the lane's machines may have no usable KVM), booting this guest's kernel directly instead of a disk.
+    /// </summary>
+    public string DomainXml(string name)
+    {
+        var spec = new DomainSpec(name, Guid.NewGuid(), 256, 1, new QubeMetadata("StandaloneVM", "orange", null), []);
+        var domain = XDocument.Parse(Hypervisor.Domains.DomainXml.Build(spec, "qemu")).Root!;
+        domain.Element("os")!.Add(
+            new XElement("kernel", Kernel),
+            new XElement("initrd", Initrd),
+            new XElement("cmdline", "console=ttyS0 quiet panic=-1"));
+        domain.Element("devices")!.Add(new XElement("serial", new XAttribute("type", "pty")));
+        return domain.ToString();
+    }
+
+    public Task DisposeAsync()
+    {
+        if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>An initramfs entry, written in the kernel's "newc" cpio format.</summary>
+    private sealed record CpioEntry(string Name, int Mode, byte[] Data)
+    {
+        public static CpioEntry Dir(string name) => new(name, 0x4000 | 0b111_101_101, []);
+
+        public static CpioEntry File(string name, byte[] data, bool executable) =>
+            new(name, 0x8000 | (executable ? 0b111_101_101 : 0b110_100_100), data);
+
+        public static byte[] Archive(IEnumerable<CpioEntry> entries)
+        {
+            using var s = new MemoryStream();
+            var ino = 1;
+            var made = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var e in entries)
+            {
+                // Parent folders first: the kernel does not make them for a file.
+                var parts = e.Name.Split('/');
+                for (var i = 1; i < parts.Length; i++)
+                {
+                    var dir = string.Join('/', parts[..i]);
+                    if (made.Add(dir)) Write(s, Dir(dir), ino++);
+                }
+                if (made.Add(e.Name)) Write(s, e, ino++);
+            }
+            Write(s, new CpioEntry("TRAILER!!!", 0, []), 0);
+            return s.ToArray();
+        }
+
+        private static void Write(Stream s, CpioEntry e, int ino)
+        {
+            var name = Encoding.UTF8.GetBytes(e.Name + "\0");
+            uint[] fields = [(uint)ino, (uint)e.Mode, 0, 0, 1, 0, (uint)e.Data.Length, 0, 0, 0, 0, (uint)name.Length, 0];
+            var header = "070701" + string.Concat(fields.Select(f => f.ToString("x8")));
+            s.Write(Encoding.ASCII.GetBytes(header));
+            s.Write(name);
+            Pad(s);
+            s.Write(e.Data);
+            Pad(s);
+        }
+
+        private static void Pad(Stream s)
+        {
+            while (s.Position % 4 != 0) s.WriteByte(0);
+        }
+    }
+}
