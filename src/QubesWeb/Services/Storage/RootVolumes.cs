@@ -562,17 +562,20 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         {
             await note($"Writing revision {rev.Number} flattened and compacted.");
             await Durable.WriteBehindAsync(part, QemuImg.ConvertAsync(rev.Path, part, progress, ct));
-            await note("Comparing the compacted image with the chain it replaces.");
-            // The copy goes to disk while it is compared: both only read it, and the swap waits for both.
+            // The copy goes to disk while it is compared: both only read it, and the swap waits for both. The log line
+            // comes after they started: its own commit waits for the disk too, and need not hold them back.
             var synced = Task.Run(() => Durable.SyncFile(part), CancellationToken.None);
+            var comparing = ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "--", rev.Path, part], ct);
             ProcessResult compare;
             try
             {
-                compare = await ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "--", rev.Path, part], ct);
+                await note("Comparing the compacted image with the chain it replaces.");
             }
             finally
             {
-                await synced;
+                // Never leave the compare or the sync running behind a failure: the catch below deletes their file.
+                try { compare = await comparing; }
+                finally { await synced; }
             }
             if (compare.ExitCode != 0)
                 throw new StorageException($"The compacted image of {name} does not read the same as revision {rev.Number} ({compare.StandardError.Trim()}); nothing was changed.");
