@@ -55,6 +55,7 @@ public static class CopyBenchmark
             var d = await TimedAsync(current, async () => { await QemuImg.ConvertAsync(current, target); Durable.SyncFile(target); });
             File.Delete(target);
             var j = await TimedAsync(current, () => CloneAsync(host, $"bench-standalone-{i}"));
+            Console.WriteLine($"  run {i}{(i == 0 ? " (warm-up)" : "")}: convert {b,6:0} ms, convert + fsync {d,6:0} ms, clone job {j,6:0} ms");
             if (i == 0) continue; // warm-up
             bare.Add(b);
             durable.Add(d);
