@@ -30,6 +30,13 @@ public sealed class FakeHypervisor : IHypervisor
 
     public string GetXml(string name) => Get(name).Spec is { } spec ? DomainXml.Build(spec, "test") : $"<domain type='test'><name>{name}</name></domain>";
 
+    public bool DefineIfChanged(DomainSpec spec)
+    {
+        if (_domains.TryGetValue(spec.Name, out var d) && d.Spec == spec) return false;
+        Define(spec);
+        return true;
+    }
+
     public void Define(DomainSpec spec)
     {
         EnsureUp();

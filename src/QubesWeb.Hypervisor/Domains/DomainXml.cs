@@ -55,6 +55,47 @@ public static class DomainXml
         return domain.ToString(SaveOptions.DisableFormatting);
     }
 
+    /// <summary>
+    /// Whether <paramref name="libvirtXml"/> (a domain's XML as libvirt gives it, with its defaults filled in) says
+    /// what <see cref="Build"/> would for <paramref name="spec"/>, in every field the console writes.
+    /// </summary>
+    public static bool Describes(string libvirtXml, DomainSpec spec, string domainType) =>
+        Fingerprint(ParseSafe(libvirtXml).Root!) == Fingerprint(XDocument.Parse(Build(spec, domainType)).Root!);
+
+    private static string Fingerprint(XElement d)
+    {
+        var qube = d.Element("metadata")?.Element(Ns + "qube");
+        var devices = d.Element("devices");
+        var parts = new List<string?>
+        {
+            d.Attribute("type")?.Value, d.Element("name")?.Value, d.Element("uuid")?.Value.ToLowerInvariant(),
+            d.Element("description")?.Value ?? "",
+            qube?.Element(Ns + "class")?.Value, qube?.Element(Ns + "label")?.Value, qube?.Element(Ns + "template")?.Value ?? "",
+            KiB(d.Element("memory")), KiB(d.Element("currentMemory")), d.Element("vcpu")?.Value.Trim(),
+            d.Element("features")?.Element("acpi") is null ? "no acpi" : "acpi",
+            d.Element("on_poweroff")?.Value, d.Element("on_reboot")?.Value, d.Element("on_crash")?.Value,
+        };
+        foreach (var disk in devices?.Elements("disk") ?? [])
+            parts.Add($"disk {disk.Element("source")?.Attribute("file")?.Value} {disk.Element("target")?.Attribute("dev")?.Value} " +
+                $"{disk.Element("target")?.Attribute("bus")?.Value} {disk.Element("driver")?.Attribute("type")?.Value} {disk.Element("readonly") is not null}");
+        foreach (var channel in devices?.Elements("channel") ?? [])
+            parts.Add($"channel {channel.Attribute("type")?.Value} {channel.Element("target")?.Attribute("type")?.Value} {channel.Element("target")?.Attribute("name")?.Value}");
+        return string.Join('\n', parts);
+    }
+
+    private static string? KiB(XElement? size)
+    {
+        if (size is null || !long.TryParse(size.Value.Trim(), out var n)) return size?.Value;
+        return (size.Attribute("unit")?.Value ?? "KiB") switch
+        {
+            "b" or "bytes" => (n / 1024).ToString(),
+            "KiB" or "k" or "K" => n.ToString(),
+            "MiB" or "M" => (n * 1024).ToString(),
+            "GiB" or "G" => (n * 1024 * 1024).ToString(),
+            var unit => $"{n} {unit}",
+        };
+    }
+
     public static XElement MetadataElement(QubeMetadata m) =>
         new(Ns + "qube", new XAttribute(XNamespace.Xmlns + MetadataPrefix, MetadataNamespace),
             new XElement(Ns + "class", m.Class),

@@ -26,6 +26,12 @@ public interface IHypervisor
     string GetXml(string name);
 
     void Define(DomainSpec spec);
+
+    /// <summary>
+    /// Defines the domain unless libvirt already has it as <paramref name="spec"/> says (the fields the console
+    /// manages); returns whether it defined it. A define for nothing would still raise a lifecycle event.
+    /// </summary>
+    bool DefineIfChanged(DomainSpec spec);
     void Undefine(string name);
     void Start(string name);
     void Shutdown(string name);

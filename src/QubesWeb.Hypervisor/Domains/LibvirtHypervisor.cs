@@ -124,6 +124,15 @@ public sealed class LibvirtHypervisor : IHypervisor, IDisposable
         return true;
     });
 
+    public bool DefineIfChanged(DomainSpec spec) => Use(conn =>
+    {
+        using (var existing = conn.TryLookupDomainByName(spec.Name))
+            if (existing is not null && DomainXml.Describes(existing.GetXmlDesc(DomainXmlFlags.Inactive), spec, _domainType))
+                return false;
+        using var d = conn.DefineDomainXml(DomainXml.Build(spec, _domainType));
+        return true;
+    });
+
     public void Undefine(string name) => OnDomain(name, d => d.Undefine());
     public void Start(string name) => OnDomain(name, d => d.Create());
     public void Shutdown(string name) => OnDomain(name, d => d.Shutdown());

@@ -39,6 +39,8 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             var start = await jobs.WaitAsync((await jobs.EnqueueAsync("start", name)).Id, Cancel());
             Assert.True(start.State == JobState.Succeeded, start.Error);
             Assert.Equal(RunState.Running, estate.StateOf(name));
+            // qemu's domain XML, with all libvirt's defaults, still reads as what the console defined.
+            Assert.DoesNotContain(name, await estate.AlignDomainsAsync());
 
             var shutdown = await jobs.WaitAsync((await jobs.EnqueueAsync("shutdown", name)).Id, Cancel());
             Assert.True(shutdown.State == JobState.Succeeded, shutdown.Error);

@@ -149,6 +149,36 @@ public sealed class EstateMonitor : IDisposable
         return new ReconcileReport(domains.Count, qubes.Count, defined, unmanaged, failed);
     }
 
+    /// <summary>
+    /// Brings every qube's libvirt domain in line with the inventory, the truth of how a qube is built: a domain kept
+    /// from an older console (without the agent's channel, say), or edited while the console did not run, is defined
+    /// again; one that already says what the inventory says is left alone. Run at start-up, after reconciliation
+    /// (Qubes defines a domain again at each start; doing it once here keeps that work off every start). A running
+    /// qube's new definition takes effect at its next start. Returns the qubes it defined again.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> AlignDomainsAsync(CancellationToken ct = default)
+    {
+        List<string> names;
+        await using (var db = await _inventory.Contexts.CreateDbContextAsync(ct))
+            names = await db.Qubes.Where(q => q.Class != QubeClass.AdminVM).Select(q => q.Name).ToListAsync(ct);
+        var aligned = new List<string>();
+        foreach (var name in names)
+        {
+            if (_hypervisor.GetDomain(name) is null) continue;
+            try
+            {
+                if (_hypervisor.DefineIfChanged(DomainSpecs.From(await _inventory.GetForDomainAsync(name, ct)))) aligned.Add(name);
+            }
+            catch (Exception e) when (e is HypervisorException or QubeRuleException)
+            {
+                _log.LogWarning("Could not bring {Qube}'s libvirt domain in line with the inventory: {Error}", name, e.Message);
+            }
+        }
+        if (aligned.Count > 0)
+            _log.LogInformation("Defined {Count} domain(s) again from the inventory, where libvirt's differed: {Names}", aligned.Count, string.Join(", ", aligned));
+        return aligned;
+    }
+
     /// <summary>Tells the pages something they show changed (e.g. disk usage).</summary>
     public void NotifyChanged() => Changed?.Invoke();
 

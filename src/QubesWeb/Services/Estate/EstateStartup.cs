@@ -39,6 +39,7 @@ public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextF
             var report = await estate.ReconcileAsync(ct);
             log.LogInformation("Reconciled {Qubes} qubes with {Domains} libvirt domains; {Unmanaged} unmanaged",
                 report.Qubes, report.Domains, report.Unmanaged.Count);
+            await estate.AlignDomainsAsync(ct);
             // Half-done commits, stale snapshots of qubes that no longer run: settled before anything starts.
             var toCommit = await roots.RecoverAsync(name => estate.StateOf(name) == RunState.Halted, ct);
             if (toCommit.Count > 0)
