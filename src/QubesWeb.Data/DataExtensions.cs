@@ -29,7 +29,9 @@ public static class DataExtensions
             DefaultTimeout = 30,
             Pooling = true,
         }.ToString();
-        o.UseSqlite(cs, s => s.MigrationsAssembly(MigrationsAssembly));
+        // One query per load, said explicitly: a qube's collections (volumes, features) are a few rows each, and
+        // unset, EF warns about it in the console's log at every start.
+        o.UseSqlite(cs, s => s.MigrationsAssembly(MigrationsAssembly).UseQuerySplittingBehavior(QuerySplittingBehavior.SingleQuery));
         o.AddInterceptors(SqlitePragmas.Instance);
     }
 
