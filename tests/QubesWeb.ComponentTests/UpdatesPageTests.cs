@@ -248,6 +248,27 @@ public sealed class UpdatesPageTests : ConsoleTestContext
     }
 
     [Fact]
+    public async Task Going_to_another_page_and_back_keeps_the_ticks_and_the_outcome_of_the_updates_started_here()
+    {
+        await SetCheckedStatesAsync();
+        await SetDistributionsAsync();
+        var cut = RenderPage();
+        await TickAsync(cut, "devbox");
+        cut.WaitForAssertion(() => Assert.Equal(["fedora-42", "devbox"], Selected(cut)), Wait);
+        await ClickAsync(cut, "#update-selected");
+        // This fixture's templates have no root revisions, so both updates fail at once: an outcome to come back to.
+        cut.WaitForAssertion(() => Assert.Contains("0 succeeded, 2 did not", cut.Find("#updates-finished").TextContent), Wait);
+        var outcome = cut.Find("#updates-finished").TextContent;
+
+        // Another page, then /updates again in the same tab: a new component on the same circuit.
+        await DisposeComponentsAsync();
+        var again = RenderPage();
+
+        Assert.Equal(["fedora-42", "devbox"], Selected(again));
+        again.WaitForAssertion(() => Assert.Equal(outcome, again.Find("#updates-finished").TextContent), Wait);
+    }
+
+    [Fact]
     public async Task Select_all_ticks_every_row_and_then_none()
     {
         var cut = RenderPage();

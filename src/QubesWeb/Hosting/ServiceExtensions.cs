@@ -48,6 +48,7 @@ public static class ServiceExtensions
         services.AddSingleton<IJobKind, Services.Updates.UpdateJob>();
         services.AddSingleton<IJobKind, Services.Updates.CheckUpdatesJob>();
         services.AddScoped<CircuitJobs>();
+        services.AddScoped<Components.Pages.Updates.UpdatesPageMemory>();
         services.AddScoped<Components.Shared.BrowserStore>();
 
         // Hosted services start in this order: the estate is ready before jobs recover and run.
