@@ -1,6 +1,7 @@
 using System.Xml.Linq;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Estate;
 using QubesWeb.Tests.Shared;
 
@@ -23,7 +24,7 @@ public sealed class DomainDefinitionTests
         // An older console's domain, or one edited with virsh: other memory and vcpus, no disks.
         hypervisor.Define(vault with { MemoryMiB = vault.MemoryMiB + 1000, VCpus = vault.VCpus + 3, Disks = [] });
         Assert.Equal(vault.MemoryMiB + 1000, MemoryMiB(XDocument.Parse(hypervisor.GetXml("vault")).Root!));
-        await UntilAsync(() => DefinedCount("vault") == 1, "the event of the edit");
+        await Eventually.UntilAsync(estate, () => DefinedCount("vault") == 1, "the event of the edit");
 
         Assert.Equal(["vault"], await estate.AlignDomainsAsync());
 
@@ -35,22 +36,12 @@ public sealed class DomainDefinitionTests
         Assert.Empty(await estate.AlignDomainsAsync());
         // libvirt's events come in order: once a marker define's event is in, any define of vault's would be too.
         hypervisor.Define(DomainSpecs.From(await host.Get<Inventory>().GetForDomainAsync("work")));
-        await UntilAsync(() => DefinedCount("work") == 1, "the marker's event");
+        await Eventually.UntilAsync(estate, () => DefinedCount("work") == 1, "the marker's event");
         Assert.Equal(2, DefinedCount("vault")); // the edit and the alignment, not the second alignment
 
         int DefinedCount(string name)
         {
             lock (changes) return changes.Count(c => c.Name == name && c.Kind == DomainChangeKind.Defined);
-        }
-    }
-
-    private static async Task UntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Timed out waiting for {what}.");
-            await Task.Delay(20);
         }
     }
 

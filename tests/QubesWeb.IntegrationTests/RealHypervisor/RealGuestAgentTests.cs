@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using QubesWeb.Hypervisor.Agent;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Libvirt;
+using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Updates;
 
 namespace QubesWeb.IntegrationTests.RealHypervisor;
@@ -68,22 +69,12 @@ public sealed class RealGuestAgentTests(RealLibvirtd daemon, TestGuest guest) : 
             Assert.Equal("after\n", (await agent.RunAsync("/bin/echo", ["after"], Generous)).StdOut);
 
             await agent.ShutdownAsync();
-            await UntilAsync(() => !domain.IsActive, "the guest to power off after guest-shutdown");
+            await Eventually.UntilAsync(null, () => !domain.IsActive, "the guest to power off after guest-shutdown", Boot);
             Assert.Equal(DomainState.Shutoff, domain.GetState().State);
         }
         finally
         {
             RealLibvirtd.Remove(name);
-        }
-    }
-
-    private static async Task UntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow + Boot;
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Timed out waiting for {what}.");
-            await Task.Delay(TimeSpan.FromMilliseconds(100));
         }
     }
 }
