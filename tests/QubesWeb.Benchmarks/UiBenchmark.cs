@@ -31,7 +31,7 @@ public static class UiBenchmark
         var hypervisor = host.Get<IHypervisor>();
         for (var i = 3; i < count; i += 3) hypervisor.Start($"qube-{i:D5}");
 
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         async Task Get(string path)
         {
             using var r = await http.GetAsync(path);
@@ -55,6 +55,8 @@ public static class UiBenchmark
             Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
         });
         var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1440, Height = 900 } });
+        var (cookie, session) = host.NewSessionCookie();
+        await page.Context.AddCookiesAsync([new Cookie { Name = cookie, Value = session, Url = host.BaseUrl }]);
         var load = Stopwatch.StartNew();
         await page.GotoAsync(host.BaseUrl + "/qubes");
         await page.Locator("#qw-interactive[data-interactive=true]").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });

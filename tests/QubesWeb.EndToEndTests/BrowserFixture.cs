@@ -1,6 +1,7 @@
 // One headless Chromium (the Debian package, never a downloaded one) shared by the tests of a class; each test
 // opens its own browser context against its own console.
 using Microsoft.Playwright;
+using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.EndToEndTests;
 
@@ -32,16 +33,24 @@ public sealed class BrowserFixture : IAsyncLifetime
         });
     }
 
-    /// <summary>A fresh context (cookies, storage) and page for one test, pointed at one console.</summary>
-    public async Task<IPage> NewPageAsync(string baseUrl)
+    /// <summary>
+    /// A fresh context (cookies, storage) and page for one test, pointed at one console and signed in to it (the
+    /// session's cookie, as the sign-in link sets it); <paramref name="signedIn"/> false leaves it at the door.
+    /// </summary>
+    public async Task<IPage> NewPageAsync(ConsoleHost host, bool signedIn = true)
     {
         var context = await Browser.NewContextAsync(new BrowserNewContextOptions
         {
-            BaseURL = baseUrl,
+            BaseURL = host.BaseUrl,
             ViewportSize = new ViewportSize { Width = 1440, Height = 900 },
         });
         context.SetDefaultTimeout(WaitMs);
         context.SetDefaultNavigationTimeout(WaitMs);
+        if (signedIn)
+        {
+            var (name, value) = host.NewSessionCookie();
+            await context.AddCookiesAsync([new Cookie { Name = name, Value = value, Url = host.BaseUrl, HttpOnly = true, SameSite = SameSiteAttribute.Strict }]);
+        }
         return await context.NewPageAsync();
     }
 

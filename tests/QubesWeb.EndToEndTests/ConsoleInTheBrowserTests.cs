@@ -14,7 +14,7 @@ public sealed class ConsoleInTheBrowserTests(BrowserFixture browser) : IClassFix
     {
         await using var host = await ConsoleHost.StartAsync();
         var appVms = (await host.Get<Inventory>().ListAsync()).Count(q => q.Class == QubeClass.AppVM);
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/");
@@ -50,7 +50,7 @@ public sealed class ConsoleInTheBrowserTests(BrowserFixture browser) : IClassFix
     public async Task StartingAHaltedQubeFromTheListShowsItRunning()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/qubes");
@@ -79,7 +79,7 @@ public sealed class ConsoleInTheBrowserTests(BrowserFixture browser) : IClassFix
     public async Task StateChangedBehindTheConsolesBackAppearsWithoutReload()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/qubes");

@@ -17,7 +17,7 @@ public sealed class NewQubeDialogTests(BrowserFixture browser) : IClassFixture<B
     public async Task TheNameRulesAreShownAsTypedAndAValidNewQubeAppearsHaltedWithoutReload()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/qubes");

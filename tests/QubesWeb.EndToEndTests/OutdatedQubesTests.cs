@@ -55,7 +55,7 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
     public async Task AfterATemplateChangeItsRunningQubesAreMarkedLiveAndRestartOutdatedClearsTheMarks()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/qubes");
@@ -134,7 +134,7 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
         await SucceedsAsync(host, "start", "fedora-42");
         await WriteToTemplateRootAsync(host, "fedora-42");
         await SucceedsAsync(host, "shutdown", "fedora-42");
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/templates/fedora-42");
@@ -189,7 +189,7 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
         await WriteToTemplateRootAsync(host, "fedora-42");
         await SucceedsAsync(host, "shutdown", "fedora-42");
         await SucceedsAsync(host, "start", "fedora-42");
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/templates/fedora-42");

@@ -13,7 +13,7 @@ public sealed class QubeDetailTests(BrowserFixture browser) : IClassFixture<Brow
     public async Task SettingMemoryTo0IsRefusedWithTheRuleAndAReloadShowsTheOldMemory()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             // From the list: the name links to the qube's page.
@@ -48,7 +48,7 @@ public sealed class QubeDetailTests(BrowserFixture browser) : IClassFixture<Brow
     public async Task RemovingATemplateThatQubesDependOnIsRefusedNamingThem()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/qubes/debian-13");
@@ -81,7 +81,7 @@ public sealed class QubeDetailTests(BrowserFixture browser) : IClassFixture<Brow
     public async Task RemovingAHaltedQubeAfterTypingItsNameReturnsToTheListWithoutIt()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/qubes/vault");

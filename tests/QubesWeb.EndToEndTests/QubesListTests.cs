@@ -12,7 +12,7 @@ public sealed class QubesListTests(BrowserFixture browser) : IClassFixture<Brows
     public async Task ABulkStartAndShutdownActOnTheThreeSelectedQubesOnly()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/qubes");
@@ -47,7 +47,7 @@ public sealed class QubesListTests(BrowserFixture browser) : IClassFixture<Brows
     public async Task SlashFocusesTheSearchAndAHiddenColumnStaysHiddenAfterAReload()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/qubes");

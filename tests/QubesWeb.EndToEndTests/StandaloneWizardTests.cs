@@ -21,7 +21,7 @@ public sealed class StandaloneWizardTests(BrowserFixture browser) : IClassFixtur
 
     private static async Task<IPage> LaptopPageAsync(BrowserFixture browser, ConsoleHost host)
     {
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         await page.SetViewportSizeAsync(1280, 800);
         return page;
     }

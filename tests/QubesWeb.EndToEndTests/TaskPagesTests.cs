@@ -33,7 +33,7 @@ public sealed class TaskPagesTests(BrowserFixture browser) : IClassFixture<Brows
     public async Task A_qube_started_from_the_list_has_its_job_on_the_tasks_page_and_its_log_on_the_jobs_page()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/qubes");

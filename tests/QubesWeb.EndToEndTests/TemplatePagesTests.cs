@@ -17,7 +17,7 @@ public sealed class TemplatePagesTests(BrowserFixture browser) : IClassFixture<B
         // The demo has no DispVM: one based on default-dvm shows the tree's second level.
         await host.Get<Inventory>().CreateAsync(new NewQube("disp1", QubeClass.DispVM, "gray", "default-dvm"));
         await host.Get<EstateMonitor>().ReconcileAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/templates");

@@ -42,7 +42,7 @@ public sealed class UpdatesTests(BrowserFixture browser) : IClassFixture<Browser
     public async Task A_template_checked_and_updated_from_the_updates_page_streams_its_log_commits_revision_2_and_outdates_its_qubes()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/");
@@ -142,7 +142,7 @@ public sealed class UpdatesTests(BrowserFixture browser) : IClassFixture<Browser
         await SucceedsAsync(host, "restart", "mail");
         // What the disk usage timer measures, made now rather than within its minute.
         await host.Get<RootVolumes>().MeasureReclaimableAsync();
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/templates/debian-13");

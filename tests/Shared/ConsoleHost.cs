@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using QubesWeb.Hosting;
+using QubesWeb.Hosting.SignIn;
 
 namespace QubesWeb.Tests.Shared;
 
@@ -23,6 +24,23 @@ public sealed class ConsoleHost : IAsyncDisposable
     public string BaseUrl { get; }
 
     public T Get<T>() where T : notnull => App.Services.GetRequiredService<T>();
+
+    public int Port => new Uri(BaseUrl).Port;
+
+    /// <summary>The link the console printed at start (http://127.0.0.1:PORT/?token=...).</summary>
+    public string SignInUrl => Get<SignInLink>().Url;
+
+    /// <summary>A new signed-in session, as the sign-in link makes one: the cookie's name and value.</summary>
+    public (string Name, string Value) NewSessionCookie() => (SignInMiddleware.CookieName(Port), Get<SessionStore>().Create().Id);
+
+    /// <summary>An HttpClient that sends a signed-in session's cookie with every request.</summary>
+    public HttpClient SignedInClient()
+    {
+        var (name, value) = NewSessionCookie();
+        var http = new HttpClient(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = new Uri(BaseUrl) };
+        http.DefaultRequestHeaders.Add("Cookie", $"{name}={value}");
+        return http;
+    }
 
     /// <summary>
     /// Starts the console. With no <paramref name="libvirtUri"/> it runs the embedded demo, whose node file lives in

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.HostFiltering;
 using MudBlazor.Services;
 using QubesWeb.Components;
+using QubesWeb.Hosting.SignIn;
 
 namespace QubesWeb.Hosting;
 
@@ -10,6 +11,7 @@ public static class QubesWebHost
 {
     public static WebApplication Build(string[] args)
     {
+        args = SwitchesWithValues(args, "--rotate-secret", "--open");
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,
@@ -22,6 +24,7 @@ public static class QubesWebHost
         builder.Configuration.AddEnvironmentVariables("QUBESWEB_");
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
         {
+            ["--rotate-secret"] = "SignIn:RotateSecret", ["--open"] = "SignIn:Open",
             ["--port"] = "Port", ["--data-dir"] = "DataDir", ["--libvirt-uri"] = "LibvirtUri", ["--demo"] = "Demo", ["--domain-type"] = "DomainType",
         });
 
@@ -46,6 +49,7 @@ public static class QubesWebHost
         });
 
         builder.Services.AddQubesWeb(options);
+        builder.Services.AddSignIn();
         // Antiforgery and circuit keys stay in the console's own private folder, not the user's profile.
         builder.Services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(options.KeysDir))
             .SetApplicationName("QubesWeb");
@@ -57,9 +61,24 @@ public static class QubesWebHost
         app.UseHostFiltering();
         app.UseQubesWebSecurity();
         if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/error", createScopeForErrors: true);
+        // Static files reveal nothing (the app's own css, scripts and icons); everything after this needs a session.
         app.UseStaticFiles();
+        app.UseMiddleware<SignInMiddleware>();
         app.UseAntiforgery();
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
         return app;
+    }
+
+    /// <summary><c>--open</c> alone means <c>--open true</c>: the configuration's command line wants a value after every key.</summary>
+    private static string[] SwitchesWithValues(string[] args, params string[] switches)
+    {
+        var result = new List<string>(args.Length);
+        for (var i = 0; i < args.Length; i++)
+        {
+            result.Add(args[i]);
+            var alone = i + 1 == args.Length || args[i + 1].StartsWith('-');
+            if (alone && switches.Contains(args[i], StringComparer.OrdinalIgnoreCase)) result.Add("true");
+        }
+        return [.. result];
     }
 }

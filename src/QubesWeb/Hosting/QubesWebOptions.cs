@@ -30,6 +30,8 @@ public sealed class QubesWebOptions
     public string DatabasePath => Path.Combine(DataDir, "qubesweb.db");
     public string PoolDir => Path.Combine(DataDir, "pool");
     public string KeysDir => Path.Combine(DataDir, "keys");
+    public string SignInSecretFile => Path.Combine(DataDir, "sign-in-secret");
+    public string SignInLinkFile => Path.Combine(DataDir, "sign-in-link");
     public string DemoNodeFile => Path.Combine(DataDir, "libvirt", "demo-node.xml");
     public string EffectiveLibvirtUri => string.IsNullOrWhiteSpace(LibvirtUri) ? "test://" + DemoNodeFile : LibvirtUri!;
 

@@ -1,4 +1,5 @@
-// DNS rebinding: a page whose own name resolves to 127.0.0.1 still sends its own Host, which the console refuses.
+// DNS rebinding: a page whose own name resolves to 127.0.0.1 still sends its own Host, which the console refuses,
+// also with a signed-in session's cookie.
 using System.Net;
 using QubesWeb.Tests.Shared;
 
@@ -13,7 +14,7 @@ public sealed class HostHeaderTests
     public async Task A_forged_host_gets_400(string forged)
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, "/");
         request.Headers.Host = forged;
         using var response = await http.SendAsync(request);
@@ -26,7 +27,7 @@ public sealed class HostHeaderTests
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
         var port = new Uri(host.BaseUrl).Port;
-        var (status, _) = await RawHttp.SendAsync(host.BaseUrl, $"GET / HTTP/1.1\r\nHost: evil.example:{port}");
+        var (status, _) = await RawHttp.SendAsync(host.BaseUrl, $"GET / HTTP/1.1\r\nHost: evil.example:{port}\r\n{SessionHeader(host)}");
         Assert.Equal(400, status);
     }
 
@@ -34,7 +35,7 @@ public sealed class HostHeaderTests
     public async Task An_empty_host_gets_400()
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
-        var (status, response) = await RawHttp.SendAsync(host.BaseUrl, "GET / HTTP/1.1\r\nHost: ");
+        var (status, response) = await RawHttp.SendAsync(host.BaseUrl, $"GET / HTTP/1.1\r\n{SessionHeader(host)}\r\nHost: ");
         Assert.True(status == 400, $"Expected 400 for an empty Host, got:\n{response}");
     }
 
@@ -42,7 +43,7 @@ public sealed class HostHeaderTests
     public async Task A_request_without_host_gets_400()
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
-        var (status, response) = await RawHttp.SendAsync(host.BaseUrl, "GET / HTTP/1.1");
+        var (status, response) = await RawHttp.SendAsync(host.BaseUrl, $"GET / HTTP/1.1\r\n{SessionHeader(host)}");
         Assert.True(status == 400, $"Expected 400 without a Host header, got:\n{response}");
     }
 
@@ -53,11 +54,18 @@ public sealed class HostHeaderTests
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
         var port = new Uri(host.BaseUrl).Port;
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         using var request = new HttpRequestMessage(HttpMethod.Get, "/");
         request.Headers.Host = $"{name}:{port}";
         using var response = await http.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("QubesWeb", await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>A signed-in session's cookie: the Host checks hold for a signed-in user too, not only at the door.</summary>
+    private static string SessionHeader(ConsoleHost host)
+    {
+        var (name, value) = host.NewSessionCookie();
+        return $"Cookie: {name}={value}";
     }
 }

@@ -83,9 +83,17 @@ public sealed partial class LoopbackOnlyStartTests
             var url = ListeningUrl().Match(line!).Value;
             Assert.StartsWith("http://127.0.0.1:", url);
 
+            // The sign-in link it printed leads into the console (its redirect sets the session cookie).
+            var link = await run.WaitForStdoutAsync(l => l.StartsWith("QubesWeb: sign in at ", StringComparison.Ordinal), ExitDeadline);
+            Assert.True(link is not null, $"No sign-in link printed.\nstdout:\n{run.Stdout}");
+            var signIn = link!["QubesWeb: sign in at ".Length..].Trim();
+            Assert.StartsWith(url.TrimEnd('/') + "/?token=", signIn);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
-            using var response = await http.GetAsync(url);
+            using (var refused = await http.GetAsync(url))
+                Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+            using var response = await http.GetAsync(signIn);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(url.TrimEnd('/') + "/", response.RequestMessage!.RequestUri!.ToString());
         }
         finally
         {

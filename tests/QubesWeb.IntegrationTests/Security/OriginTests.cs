@@ -1,4 +1,5 @@
-// Cross-site WebSocket hijacking: only the console's own origin may open a Blazor circuit, by negotiate or upgrade.
+// Cross-site WebSocket hijacking: only the console's own origin may open a Blazor circuit, by negotiate or upgrade,
+// even for a request that carries a signed-in session's cookie.
 using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
@@ -25,7 +26,7 @@ public sealed class OriginTests
     public async Task Negotiate_from_a_foreign_or_missing_origin_is_refused(string origin)
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         using var response = await NegotiateAsync(http, WithPort(origin, host));
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         Assert.DoesNotContain("connectionToken", await response.Content.ReadAsStringAsync());
@@ -35,7 +36,7 @@ public sealed class OriginTests
     public async Task Negotiate_from_the_exact_origin_is_accepted()
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         using var response = await NegotiateAsync(http, host.BaseUrl);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("connectionToken", await response.Content.ReadAsStringAsync());
@@ -46,7 +47,7 @@ public sealed class OriginTests
     {
         // blazor.web.js GETs it same-origin, and browsers send no Origin on a same-origin GET.
         await using var host = await ConsoleHost.StartAsync(demo: false);
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         using var response = await http.GetAsync("/_blazor/initializers");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
@@ -57,7 +58,7 @@ public sealed class OriginTests
         // The initializers exception is that one path: the circuit's own GET transports still need the origin.
         await using var host = await ConsoleHost.StartAsync(demo: false);
         var token = await ConnectionTokenAsync(host);
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         using var response = await http.GetAsync($"/_blazor?id={Uri.EscapeDataString(token)}");
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
     }
@@ -67,7 +68,7 @@ public sealed class OriginTests
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
         var (status, response) = await RawHttp.SendAsync(host.BaseUrl,
-            $"POST /_blazor/negotiate?negotiateVersion=1 HTTP/1.1\r\nHost: {new Uri(host.BaseUrl).Authority}\r\n" +
+            $"POST /_blazor/negotiate?negotiateVersion=1 HTTP/1.1\r\nHost: {new Uri(host.BaseUrl).Authority}\r\nCookie: {Cookie(host)}\r\n" +
             $"Origin: http://evil.example\r\nOrigin: {host.BaseUrl}\r\nContent-Length: 0");
         Assert.True(status == 403, $"Expected 403, got:\n{response}");
     }
@@ -81,6 +82,7 @@ public sealed class OriginTests
         var token = await ConnectionTokenAsync(host);
         using var ws = new ClientWebSocket();
         ws.Options.CollectHttpResponseDetails = true;
+        ws.Options.SetRequestHeader("Cookie", Cookie(host));
         var sent = WithPort(origin, host);
         if (sent.Length > 0) ws.Options.SetRequestHeader("Origin", sent);
 
@@ -96,6 +98,7 @@ public sealed class OriginTests
         var token = await ConnectionTokenAsync(host);
         using var ws = new ClientWebSocket();
         ws.Options.CollectHttpResponseDetails = true;
+        ws.Options.SetRequestHeader("Cookie", Cookie(host));
         ws.Options.SetRequestHeader("Origin", host.BaseUrl);
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
@@ -103,6 +106,12 @@ public sealed class OriginTests
         Assert.Equal(HttpStatusCode.SwitchingProtocols, ws.HttpStatusCode);
         Assert.Equal(WebSocketState.Open, ws.State);
         await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "done", timeout.Token);
+    }
+
+    private static string Cookie(ConsoleHost host)
+    {
+        var (name, value) = host.NewSessionCookie();
+        return $"{name}={value}";
     }
 
     private static string WithPort(string origin, ConsoleHost host) => origin.Replace("PORT", new Uri(host.BaseUrl).Port.ToString());
@@ -116,7 +125,7 @@ public sealed class OriginTests
 
     private static async Task<string> ConnectionTokenAsync(ConsoleHost host)
     {
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         using var response = await NegotiateAsync(http, host.BaseUrl);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());

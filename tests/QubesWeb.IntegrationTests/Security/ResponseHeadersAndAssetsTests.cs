@@ -16,7 +16,7 @@ public sealed partial class ResponseHeadersAndAssetsTests
     public async Task Responses_forbid_framing_sniffing_and_referrers(string path, HttpStatusCode expected)
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         using var response = await http.GetAsync(path);
         Assert.Equal(expected, response.StatusCode);
         AssertSecurityHeaders(response);
@@ -26,7 +26,7 @@ public sealed partial class ResponseHeadersAndAssetsTests
     public async Task A_refused_cross_origin_request_carries_the_same_headers()
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         using var request = new HttpRequestMessage(HttpMethod.Post, "/_blazor/negotiate?negotiateVersion=1") { Content = new ByteArrayContent([]) };
         request.Headers.TryAddWithoutValidation("Origin", "http://evil.example");
         using var response = await http.SendAsync(request);
@@ -38,7 +38,7 @@ public sealed partial class ResponseHeadersAndAssetsTests
     public async Task Every_asset_the_home_page_references_is_served_by_the_console()
     {
         await using var host = await ConsoleHost.StartAsync(demo: false);
-        using var http = new HttpClient { BaseAddress = new Uri(host.BaseUrl) };
+        using var http = host.SignedInClient();
         var html = await http.GetStringAsync("/");
 
         // Nothing in the page points off the console: no scheme-qualified or protocol-relative src/href.
