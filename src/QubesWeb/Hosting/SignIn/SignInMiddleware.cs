@@ -166,7 +166,15 @@ public sealed class SignInMiddleware(RequestDelegate next, SignInSecret secret, 
         return path;
     }
 
-    /// <summary>Browsers send Origin on every POST; a form from another origin (another loopback port too) is refused.</summary>
-    private static bool SameOriginOrNone(HttpRequest request, bool requireOrigin = false) =>
-        request.Headers.Origin.Count == 0 ? !requireOrigin : SecurityMiddleware.OriginMatches(request);
+    /// <summary>
+    /// Whether a form POST came from the console's own pages. Browsers say so in Sec-Fetch-Site; without it (an older
+    /// browser, or not a browser) the Origin must be the console's. Origin alone will not do: under the console's
+    /// Referrer-Policy no-referrer, Chromium sends "Origin: null" with its own same-origin form posts.
+    /// </summary>
+    private static bool SameOriginOrNone(HttpRequest request, bool requireOrigin = false)
+    {
+        var site = request.Headers["Sec-Fetch-Site"];
+        if (site.Count > 0) return site.Count == 1 && site[0] == "same-origin";
+        return request.Headers.Origin.Count == 0 ? !requireOrigin : SecurityMiddleware.OriginMatches(request);
+    }
 }
