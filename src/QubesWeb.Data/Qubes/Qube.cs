@@ -144,4 +144,13 @@ public class RootRevision
     public long SizeBytes { get; set; }
 
     public RevisionState State { get; set; } = RevisionState.Committed;
+
+    /// <summary>
+    /// A compaction let go of it while a running qube still read it: it is no longer kept for a revert, and goes as
+    /// soon as its last reader stops or restarts. Stored, so the promise holds across a restart of the console.
+    /// </summary>
+    public bool Released { get; set; }
+
+    /// <summary>The job (a compaction) that let go of it, whose log gets the line saying when it went and what it freed.</summary>
+    public long? ReleasedByJobId { get; set; }
 }

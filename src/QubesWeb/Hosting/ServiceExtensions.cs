@@ -34,6 +34,8 @@ public static class ServiceExtensions
         services.AddSingleton<IJobKind, RemoveQubeJob>();
         services.AddSingleton<CloneQubeJob>();
         services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<CloneQubeJob>());
+        services.AddSingleton<VolumeUsage>();
+        services.AddSingleton<ReleasedRevisions>();
         services.AddSingleton<RootVolumes>();
         services.AddSingleton<IJobKind, CommitRootJob>();
         services.AddSingleton<IJobKind, RevertRootJob>();

@@ -13,6 +13,10 @@ public static class Format
         return i == 0 ? $"{bytes} B" : v.ToString(v < 10 ? "0.0" : "0", CultureInfo.InvariantCulture) + " " + units[i];
     }
 
+    /// <summary>The exact local time with its offset: the hover text of every relative time.</summary>
+    public static string FullTime(DateTime? utc) => utc is null ? ""
+        : DateTime.SpecifyKind(utc.Value, DateTimeKind.Utc).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss zzz", CultureInfo.InvariantCulture);
+
     public static string Ago(DateTime? utc)
     {
         if (utc is null) return "";

@@ -32,13 +32,27 @@ public sealed class CompactRootJob(RootVolumes roots, IHypervisor hypervisor, Es
         await job.ProgressAsync(2, "Compacting");
         var progress = job.TrackTool(2, 92, p => $"Writing the compacted root: {p:0}%");
         var (revision, before, after) = await roots.CompactAsync(job.Target, hypervisor.GetDomain(job.Target)?.State is RunState.Halted,
-            request.DropOldRevisions, progress.Report, text => job.LogAsync(text), ct);
+            request.DropOldRevisions, progress.Report, text => job.LogAsync(text), ct, job.JobId);
         await progress.DrainAsync();
-        var won = Math.Max(0, before - after);
-        await job.LogAsync($"Compacted revision {revision} of {job.Target}: its revisions took {Format.Bytes(before)}, now {Format.Bytes(after)}; won {Format.Bytes(won)}.");
-        var held = (await roots.HistoryAsync(job.Target, CancellationToken.None))!.Revisions.Where(r => r.Number != revision && r.UsedBy.Count > 0).ToList();
-        foreach (var r in held)
-            await job.LogAsync($"Old revision {r.Number} stays while {string.Join(", ", r.UsedBy)} run{(r.UsedBy.Count == 1 ? "s" : "")} on it; it goes when they stop, and its space with it.");
+        var history = (await roots.HistoryAsync(job.Target, CancellationToken.None))!;
+        var waiting = history.Revisions.Where(r => r.Released).ToList();
+        if (waiting.Count == 0)
+        {
+            await job.LogAsync($"Compacted revision {revision} of {job.Target}: its revisions took {Format.Bytes(before)}, now {Format.Bytes(after)}; won {Format.Bytes(Math.Max(0, before - after))}.");
+            return;
+        }
+        // Old revisions still read cannot go yet: "now" alone would report the compacted copy beside them, larger than
+        // before and nothing won. Say what they hold until they go, and what is won once they do.
+        var then = after - waiting.Sum(r => r.SizeBytes);
+        var numbers = string.Join(", ", waiting.Select(r => r.Number).Order());
+        await job.LogAsync($"Compacted revision {revision} of {job.Target}: its revisions took {Format.Bytes(before)}; "
+                           + $"they take {Format.Bytes(after)} while old revision{(waiting.Count == 1 ? "" : "s")} {numbers} ({Format.Bytes(waiting.Sum(r => r.SizeBytes))}) "
+                           + $"{(waiting.Count == 1 ? "is" : "are")} still read, then {Format.Bytes(then)}: won {Format.Bytes(Math.Max(0, before - then))} once "
+                           + $"{(waiting.Count == 1 ? "it is" : "they are")} deleted.");
+        foreach (var r in waiting)
+            await job.LogAsync(r.UsedBy.Count > 0
+                ? $"Old revision {r.Number} stays while {string.Join(", ", r.UsedBy)} run{(r.UsedBy.Count == 1 ? "s" : "")} on it; it is deleted when {(r.UsedBy.Count == 1 ? "that qube stops or restarts" : "they have all stopped or restarted")}, and this log says what that won."
+                : $"Old revision {r.Number} stays while a copy is made from it; it is deleted once nothing reads it, and this log says what that won.");
     }
 
     public Task RecoverAsync(JobContext job, CancellationToken ct) =>

@@ -26,7 +26,8 @@ public sealed class StorageException(string message, Exception? inner = null) : 
 /// Every step for one qube runs under that qube's lock; an AppVM's steps also take its template's lock, always
 /// after their own, so the order is fixed and cannot deadlock.
 /// </summary>
-public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, EstateMonitor estate, ILogger<RootVolumes> log)
+public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, EstateMonitor estate, VolumeUsage usage,
+    ReleasedRevisions released, ILogger<RootVolumes> log)
 {
     public const string DirtyFile = "root-dirty.qcow2";
     public const string SnapshotFile = "root-snap.qcow2";
@@ -44,7 +45,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     private static readonly TimeSpan MeasureDelay = TimeSpan.FromSeconds(1);
 
     /// <summary>Completes when the measures scheduled after changes so far have run (benchmarks wait on it, not on a clock).</summary>
-    public Task MeasuresSettledAsync() => Task.WhenAll(_measures.Values);
+    public Task MeasuresSettledAsync() => Task.WhenAll(_measures.Values.Append(usage.SettledAsync()));
 
     /// <summary>
     /// Measures <paramref name="name"/>'s new current revision off the caller's path (two qemu-img runs that a commit
@@ -215,6 +216,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         await Task.WhenAll(making);
         if (changed) await db.SaveChangesAsync(CancellationToken.None);
         if (changed) estate.NotifyChanged();
+        if (changed) usage.RefreshSoon(name);
     }
 
     private static void SetOverlay(Volume v, int? sourceVolumeId, int? revision)
@@ -284,11 +286,13 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                 templateName = await db.Volumes.Where(v => v.Id == tv)
                     .Select(v => db.Qubes.Where(q => q.Id == v.QubeId).Select(q => q.Name).First()).FirstOrDefaultAsync(ct);
             if (outcome.CommittedRevision is not null || outcome.DiscardedUnchanged)
-                await ApplyRetentionLockedAsync(db, qube.Volumes.First(v => v.IsSaveOnStopRoot), note, ct);
+                await RetainAndReportLockedAsync(db, name, qube.Volumes.First(v => v.IsSaveOnStopRoot), note, ct);
         }
         // The snapshot no longer holds its revision: the template may let it go now.
         if (templateName is not null) await ApplyRetentionAsync(templateName, note, ct);
         if (outcome.CommittedRevision is not null) RefreshReclaimableLater(name);
+        // Its overlays went or became a revision: the pages show its new usage without waiting for the timer.
+        usage.RefreshSoon(name);
         estate.NotifyChanged();
         return outcome;
     }
@@ -416,17 +420,31 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         await using var db = await contexts.CreateDbContextAsync(ct);
         var root = await db.Volumes.Include(v => v.Revisions)
             .FirstOrDefaultAsync(v => v.Kind == VolumeKind.Root && v.CurrentRevision != null && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == qube), ct);
-        if (root is not null) await ApplyRetentionLockedAsync(db, root, note ?? (_ => Task.CompletedTask), ct);
+        if (root is not null) await RetainAndReportLockedAsync(db, qube, root, note ?? (_ => Task.CompletedTask), ct);
+    }
+
+    /// <summary>
+    /// Retention, and what follows when it let go of files: the qube's usage measured again, and for revisions a
+    /// compaction had let go of while they were read, a line in that compaction's log with what their going won.
+    /// </summary>
+    private async Task RetainAndReportLockedAsync(InventoryDbContext db, string qube, Volume root, Func<string, Task> note, CancellationToken ct)
+    {
+        var before = root.Revisions.Sum(r => r.SizeBytes);
+        var gone = await ApplyRetentionLockedAsync(db, root, note, ct);
+        if (gone.Count == 0) return;
+        usage.RefreshSoon(qube);
+        await released.ReportGoneAsync(qube, gone, before, root.Revisions.Sum(r => r.SizeBytes));
     }
 
     /// <summary>
     /// Keeps the current revision and the <see cref="Volume.RevisionsToKeep"/> newest others, and every revision a
     /// running qube's overlay was made from. Any other revision goes: deleted when nothing is written on it, or, when
     /// exactly one revision is written on it, merged into that one (a copy of that layer only, not of the whole root).
-    /// A merge a running hypervisor's image lock refuses is retried at a later stop.
+    /// A merge a running hypervisor's image lock refuses is retried at a later stop. Returns the revisions that went.
     /// </summary>
-    private async Task ApplyRetentionLockedAsync(InventoryDbContext db, Volume root, Func<string, Task> note, CancellationToken ct, int? keep = null)
+    private async Task<List<RootRevision>> ApplyRetentionLockedAsync(InventoryDbContext db, Volume root, Func<string, Task> note, CancellationToken ct, int? keep = null)
     {
+        var gone = new List<RootRevision>();
         var inUse = (await db.Volumes.Where(o => o.OverlaySourceVolumeId == root.Id && o.OverlayRevision != null)
             .Select(o => o.OverlayRevision!.Value).ToListAsync(ct)).ToHashSet();
         inUse.UnionWith(_pins.Keys.Where(k => k.Volume == root.Id).Select(k => k.Revision));
@@ -443,6 +461,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                 RootStore.Retire(leaf.Path);
                 root.Revisions.Remove(leaf);
                 db.Revisions.Remove(leaf);
+                gone.Add(leaf);
                 await db.SaveChangesAsync(CancellationToken.None);
                 await note($"Deleted old revision {leaf.Number}.");
                 progress = true;
@@ -465,17 +484,22 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                 child.SizeBytes = await SizeOfAsync(child.Path);
                 root.Revisions.Remove(r);
                 db.Revisions.Remove(r);
+                gone.Add(r);
                 await db.SaveChangesAsync(CancellationToken.None);
                 await note($"Merged old revision {r.Number} into revision {child.Number}.");
                 progress = true;
                 break;
             }
         } while (progress);
+        return gone;
     }
 
-    /// <summary>The current revision and the newest <see cref="Volume.RevisionsToKeep"/> others.</summary>
+    /// <summary>
+    /// The current revision and the newest <see cref="Volume.RevisionsToKeep"/> others; never one a compaction let go
+    /// of (<see cref="RootRevision.Released"/>): it only waits for its readers.
+    /// </summary>
     public static HashSet<int> KeptNumbers(Volume root, int? keep = null) =>
-        root.Revisions.Where(r => r.State == RevisionState.Committed && r.Number != root.CurrentRevision)
+        root.Revisions.Where(r => r.State == RevisionState.Committed && r.Number != root.CurrentRevision && !r.Released)
             .OrderByDescending(r => r.Number).Take(keep ?? root.RevisionsToKeep).Select(r => r.Number)
             .Append(root.CurrentRevision ?? 0).ToHashSet();
 
@@ -496,6 +520,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             var target = root.Revisions.FirstOrDefault(r => r.Number == number && r.State == RevisionState.Committed)
                 ?? throw new QubeRuleException($"'{name}' has no revision {number}; it has {string.Join(", ", root.Revisions.Select(r => r.Number))}.");
             if (number == root.CurrentRevision) throw new QubeRuleException($"Revision {number} is already current.");
+            if (target.Released)
+                throw new QubeRuleException($"Revision {number} was let go of by a compaction and is deleted once no running qube reads it; it cannot be reverted to.");
             if (!File.Exists(target.Path)) throw new StorageException($"The file of revision {number} ({target.Path}) is missing.");
             previous = root.CurrentRevision!.Value;
             root.CurrentRevision = number;
@@ -517,7 +543,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             var root = await RootOfAsync(db, name, ct);
             root.RevisionsToKeep = keep;
             await db.SaveChangesAsync(CancellationToken.None);
-            await ApplyRetentionLockedAsync(db, root, _ => Task.CompletedTask, ct);
+            await RetainAndReportLockedAsync(db, name, root, _ => Task.CompletedTask, ct);
         }
         estate.NotifyChanged();
     }
@@ -545,7 +571,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     /// qube runs or has uncommitted changes. Returns the revision and the host bytes its revisions took before and after.
     /// </summary>
     public async Task<(int Revision, long Before, long After)> CompactAsync(string name, bool qubeIsHalted, bool dropOldRevisions,
-        Action<double>? progress = null, Func<string, Task>? note = null, CancellationToken ct = default)
+        Action<double>? progress = null, Func<string, Task>? note = null, CancellationToken ct = default, long? jobId = null)
     {
         note ??= _ => Task.CompletedTask;
         if (!qubeIsHalted) throw new QubeRuleException($"'{name}' is running; shut it down before compacting its root.");
@@ -594,9 +620,16 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         await db.SaveChangesAsync(CancellationToken.None);
         // Old revisions hold the space a compaction is for; unless they are wanted for a revert, they go now.
         await ApplyRetentionLockedAsync(db, root, note, CancellationToken.None, keep: dropOldRevisions ? 0 : null);
+        if (dropOldRevisions && ReleasedRevisions.MarkHeld(root, jobId).Count > 0)
+        {
+            // Read by running qubes, they cannot go now; the flag makes them go at their readers' stop, even after a
+            // restart of the console, and keeps them from counting as the revisions kept for a revert.
+            await db.SaveChangesAsync(CancellationToken.None);
+        }
         var after = root.Revisions.Sum(r => r.SizeBytes);
         // Just written with only its data: nothing left to reclaim (the disk usage timer measures it again).
         _reclaimable[name] = (rev.SizeBytes, rev.SizeBytes);
+        usage.RefreshSoon(name);
         estate.NotifyChanged();
         return (rev.Number, before, after);
     }
@@ -615,7 +648,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         return new RootHistory(name, root.CurrentRevision!.Value, root.RevisionsToKeep, root.OverlaySourceVolumeId == root.Id,
             root.Revisions.OrderByDescending(r => r.Number).Select(r => new RevisionView(
                 r.Number, r.CreatedUtc, r.Reason, r.SizeBytes, r.State, r.BackingNumber, kept.Contains(r.Number),
-                users.Where(u => u.Revision == r.Number && u.Qube != name).Select(u => u.Qube).Order(StringComparer.Ordinal).ToList())).ToList());
+                users.Where(u => u.Revision == r.Number && u.Qube != name).Select(u => u.Qube).Order(StringComparer.Ordinal).ToList(),
+                r.Released)).ToList());
     }
 
     /// <summary>
@@ -714,7 +748,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     }
 }
 
+/// <param name="Released">A compaction let go of it: it goes when the qubes in <paramref name="UsedBy"/> stop or restart.</param>
 public sealed record RevisionView(int Number, DateTime CreatedUtc, string Reason, long SizeBytes, RevisionState State,
-    int? BackingNumber, bool Kept, IReadOnlyList<string> UsedBy);
+    int? BackingNumber, bool Kept, IReadOnlyList<string> UsedBy, bool Released = false);
 
 public sealed record RootHistory(string Qube, int Current, int RevisionsToKeep, bool HasDirtyOverlay, IReadOnlyList<RevisionView> Revisions);
