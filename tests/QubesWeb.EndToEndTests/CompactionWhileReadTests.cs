@@ -34,7 +34,7 @@ public sealed class CompactionWhileReadTests(BrowserFixture browser) : IClassFix
     {
         await using var host = await ConsoleHost.StartAsync(extraArgs: "--DiskUsageInterval=1.00:00:00");
         await SucceedsAsync(host, UpdateJob.KindName, "fedora-42");
-        var page = await browser.NewPageAsync(host.BaseUrl);
+        var page = await browser.NewPageAsync(host);
         try
         {
             await ConsolePage.OpenAsync(page, "/templates/fedora-42");
