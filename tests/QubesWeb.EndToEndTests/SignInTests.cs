@@ -99,6 +99,31 @@ public sealed class SignInTests(BrowserFixture browser) : IClassFixture<BrowserF
         }
     }
 
+    [Fact]
+    public async Task Clicks_in_an_open_tab_keep_the_session_alive_past_its_idle_timeout()
+    {
+        // The tab makes no HTTP request after it loads: only its circuit's events say that someone works in it.
+        var idle = TimeSpan.FromSeconds(3);
+        await using var host = await ConsoleHost.StartAsync(demo: false, extraArgs: $"--SignIn:SessionIdleTimeout={idle}");
+        var page = await browser.NewPageAsync(host);
+        try
+        {
+            await ConsolePage.OpenAsync(page, "/");
+            var sessions = host.Get<SessionStore>();
+            var session = Assert.Single(sessions.All());
+            while (DateTimeOffset.UtcNow - session.Created < 2 * idle)
+            {
+                await page.Locator("#dark-mode").ClickAsync();
+                Assert.False(session.IsClosed, $"The session ended {DateTimeOffset.UtcNow - session.Created} after it began, while the user clicked.");
+            }
+            Assert.Same(session, Assert.Single(sessions.All()));
+        }
+        finally
+        {
+            await page.Context.CloseAsync();
+        }
+    }
+
     /// <summary>A page on another loopback port that tries, with the user's browser, to read, drive and sign out the console.</summary>
     private static async Task<EvilSite> EvilSiteAsync(string console)
     {

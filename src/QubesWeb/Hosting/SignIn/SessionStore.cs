@@ -32,6 +32,9 @@ public sealed class SessionStore : IDisposable
 
     public int Count => _sessions.Count;
 
+    /// <summary>The live sessions, for tests and diagnostics; never their ids in a page or a log.</summary>
+    public IReadOnlyCollection<Session> All() => [.. _sessions.Values];
+
     /// <summary>A new session; its id goes into the cookie and nowhere else.</summary>
     public Session Create()
     {

@@ -27,7 +27,12 @@ public sealed class SignInMiddleware(RequestDelegate next, SignInSecret secret, 
         var request = context.Request;
         if (request.Path.Equals(SignInPath, StringComparison.OrdinalIgnoreCase))
         {
-            await (HttpMethods.IsPost(request.Method) ? SignInFromFormAsync(context) : ShowSignInAsync(context, ReturnPath(request.Query["return"]), null, 200));
+            if (HttpMethods.IsPost(request.Method))
+                await SignInFromFormAsync(context);
+            else if (sessions.Find(request.Cookies[CookieName(context.Connection.LocalPort)]) is not null)
+                context.Response.Redirect(ReturnPath(request.Query["return"])); // already signed in
+            else
+                await ShowSignInAsync(context, ReturnPath(request.Query["return"]), null, StatusCodes.Status200OK);
             return;
         }
         if (request.Query.ContainsKey(TokenParameter) && (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)))
