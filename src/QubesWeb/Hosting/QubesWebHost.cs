@@ -65,7 +65,8 @@ public static class QubesWebHost
         app.UseStaticFiles();
         app.UseMiddleware<SignInMiddleware>();
         app.UseAntiforgery();
-        app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+        // Blazor would add a second CSP header (frame-ancestors 'self'); the console's own one already says 'none'.
+        app.MapRazorComponents<App>().AddInteractiveServerRenderMode(o => o.ContentSecurityFrameAncestorsPolicy = null);
         return app;
     }
 
