@@ -119,7 +119,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
     public async Task<ClonePlan> PlanAsync(CloneRequest request, CancellationToken ct = default)
     {
         var source = await SourceAsync(request, ct);
-        Directory.CreateDirectory(PoolDir);
+        PrivateFiles.CreateFolder(PoolDir);
         var free = new DriveInfo(Path.GetFullPath(PoolDir)).AvailableFreeSpace;
         var privateBytes = 0L;
         if (source is not null && request.CopyPrivate && source.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path is { } priv && File.Exists(priv))
@@ -161,7 +161,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         Task privateMade = Task.CompletedTask;
         try
         {
-            Directory.CreateDirectory(dir);
+            PrivateFiles.CreateFolder(dir);
             var rootPath = Path.Combine(dir, RootVolumes.RevisionFile(1));
             var privPath = Path.Combine(dir, "private.qcow2");
             string reason;
