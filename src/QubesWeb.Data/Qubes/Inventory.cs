@@ -60,7 +60,8 @@ public static class QubeFeatureRules
     {
         if (value is null) return null;
         if (value.Length > MaxValueLength) return $"A feature value has at most {MaxValueLength} characters; this one has {value.Length}.";
-        return value.Any(char.IsControl) ? "A feature value may not contain control characters." : null;
+        return value.Any(char.IsControl) ? "A feature value may not contain control characters."
+            : QubeRules.InvisibleFormatProblem(value, "A feature value");
     }
 
     /// <summary>Throws <see cref="QubeRuleException"/> naming the key and the rule it breaks.</summary>
@@ -171,6 +172,8 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     {
         QubeRules.ValidateName(request.Name);
         QubeRules.ValidateNotes(request.Notes);
+        // A new qube's features obey the same rules as features set later (a clone copies them, the demo seeds them).
+        foreach (var (key, value) in request.Features ?? new Dictionary<string, string>()) QubeFeatureRules.Validate(key, value);
         if (request.Class == QubeClass.AdminVM)
             throw new QubeRuleException("There is exactly one AdminVM (dom0); another cannot be created.");
         if (await db.Qubes.AnyAsync(q => q.Name == request.Name, ct))

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using System.Text.RegularExpressions;
 
 namespace QubesWeb.Data.Qubes;
@@ -74,7 +76,52 @@ public static partial class QubeRules
             throw new QubeRuleException($"Notes have at most {MaxNotesLength} characters; these have {notes.Length}.");
         if (notes is not null && notes.Any(c => char.IsControl(c) && c is not '\n' and not '\r' and not '\t'))
             throw new QubeRuleException("Notes may not contain control characters.");
+        if (InvisibleFormatProblem(notes, "Notes") is { } problem)
+            throw new QubeRuleException(problem);
     }
+
+    /// <summary>
+    /// Why <paramref name="text"/> may not be shown, or null: it holds an invisible format character (Unicode
+    /// category Cf: the bidirectional overrides and isolates U+202A-202E and U+2066-2069, the zero-width U+200B-200F,
+    /// U+FEFF, and the rest). They are refused rather than stripped, as the user typed them (or pasted them) and
+    /// should see what changes: shown beside a qube, "vault\u202Egpj.exe" reads as "vaultexe.jpg", and a note can
+    /// make one name look like another. <paramref name="what"/> starts the sentence ("Notes", "A feature value").
+    /// </summary>
+    public static string? InvisibleFormatProblem(string? text, string what)
+    {
+        if (string.IsNullOrEmpty(text)) return null;
+        var found = new List<(Rune Rune, int Index)>();
+        var index = 0;
+        foreach (var rune in text.EnumerateRunes())
+        {
+            if (Rune.GetUnicodeCategory(rune) == UnicodeCategory.Format && found.All(f => f.Rune != rune)) found.Add((rune, index));
+            index += rune.Utf16SequenceLength;
+        }
+        if (found.Count == 0) return null;
+        var listed = string.Join(", ", found.Take(5).Select(f => $"U+{f.Rune.Value:X4}{FormatCharacterName(f.Rune.Value)} at character {f.Index + 1}"));
+        return $"{what} may not contain invisible formatting characters, which can make text and qube names display as something " +
+               $"they are not; remove {listed}{(found.Count > 5 ? ", ..." : "")}.";
+    }
+
+    private static string FormatCharacterName(int c) => c switch
+    {
+        0x200B => " (zero width space)",
+        0x200C => " (zero width non-joiner)",
+        0x200D => " (zero width joiner)",
+        0x200E => " (left-to-right mark)",
+        0x200F => " (right-to-left mark)",
+        0x202A => " (left-to-right embedding)",
+        0x202B => " (right-to-left embedding)",
+        0x202C => " (pop directional formatting)",
+        0x202D => " (left-to-right override)",
+        0x202E => " (right-to-left override)",
+        0x2066 => " (left-to-right isolate)",
+        0x2067 => " (right-to-left isolate)",
+        0x2068 => " (first strong isolate)",
+        0x2069 => " (pop directional isolate)",
+        0xFEFF => " (zero width no-break space)",
+        _ => "",
+    };
 
     /// <summary>The template rules: which classes have one, of which class, and when it may change.</summary>
     public static void ValidateTemplate(QubeClass qubeClass, Qube? template)

@@ -100,11 +100,17 @@ public sealed class GuestAgent
     /// is killed with <see cref="KillPath"/> <c>-KILL PID</c> (the agent has no kill command). Only that process is
     /// killed: children it started keep running.
     /// </summary>
+    /// <param name="maxOutputBytes">Bytes of output (both streams together) decoded and handed over at most; the
+    /// rest is counted (<see cref="GuestExecResult.DroppedBytes"/>), never decoded or kept: a guest is untrusted, and
+    /// qemu-ga alone would hand over 16 MiB per stream.</param>
+    /// <param name="whileRunning">Called after each status that says the program still runs, with the time it has
+    /// run: a program that floods its output or hangs still shows progress to whoever waits for it.</param>
     /// <returns>The exit code (or signal) and the output, also when the program failed.</returns>
     /// <exception cref="GuestExecTimeoutException">Still running after <paramref name="timeout"/>.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled (the program was killed).</exception>
     public async Task<GuestExecResult> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout,
-        Action<GuestOutputChunk>? onOutput = null, CancellationToken ct = default)
+        Action<GuestOutputChunk>? onOutput = null, CancellationToken ct = default, long maxOutputBytes = long.MaxValue,
+        Func<TimeSpan, Task>? whileRunning = null)
     {
         ValidateProgram(path, args, nameof(path), nameof(args));
         ValidateTimeout(timeout, nameof(timeout));
@@ -113,8 +119,9 @@ public sealed class GuestAgent
         // Not cancellable: a cancellation between the start and its reply would leave a program nobody can kill.
         // Cancelling takes effect from the first status on (then killing it).
         var pid = await ExecAsync(path, args, captureOutput: true, CancellationToken.None);
-        var stdout = new OutputCollector(GuestOutputStream.StdOut, onOutput);
-        var stderr = new OutputCollector(GuestOutputStream.StdErr, onOutput);
+        var budget = new OutputBudget(maxOutputBytes);
+        var stdout = new OutputCollector(GuestOutputStream.StdOut, onOutput, budget);
+        var stderr = new OutputCollector(GuestOutputStream.StdErr, onOutput, budget);
         var exited = false;
         var delay = FirstPoll;
         try
@@ -128,14 +135,15 @@ public sealed class GuestAgent
                 if (exited)
                 {
                     return new GuestExecResult(pid, status.ExitCode, status.Signal, stdout.Text, stderr.Text,
-                        status.OutTruncated, status.ErrTruncated);
+                        status.OutTruncated, status.ErrTruncated, budget.Dropped);
                 }
+                if (whileRunning is not null) await whileRunning(Stopwatch.GetElapsedTime(began));
                 var left = timeout == Timeout.InfiniteTimeSpan
                     ? Timeout.InfiniteTimeSpan
                     : timeout - Stopwatch.GetElapsedTime(began);
                 if (left != Timeout.InfiniteTimeSpan && left <= TimeSpan.Zero)
                 {
-                    var killed = await TryKillAsync(pid);
+                    var killed = await TryKillAsync(pid, TakeLast);
                     exited = true;
                     throw new GuestExecTimeoutException(path, pid, timeout, killed);
                 }
@@ -146,8 +154,24 @@ public sealed class GuestAgent
         catch (Exception e) when (!exited &&
             (e is OperationCanceledException && ct.IsCancellationRequested || stdout.Failed || stderr.Failed))
         {
-            await TryKillAsync(pid);
+            await TryKillAsync(pid, TakeLast);
             throw;
+        }
+
+        // What a killed program printed until then reaches the caller too (within the budget): the last words of a
+        // hung or flooding program are what the user needs to see.
+        void TakeLast(RawStatus last)
+        {
+            if (stdout.Failed || stderr.Failed) return;
+            try
+            {
+                stdout.Take(last.Out, flush: true);
+                stderr.Take(last.Err, flush: true);
+            }
+            catch
+            {
+                // The caller's handler failing here must not hide why the program was killed.
+            }
         }
     }
 
@@ -221,7 +245,7 @@ public sealed class GuestAgent
     }
 
     /// <summary>Kills a program and waits for the agent to report it gone; false when that did not work out.</summary>
-    private async Task<bool> TryKillAsync(long pid)
+    private async Task<bool> TryKillAsync(long pid, Action<RawStatus>? last = null)
     {
         using var limit = new CancellationTokenSource(KillTimeout);
         try
@@ -231,7 +255,7 @@ public sealed class GuestAgent
             // Both entries are dropped by the agent once their exit is reported. kill fails harmlessly when the
             // program ended by itself in the meantime; either way it is gone once its status says so.
             await WaitForExitAsync(killer, limit.Token);
-            await WaitForExitAsync(pid, limit.Token);
+            last?.Invoke(await WaitForExitAsync(pid, limit.Token));
             return true;
         }
         catch (Exception e) when (e is GuestAgentException or GuestAgentUnavailableException or TimeoutException
@@ -241,11 +265,13 @@ public sealed class GuestAgent
         }
     }
 
-    private async Task WaitForExitAsync(long pid, CancellationToken ct)
+    private async Task<RawStatus> WaitForExitAsync(long pid, CancellationToken ct)
     {
         var delay = FirstPoll;
-        while (!(await StatusAsync(pid, ct)).Exited)
+        while (true)
         {
+            var status = await StatusAsync(pid, ct);
+            if (status.Exited) return status;
             await Task.Delay(delay, ct);
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 3 / 2, LongestPoll.Ticks));
         }
@@ -297,9 +323,16 @@ public sealed class GuestAgent
     private readonly record struct RawStatus(
         bool Exited, int? ExitCode, int? Signal, byte[]? Out, byte[]? Err, bool OutTruncated, bool ErrTruncated);
 
+    /// <summary>The bytes both streams of one run may still hand over, and those dropped past it.</summary>
+    private sealed class OutputBudget(long max)
+    {
+        public long Left { get; set; } = Math.Max(0, max);
+        public long Dropped { get; set; }
+    }
+
     /// <summary>One stream's output across status replies, decoded as UTF-8 even when a character is split between
-    /// two replies.</summary>
-    private sealed class OutputCollector(GuestOutputStream stream, Action<GuestOutputChunk>? onOutput)
+    /// two replies; only up to the run's byte budget.</summary>
+    private sealed class OutputCollector(GuestOutputStream stream, Action<GuestOutputChunk>? onOutput, OutputBudget budget)
     {
         private readonly Decoder _decoder = Encoding.UTF8.GetDecoder();
         private readonly StringBuilder _text = new();
@@ -316,6 +349,12 @@ public sealed class GuestAgent
                 return;
             }
             var bytes = data ?? [];
+            if (bytes.Length > budget.Left)
+            {
+                budget.Dropped += bytes.Length - budget.Left;
+                bytes = bytes[..(int)budget.Left];
+            }
+            budget.Left -= bytes.Length;
             var chars = new char[_decoder.GetCharCount(bytes, flush)];
             _decoder.GetChars(bytes, chars, flush);
             if (chars.Length == 0)

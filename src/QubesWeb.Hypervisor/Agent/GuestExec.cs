@@ -10,8 +10,9 @@ public sealed record GuestExecStatus(
     bool Exited, int? ExitCode, int? Signal, string StdOut, string StdErr, bool OutTruncated, bool ErrTruncated);
 
 /// <summary>A program <see cref="GuestAgent.RunAsync"/> ran to its end.</summary>
+/// <param name="DroppedBytes">Output bytes past the run's limit, neither decoded nor kept.</param>
 public sealed record GuestExecResult(
-    long Pid, int? ExitCode, int? Signal, string StdOut, string StdErr, bool OutTruncated, bool ErrTruncated)
+    long Pid, int? ExitCode, int? Signal, string StdOut, string StdErr, bool OutTruncated, bool ErrTruncated, long DroppedBytes = 0)
 {
     public bool Succeeded => ExitCode == 0;
 }

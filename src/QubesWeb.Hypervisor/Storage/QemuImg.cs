@@ -3,7 +3,9 @@ using System.Text.Json;
 
 namespace QubesWeb.Hypervisor.Storage;
 
-public sealed record ImageInfo(string Path, long VirtualSizeBytes, long ActualSizeBytes, string? BackingFile);
+/// <param name="BackingFile">The backing file as the image names it (possibly relative to its folder).</param>
+/// <param name="BackingFormat">The backing file's format as the image records it; null when it records none.</param>
+public sealed record ImageInfo(string Path, long VirtualSizeBytes, long ActualSizeBytes, string? BackingFile, string? BackingFormat = null);
 
 /// <summary>qemu-img and qemu-io, the tools that make and inspect the qcow2 images libvirt only sees as paths.</summary>
 public static partial class QemuImg
@@ -22,24 +24,31 @@ public static partial class QemuImg
         await ProcessRunner.RunCheckedAsync(QemuImgPath, args, ct);
     }
 
-    /// <summary>Size and host allocation of one image file (not its chain). -U reads images a running domain has open.</summary>
-    public static async Task<ImageInfo> InfoAsync(string path, CancellationToken ct = default)
+    /// <summary>
+    /// Size, host allocation and backing file of one image file (not its chain: qemu-img info opens no backing file
+    /// without --backing-chain). The format is named, never probed: a raw image whose guest wrote a qcow2 header into
+    /// it must not be read as qcow2. -U reads images a running domain has open.
+    /// </summary>
+    public static async Task<ImageInfo> InfoAsync(string path, CancellationToken ct = default, string format = "qcow2")
     {
-        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["info", "-U", "--output=json", "--", path], ct);
+        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["info", "-U", "-f", format, "--output=json", "--", path], ct);
         using var doc = JsonDocument.Parse(r.StandardOutput);
         var root = doc.RootElement;
         return new ImageInfo(path,
             root.GetProperty("virtual-size").GetInt64(),
             root.TryGetProperty("actual-size", out var a) ? a.GetInt64() : 0,
-            root.TryGetProperty("backing-filename", out var b) ? b.GetString() : null);
+            root.TryGetProperty("backing-filename", out var b) ? b.GetString() : null,
+            root.TryGetProperty("backing-filename-format", out var f) ? f.GetString() : null);
     }
 
     /// <summary>
-    /// Every layer of <paramref name="path"/>'s backing chain, top first. -U: also for a chain a running domain has open.
+    /// Every layer of <paramref name="path"/>'s backing chain, top first, as qemu-img follows it. For tests and tools
+    /// inspecting chains they made: the console itself reads chains with <see cref="ImageChain.ReadAsync"/>, which
+    /// refuses a chain that leaves the pool before anything opens it. -U: also for a chain a running domain has open.
     /// </summary>
     public static async Task<IReadOnlyList<ImageInfo>> ChainAsync(string path, CancellationToken ct = default)
     {
-        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["info", "-U", "--backing-chain", "--output=json", "--", path], ct);
+        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["info", "-U", "-f", "qcow2", "--backing-chain", "--output=json", "--", path], ct);
         using var doc = JsonDocument.Parse(r.StandardOutput);
         return doc.RootElement.EnumerateArray().Select(e => new ImageInfo(
             e.GetProperty("filename").GetString()!,
@@ -53,7 +62,7 @@ public static partial class QemuImg
     /// </summary>
     public static async Task<long> MeasureAsync(string path, CancellationToken ct = default)
     {
-        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["measure", "-U", "--output=json", "-O", "qcow2", "--", path], ct);
+        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["measure", "-U", "--output=json", "-f", "qcow2", "-O", "qcow2", "--", path], ct);
         using var doc = JsonDocument.Parse(r.StandardOutput);
         return doc.RootElement.GetProperty("required").GetInt64();
     }
@@ -77,7 +86,7 @@ public static partial class QemuImg
                 if (m.Success) progress?.Invoke(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
             }
         }
-        await ProcessRunner.RunCheckedAsync(QemuImgPath, ["convert", "-p", "-U", "-O", "qcow2", "--", source, destination], ct, OnChunk);
+        await ProcessRunner.RunCheckedAsync(QemuImgPath, ["convert", "-p", "-U", "-f", "qcow2", "-O", "qcow2", "--", source, destination], ct, OnChunk);
     }
 
     /// <summary>Grows an image to <paramref name="virtualSizeBytes"/> (never shrinks: a smaller size is refused by the caller).</summary>

@@ -12,10 +12,14 @@ namespace QubesWeb.Hypervisor.Storage;
 /// </summary>
 public static class RootStore
 {
-    /// <summary>A fresh overlay on <paramref name="backing"/>; a stale file at <paramref name="overlay"/> is replaced.</summary>
-    public static async Task CreateOverlayAsync(string backing, string overlay, CancellationToken ct = default)
+    /// <summary>
+    /// A fresh overlay on <paramref name="backing"/>; a stale file at <paramref name="overlay"/> is replaced. The
+    /// backing chain is checked first (<see cref="ImageChain"/>): a domain started on it would read all of it.
+    /// </summary>
+    public static async Task CreateOverlayAsync(string backing, string overlay, string pool, CancellationToken ct = default)
     {
         if (!File.Exists(backing)) throw new FileNotFoundException($"The revision {backing} is missing.", backing);
+        await ImageChain.EnsureSafeAsync(backing, pool, ct);
         // Made beside and renamed: a half-made overlay is never at the path a domain starts from.
         var tmp = overlay + ".new";
         File.Delete(tmp);
@@ -74,10 +78,11 @@ public static class RootStore
     /// same data before, during and after; the parent's own view is given up, so the caller merges only a parent
     /// no-one needs any more. A failure before the rename leaves both files readable as before.
     /// </summary>
-    public static async Task MergeIntoBackingAsync(string child, string parent, CancellationToken ct = default)
+    public static async Task MergeIntoBackingAsync(string child, string parent, string pool, CancellationToken ct = default)
     {
-        var info = await QemuImg.InfoAsync(child, ct);
-        if (info.BackingFile is null || Path.GetFullPath(info.BackingFile, Path.GetDirectoryName(Path.GetFullPath(child))!) != Path.GetFullPath(parent))
+        // A commit writes into the backing file: it must be the pool's parent revision, never what a header names.
+        var info = (await ImageChain.ReadAsync(child, pool, ct))[0];
+        if (info.BackingFile != Path.GetFullPath(parent))
             throw new InvalidOperationException($"{child} is not written on {parent}.");
         // -d: the child keeps its clusters, so until the rename it still reads the same on its own.
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath, ["commit", "-q", "-d", "-f", "qcow2", "--", child], ct);
@@ -90,11 +95,13 @@ public static class RootStore
     /// exist): a reflink clone when the source is one layer and the filesystem can, else its chain flattened by
     /// qemu-img convert. On failure nothing is left at the destination. Returns how it was copied.
     /// </summary>
-    public static async Task<string> CopyFlattenedAsync(string source, string destination, Action<double>? progress = null, CancellationToken ct = default)
+    public static async Task<string> CopyFlattenedAsync(string source, string destination, string pool, Action<double>? progress = null, CancellationToken ct = default)
     {
+        // Checked before the destination exists: a refused chain leaves nothing behind.
+        var chain = await ImageChain.ReadAsync(source, pool, ct);
         try
         {
-            if ((await QemuImg.ChainAsync(source, ct)).Count == 1 && Reflink.TryClone(source, destination))
+            if (chain.Count == 1 && Reflink.TryClone(source, destination))
             {
                 progress?.Invoke(100);
                 return "reflink";

@@ -12,6 +12,9 @@ public static class QubesWebHost
     public static WebApplication Build(string[] args)
     {
         args = SwitchesWithValues(args, "--rotate-secret", "--open");
+        // Before anything is written: every file the console, SQLite, qemu-img or qemu-io makes is then private to
+        // the console's user from the moment it exists (see PrivateFiles for why umask rather than chmod after).
+        Hypervisor.Storage.PrivateFiles.RestrictProcessUmask();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,

@@ -34,10 +34,11 @@ public sealed class RealGuestAgentTests(RealLibvirtd daemon, TestGuest guest) : 
             using (var boot = new CancellationTokenSource(Boot))
                 await qube.WaitReadyAsync(Boot, boot.Token);
             var logged = new List<string>();
+            var output = new GuestOutputLog(GuestOutputLimits.Default, lines => { logged.AddRange(lines); return Task.CompletedTask; });
             var run = await qube.RunAsync("/bin/sh", ["-c", "echo Reading package lists; echo 'E: no network' >&2; exit 100"], Generous,
-                text => { logged.Add(text); return Task.CompletedTask; }, CancellationToken.None);
+                output, CancellationToken.None);
             Assert.Equal(100, run.ExitCode);
-            Assert.Equal(["Reading package lists\n\nE: no network\n"], logged);
+            Assert.Equal(["Reading package lists", "E: no network"], logged);
 
             var agent = new GuestAgent(new LibvirtAgentTransport(name, call => hypervisor.WithDomain(name, call)), TimeSpan.FromSeconds(10));
             var echo = await agent.RunAsync("/bin/echo", ["hello from", "a real guest"], Generous);

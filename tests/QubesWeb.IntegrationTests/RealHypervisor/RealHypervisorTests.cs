@@ -5,6 +5,8 @@ using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Qubes;
+using QubesWeb.Services.Storage;
 using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.RealHypervisor;
@@ -26,11 +28,10 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             ["--Lifecycle:ShutdownTimeout=00:00:03"]);
         try
         {
-            await AddStandaloneAsync(host, name, "orange", notes: "<img src=x onerror=alert(1)> ]]>");
+            await CreateStandaloneAsync(host, name, "orange", notes: "<img src=x onerror=alert(1)> ]]>");
 
             var estate = host.Get<EstateMonitor>();
-            var report = await estate.ReconcileAsync();
-            Assert.Contains(name, report.Defined);
+            await estate.ReconcileAsync();
             var hypervisor = host.Get<IHypervisor>();
             Assert.Equal(new QubeMetadata("StandaloneVM", "orange", null), hypervisor.GetMetadata(name));
             Assert.Equal(RunState.Halted, estate.StateOf(name));
@@ -39,6 +40,17 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             var start = await jobs.WaitAsync((await jobs.EnqueueAsync("start", name)).Id, Cancel());
             Assert.True(start.State == JobState.Succeeded, start.Error);
             Assert.Equal(RunState.Running, estate.StateOf(name));
+            // The console's private modes (0600 images in 0711 folders, see PrivateFiles) did not keep qemu out:
+            // it runs as its own user, which reached the images only through libvirt's DAC relabelling.
+            var pool = Path.Combine(host.DataDir, "pool");
+            foreach (var folder in new[] { host.DataDir, pool, Path.Combine(pool, name) })
+                Assert.Equal(PrivateFiles.FolderMode, File.GetUnixFileMode(folder));
+            Assert.Equal(["private.qcow2", RootVolumes.DirtyFile, RootVolumes.RevisionFile(1), "volatile.qcow2"],
+                Directory.GetFiles(Path.Combine(pool, name)).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+            Assert.All(Directory.GetFiles(Path.Combine(pool, name)), f => Assert.Equal(PrivateFiles.FileMode, File.GetUnixFileMode(f)));
+            var live = await VirshAsync("dumpxml", name);
+            var dac = System.Xml.Linq.XDocument.Parse(live).Descendants("seclabel").First(l => (string?)l.Attribute("model") == "dac");
+            Assert.NotEqual("+0:+0", dac.Element("label")?.Value);
             // qemu's domain XML, with all libvirt's defaults, still reads as what the console defined.
             Assert.DoesNotContain(name, await estate.AlignDomainsAsync());
 
@@ -125,27 +137,44 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
         }
     }
 
-    /// <summary>A small standalone with a real 64 MiB qcow2 root: enough for qemu to start a guest-less domain.</summary>
-    private static async Task AddStandaloneAsync(ConsoleHost host, string name, string label, string notes = "")
+    /// <summary>
+    /// A small standalone made by the console's own job (an empty 1 GiB root, as for installing from media): its
+    /// files and folders carry the modes the console gives them, which a start must get past on a real host.
+    /// </summary>
+    private static async Task CreateStandaloneAsync(ConsoleHost host, string name, string label, string notes = "")
+    {
+        var jobs = host.Get<JobEngine>();
+        var made = await jobs.WaitAsync((await jobs.EnqueueAsync(CloneQubeJob.KindName, name, new CloneRequest(QubeClass.StandaloneVM, null,
+            label, MemoryMiB: 128, VCpus: 1, RootSizeBytes: 1L << 30, PrivateSizeBytes: 64L << 20, Notes: notes), Cancel())).Id, Cancel());
+        Assert.True(made.State == JobState.Succeeded, made.Error);
+    }
+
+    /// <summary>
+    /// A small standalone with a plain 64 MiB qcow2 root and no runtime overlays, so virsh can start it behind the
+    /// console's back; its folder is made as the console makes pool folders (0711), or qemu's user could not reach it.
+    /// </summary>
+    private static async Task AddStandaloneAsync(ConsoleHost host, string name, string label)
     {
         var root = Path.Combine(host.DataDir, "pool", name, "root.qcow2");
-        Directory.CreateDirectory(Path.GetDirectoryName(root)!);
+        PrivateFiles.CreateFolder(Path.GetDirectoryName(root)!);
         await QemuImg.CreateAsync(root, 64L << 20);
-        await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.StandaloneVM, label, MemoryMiB: 128, VCpus: 1, Notes: notes,
+        await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.StandaloneVM, label, MemoryMiB: 128, VCpus: 1,
             Volumes: [new NewVolume(VolumeKind.Root, root, 64L << 20)]));
     }
 
     private static CancellationToken Cancel() => new CancellationTokenSource(Wait).Token;
 
-    private static async Task VirshAsync(params string[] args)
+    private static async Task<string> VirshAsync(params string[] args)
     {
         var psi = new ProcessStartInfo("virsh") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
         psi.ArgumentList.Add("-c");
         psi.ArgumentList.Add(RealLibvirtd.Uri);
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
         var err = await p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
         Assert.True(p.ExitCode == 0, $"virsh {string.Join(' ', args)} failed: {err}");
+        return await output;
     }
 }

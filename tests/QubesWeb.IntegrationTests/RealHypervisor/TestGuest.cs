@@ -73,7 +73,10 @@ public sealed class TestGuest : IAsyncLifetime
         foreach (var lib in ldd.StandardOutput.Split('\n').Select(l => l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
                      .Select(w => w.FirstOrDefault(x => x.StartsWith('/'))).OfType<string>())
             files.Add(CpioEntry.File(lib.TrimStart('/'), await File.ReadAllBytesAsync(lib), executable: true));
-        await File.WriteAllBytesAsync(Initrd, CpioEntry.Archive(files)); 
+        await File.WriteAllBytesAsync(Initrd, CpioEntry.Archive(files));
+        // Readable for qemu's own user whatever this process' umask (a console started in it sets 077).
+        File.SetUnixFileMode(_folder, (UnixFileMode)0x1ED); // 0755
+        foreach (var f in new[] { Kernel, Initrd }) File.SetUnixFileMode(f, (UnixFileMode)0x1A4); // 0644
     }
 
     /// <summary>

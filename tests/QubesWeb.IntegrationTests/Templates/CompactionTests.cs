@@ -66,7 +66,7 @@ public sealed class CompactionTests
         var reference = await WastefulTemplateAsync(host);
         var roots = host.Get<RootVolumes>();
         var rev3 = FileOf(host.DataDir, "debian-13", RootVolumes.RevisionFile(3));
-        var (allocated, compacted) = await RootVolumes.MeasureCurrentAsync(rev3);
+        var (allocated, compacted) = await RootVolumes.MeasureCurrentAsync(rev3, Path.Combine(host.DataDir, "pool"));
         Assert.True(allocated - compacted >= 48 * MiB, $"reclaimable {allocated - compacted}");
         var before = await RevisionBytesAsync(host.DataDir);
 

@@ -4,6 +4,7 @@ using System.Net;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
+using QubesWeb.Hypervisor.Storage;
 
 namespace QubesWeb.Hosting.SignIn;
 
@@ -33,7 +34,7 @@ public sealed class SignInLink(IServer server, IHostApplicationLifetime lifetime
         if (address is null) return;
         Url = $"{address.TrimEnd('/')}/?{SignInMiddleware.TokenParameter}={secret.Token}";
         var o = options.Value;
-        PrivateFile.WriteAllText(o.SignInLinkFile, Url + "\n");
+        PrivateFiles.WriteAllText(o.SignInLinkFile, Url + "\n");
         // Standard output, not the log: the one place the token is shown, and no log sink keeps it.
         Console.Out.WriteLine($"QubesWeb: sign in at {Url}");
         Console.Out.WriteLine($"QubesWeb: the link is also in {o.SignInLinkFile}");
@@ -50,7 +51,7 @@ public sealed class SignInLink(IServer server, IHostApplicationLifetime lifetime
         }
         var page = Path.Combine(o.DataDir, "sign-in.html");
         var link = WebUtility.HtmlEncode(Url);
-        PrivateFile.WriteAllText(page, $"""
+        PrivateFiles.WriteAllText(page, $"""
             <!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={link}"><title>QubesWeb</title></head>
             <body><p><a href="{link}">Open QubesWeb</a></p></body></html>
             """);

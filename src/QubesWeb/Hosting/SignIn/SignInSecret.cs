@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
+using QubesWeb.Hypervisor.Storage;
 
 namespace QubesWeb.Hosting.SignIn;
 
@@ -22,14 +23,12 @@ public sealed class SignInSecret
     {
         _path = options.Value.SignInSecretFile;
         _log = log;
-        Directory.CreateDirectory(Path.GetDirectoryName(_path)!);
+        PrivateFiles.CreateFolder(Path.GetDirectoryName(_path)!);
         if (signIn.Value.RotateSecret || !File.Exists(_path))
         {
             Write(NewToken());
             if (signIn.Value.RotateSecret) _log.LogWarning("A new sign-in secret was made (--rotate-secret): the old sign-in link no longer works.");
         }
-        else
-            Tighten();
         Token = File.ReadAllText(_path).Trim();
         if (Token.Length < SecretBytes * 2)
             throw new StartupConfigurationException($"The sign-in secret in {_path} is too short; delete the file (or start with --rotate-secret) to make a new one.");
@@ -49,51 +48,5 @@ public sealed class SignInSecret
 
     private static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(SecretBytes));
 
-    private void Write(string token) => PrivateFile.WriteAllText(_path, token + "\n");
-
-    private void Tighten()
-    {
-        if (PrivateFile.Tighten(_path))
-            _log.LogWarning("{File} was readable by others; it is now readable only by the console's user.", _path);
-    }
-}
-
-/// <summary>Files only the console's user may read: made 0600 from the start (never readable for a moment), replaced by rename.</summary>
-public static class PrivateFile
-{
-    public const UnixFileMode Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-
-    public static void WriteAllText(string path, string text)
-    {
-        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("QubesWeb runs in dom0, on Linux.");
-        var temp = path + ".tmp-" + Guid.NewGuid().ToString("N");
-        try
-        {
-            using (var stream = new FileStream(temp, new FileStreamOptions
-            {
-                Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = Mode, Options = FileOptions.WriteThrough,
-            }))
-            {
-                stream.Write(Encoding.UTF8.GetBytes(text));
-                stream.Flush(flushToDisk: true);
-            }
-            // The umask may have narrowed the mode further, never widened it; set it exactly.
-            File.SetUnixFileMode(temp, Mode);
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
-
-    /// <summary>Takes away group and other access; true when there was any to take.</summary>
-    public static bool Tighten(string path)
-    {
-        if (OperatingSystem.IsWindows()) throw new PlatformNotSupportedException("QubesWeb runs in dom0, on Linux.");
-        var mode = File.GetUnixFileMode(path);
-        if ((mode & ~Mode) == 0) return false;
-        File.SetUnixFileMode(path, mode & Mode);
-        return true;
-    }
+    private void Write(string token) => PrivateFiles.WriteAllText(_path, token + "\n");
 }

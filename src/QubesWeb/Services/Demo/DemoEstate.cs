@@ -81,7 +81,7 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, Root
         foreach (var p in Estate)
         {
             var dir = Path.Combine(poolDir, p.Name);
-            Directory.CreateDirectory(dir);
+            PrivateFiles.CreateFolder(dir);
             var volumes = new List<NewVolume>();
             if (p.Class is QubeClass.TemplateVM or QubeClass.StandaloneVM)
             {

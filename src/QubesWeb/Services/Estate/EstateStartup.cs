@@ -3,6 +3,7 @@ using Microsoft.Extensions.Options;
 using QubesWeb.Data;
 using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Demo;
 
 namespace QubesWeb.Services.Estate;
@@ -19,11 +20,15 @@ public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextF
     {
         var o = options.Value;
         // Traversable but not listable: a real hypervisor's qemu runs as another user and must reach the images.
-        CreateDirectory(o.DataDir, traversable: true);
-        CreateDirectory(o.PoolDir, traversable: true);
+        PrivateFiles.CreateFolder(o.DataDir);
+        PrivateFiles.CreateFolder(o.PoolDir);
+        PrivateFiles.CreateFolder(o.KeysDir, PrivateFiles.OwnerOnlyFolderMode);
+        // A folder made by an older console (0755 folders, 0644 images) or by hand: narrowed before anything is read.
+        var tightened = PrivateFiles.Tighten(o.DataDir, [o.KeysDir]);
+        foreach (var line in PrivateFiles.Describe(o.DataDir, tightened))
+            log.LogWarning("The data folder {DataDir} was readable by other users; narrowed {Change}", o.DataDir, line);
         if (Hypervisor.Storage.FileReaper.Sweep(o.PoolDir) is > 0 and var swept)
             log.LogInformation("Deleted {Count} old image file(s) a stopped console had let go of but not yet deleted", swept);
-        CreateDirectory(o.KeysDir, traversable: false);
         CreateOwnerOnlyFile(o.DatabasePath);
         await using (var db = await contexts.CreateDbContextAsync(ct))
             await db.Database.MigrateAsync(ct);
@@ -55,18 +60,9 @@ public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextF
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
 
-    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
-
-    private static void CreateDirectory(string path, bool traversable)
-    {
-        if (OperatingSystem.IsWindows()) { Directory.CreateDirectory(path); return; }
-        var mode = traversable ? OwnerOnly | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute : OwnerOnly;
-        Directory.CreateDirectory(path, mode);
-    }
-
     /// <summary>
-    /// The inventory is made owner-only before SQLite first opens it; SQLite gives its -wal and -shm files the
-    /// database's mode.
+    /// The inventory is made owner-only before SQLite first opens it (whatever the umask); SQLite gives its -wal and
+    /// -shm files the database's mode, and the process umask covers them as well.
     /// </summary>
     private static void CreateOwnerOnlyFile(string path)
     {

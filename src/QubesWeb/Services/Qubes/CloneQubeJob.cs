@@ -119,22 +119,33 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
     public async Task<ClonePlan> PlanAsync(CloneRequest request, CancellationToken ct = default)
     {
         var source = await SourceAsync(request, ct);
-        Directory.CreateDirectory(PoolDir);
+        PrivateFiles.CreateFolder(PoolDir);
         var free = new DriveInfo(Path.GetFullPath(PoolDir)).AvailableFreeSpace;
         var privateBytes = 0L;
         if (source is not null && request.CopyPrivate && source.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path is { } priv && File.Exists(priv))
+        {
+            await ImageChain.EnsureSafeAsync(priv, PoolDir, ct);
             privateBytes = await QemuImg.MeasureAsync(priv, ct);
+        }
         if (source is null)
             return new ClonePlan(null, null, 0, 0, (1L << 20) + privateBytes, free);
         var root = source.Volumes.First(v => v.IsSaveOnStopRoot);
         var rev = root.Revisions.Single(r => r.Number == root.CurrentRevision);
-        // Both only read the chain's metadata: run side by side, they read it from disk once.
-        var chainRead = QemuImg.ChainAsync(rev.Path, ct);
-        var measured = QemuImg.MeasureAsync(rev.Path, ct);
-        await Task.WhenAll(chainRead, measured);
-        var chain = chainRead.Result;
+        // The chain is checked before measure opens it (measure follows whatever the headers name), so no longer
+        // side by side: a crafted backing file outside the pool must not be opened even to be measured.
+        IReadOnlyList<ImageInfo> chain;
+        try
+        {
+            chain = await ImageChain.ReadAsync(rev.Path, PoolDir, ct);
+        }
+        catch (UnsafeImageException e)
+        {
+            // A refusal the user reads in the wizard or the clone dialog, as every other reason not to copy.
+            throw new QubeRuleException($"{source.Name}'s root cannot be copied. {e.Message}");
+        }
+        var measured = await QemuImg.MeasureAsync(rev.Path, ct);
         return new ClonePlan(source.Name, rev.Number, chain[0].VirtualSizeBytes, chain.Sum(l => l.ActualSizeBytes),
-            measured.Result + privateBytes, free);
+            measured + privateBytes, free);
     }
 
     public async Task RunAsync(JobContext job, CancellationToken ct)
@@ -150,7 +161,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         Task privateMade = Task.CompletedTask;
         try
         {
-            Directory.CreateDirectory(dir);
+            PrivateFiles.CreateFolder(dir);
             var rootPath = Path.Combine(dir, RootVolumes.RevisionFile(1));
             var privPath = Path.Combine(dir, "private.qcow2");
             string reason;
@@ -174,7 +185,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                     made.Add(part);
                     await job.ProgressAsync(5, $"Copying {source.Name} revision {rev.Number}");
                     var progress = job.TrackTool(5, 85, p => $"Copying {source.Name} revision {rev.Number}: {p:0}%");
-                    var method = await RootStore.CopyFlattenedAsync(rev.Path, part, progress.Report, ct);
+                    var method = await RootStore.CopyFlattenedAsync(rev.Path, part, PoolDir, progress.Report, ct);
                     await progress.DrainAsync();
                     await job.LogAsync($"Copied {source.Name}'s root revision {rev.Number} into an independent image ({method}).");
                     var info = await QemuImg.InfoAsync(part, ct);
@@ -205,6 +216,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             await job.ProgressAsync(87, "Making the private volume");
             if (copyPrivate)
             {
+                await ImageChain.EnsureSafeAsync(sourcePrivate!, PoolDir, ct);
                 made.Add(privPath);
                 await QemuImg.ConvertAsync(sourcePrivate!, privPath, ct: ct);
                 if (request.PrivateSizeBytes is { } ps && ps > (await QemuImg.InfoAsync(privPath, ct)).VirtualSizeBytes)

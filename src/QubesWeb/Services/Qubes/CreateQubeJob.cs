@@ -72,7 +72,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             throw new QubeRuleException($"The pool already has a folder for '{job.Target}' ({dir}); remove or rename it first.");
         try
         {
-            Directory.CreateDirectory(dir);
+            PrivateFiles.CreateFolder(dir);
             await job.ProgressAsync(10, "Creating the private volume");
             var priv = Path.Combine(dir, "private.qcow2");
             await QemuImg.CreateAsync(priv, PrivateSize, ct: ct);

@@ -27,8 +27,11 @@ public sealed class StorageException(string message, Exception? inner = null) : 
 /// after their own, so the order is fixed and cannot deadlock.
 /// </summary>
 public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, EstateMonitor estate, VolumeUsage usage,
-    ReleasedRevisions released, ILogger<RootVolumes> log)
+    ReleasedRevisions released, ILogger<RootVolumes> log, Microsoft.Extensions.Options.IOptions<Hosting.QubesWebOptions> options)
 {
+    /// <summary>Every image chain the console opens stays inside this folder (<see cref="ImageChain"/>).</summary>
+    private string Pool => options.Value.PoolDir;
+
     public const string DirtyFile = "root-dirty.qcow2";
     public const string SnapshotFile = "root-snap.qcow2";
     public const string RejectedFile = "root-dirty.rejected.qcow2";
@@ -73,7 +76,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                     measured = root.CurrentRevision;
                     path = root.Revisions.Single(r => r.Number == root.CurrentRevision).Path;
                 }
-                _reclaimable[name] = await MeasureCurrentAsync(path);
+                _reclaimable[name] = await MeasureCurrentAsync(path, Pool);
                 estate.NotifyChanged();
             }
         }
@@ -94,8 +97,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         foreach (var (name, path) in current)
         {
             if (!File.Exists(path)) continue;
-            try { _reclaimable[name] = await MeasureCurrentAsync(path, ct); }
-            catch (ProcessFailedException e) { log.LogWarning("Cannot measure the root of {Qube}: {Error}", name, e.Message); }
+            try { _reclaimable[name] = await MeasureCurrentAsync(path, Pool, ct); }
+            catch (Exception e) when (e is ProcessFailedException or UnsafeImageException) { log.LogWarning("Cannot measure the root of {Qube}: {Error}", name, e.Message); }
         }
     }
     private readonly ConcurrentDictionary<(int Volume, int Revision), int> _pins = new();
@@ -173,6 +176,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         var changed = false;
         // The images are made side by side (each is its own qemu-img run); the rows are written once all are there.
         var making = new List<Task>();
+        // Made once the overlays are: an overlay refused for its chain (ImageChain) leaves no file behind at all.
+        var volatiles = new List<(string Path, long Size)>();
         foreach (var v in qube.Volumes.Where(v => v.Path is not null))
         {
             var path = v.Path!;
@@ -188,7 +193,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                         continue;
                     }
                     var rev = v.Revisions.Single(r => r.Number == v.CurrentRevision);
-                    making.Add(RootStore.CreateOverlayAsync(rev.Path, path, ct));
+                    making.Add(RootStore.CreateOverlayAsync(rev.Path, path, Pool, ct));
                     SetOverlay(v, v.Id, rev.Number);
                     await note($"Root: a dirty overlay on revision {rev.Number}; it is committed as revision {NextNumber(v)} when {name} stops.");
                     break;
@@ -198,13 +203,13 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                     var source = qube.Template?.Volumes.FirstOrDefault(t => t.IsSaveOnStopRoot)
                         ?? throw new StorageException($"{name} has no template root to snapshot; give it a template first.");
                     var rev = source.Revisions.Single(r => r.Number == source.CurrentRevision);
-                    making.Add(RootStore.CreateOverlayAsync(rev.Path, path, ct));
+                    making.Add(RootStore.CreateOverlayAsync(rev.Path, path, Pool, ct));
                     SetOverlay(v, source.Id, rev.Number);
                     await note($"Root: a snapshot of {qube.Template!.Name} revision {rev.Number}.");
                     break;
                 }
                 case VolumeKind.Volatile:
-                    making.Add(RootStore.CreateEmptyAsync(path, v.VirtualSizeBytes, ct));
+                    volatiles.Add((path, v.VirtualSizeBytes));
                     // Stamped, so a stop settled late never deletes the volume of the next start.
                     v.OverlayCreatedUtc = DateTime.UtcNow;
                     break;
@@ -214,6 +219,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             changed = true;
         }
         await Task.WhenAll(making);
+        await Task.WhenAll(volatiles.Select(x => RootStore.CreateEmptyAsync(x.Path, x.Size, ct)));
         if (changed) await db.SaveChangesAsync(CancellationToken.None);
         if (changed) estate.NotifyChanged();
         if (changed) usage.RefreshSoon(name);
@@ -330,6 +336,16 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         }
         if (v.OverlayRevision != v.CurrentRevision)
             throw new StorageException($"The dirty overlay of {qube.Name} was made on revision {v.OverlayRevision}, but revision {v.CurrentRevision} is current; it was left as it is.");
+        try
+        {
+            // The header qemu-img check and commit follow must name the current revision, in the pool.
+            await ImageChain.EnsureSafeAsync(dirty, Pool, ct);
+        }
+        catch (Exception e) when (e is UnsafeImageException or ProcessFailedException)
+        {
+            // Refused, or a header qemu-img cannot read at all: either way not committable, set aside.
+            throw await RejectAsync(db, qube, v, previous, e);
+        }
         bool changed;
         // Both only read the overlay: the consistency check runs beside the look for data, not after it.
         var check = QemuImg.CheckAsync(dirty, CancellationToken.None);
@@ -472,7 +488,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                 if (root.Revisions.Where(c => c.BackingNumber == r.Number).ToList() is not [{ State: RevisionState.Committed } child]) continue;
                 try
                 {
-                    await RootStore.MergeIntoBackingAsync(child.Path, r.Path, ct);
+                    await RootStore.MergeIntoBackingAsync(child.Path, r.Path, Pool, ct);
                     FaultPoints.Hit("merge-renamed");
                 }
                 catch (ProcessFailedException e)
@@ -548,6 +564,20 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         estate.NotifyChanged();
     }
 
+    private async Task<bool> IsSafeAsync(string image, CancellationToken ct)
+    {
+        try
+        {
+            await ImageChain.EnsureSafeAsync(image, Pool, ct);
+            return true;
+        }
+        catch (UnsafeImageException e)
+        {
+            log.LogWarning("{Error}", e.Message);
+            return false;
+        }
+    }
+
     private static async Task<Volume> RootOfAsync(InventoryDbContext db, string name, CancellationToken ct) =>
         await db.Volumes.Include(v => v.Revisions)
             .FirstOrDefaultAsync(v => v.Kind == VolumeKind.Root && v.CurrentRevision != null && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == name), ct)
@@ -557,9 +587,9 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     /// Host bytes the current revision's chain takes against what a compacted copy would (qemu-img measure): a
     /// root never shrinks by itself, since data deleted inside the guest stays allocated in the layers.
     /// </summary>
-    public static async Task<(long Allocated, long Compacted)> MeasureCurrentAsync(string revisionPath, CancellationToken ct = default)
+    public static async Task<(long Allocated, long Compacted)> MeasureCurrentAsync(string revisionPath, string pool, CancellationToken ct = default)
     {
-        var chain = await QemuImg.ChainAsync(revisionPath, ct);
+        var chain = await ImageChain.ReadAsync(revisionPath, pool, ct);
         return (chain.Sum(l => l.ActualSizeBytes), await QemuImg.MeasureAsync(revisionPath, ct));
     }
 
@@ -582,6 +612,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             throw new QubeRuleException($"'{name}' has changes from its last run that are not committed yet; wait for the commit, then compact.");
         var rev = root.Revisions.Single(r => r.Number == root.CurrentRevision);
         var before = root.Revisions.Sum(r => r.SizeBytes);
+        // Refused before the copy exists: a chain leaving the pool is neither read nor replaced.
+        await ImageChain.EnsureSafeAsync(rev.Path, Pool, ct);
         var part = rev.Path + ".compact.part";
         File.Delete(part);
         try
@@ -591,7 +623,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             // The copy goes to disk while it is compared: both only read it, and the swap waits for both. The log line
             // comes after they started: its own commit waits for the disk too, and need not hold them back.
             var synced = Task.Run(() => Durable.SyncFile(part), CancellationToken.None);
-            var comparing = ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "--", rev.Path, part], ct);
+            var comparing = ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "-f", "qcow2", "-F", "qcow2", "--", rev.Path, part], ct);
             ProcessResult compare;
             try
             {
@@ -694,7 +726,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             {
                 if (v.Kind == VolumeKind.Root && v.OverlaySourceVolumeId == v.Id)
                 {
-                    if (File.Exists(v.Path!) && await RootStore.HasOwnDataAsync(v.Path!, ct)) toCommit.Add(name);
+                    // An overlay whose chain is refused goes to the commit job too, which sets it aside with the reason.
+                    if (File.Exists(v.Path!) && (!await IsSafeAsync(v.Path!, ct) || await RootStore.HasOwnDataAsync(v.Path!, ct))) toCommit.Add(name);
                     else { RootStore.Delete(v.Path!); SetOverlay(v, null, null); }
                 }
                 else if (v.Kind == VolumeKind.Root && (v.OverlaySourceVolumeId is not null || File.Exists(v.Path!)))

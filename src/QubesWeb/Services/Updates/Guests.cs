@@ -1,3 +1,4 @@
+using System.Text;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Agent;
 using QubesWeb.Hypervisor.Domains;
@@ -21,13 +22,23 @@ public interface IGuest
 
     Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct);
 
-    Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, Func<string, Task> onLines, CancellationToken ct);
+    /// <summary>
+    /// Runs the program with its output going into <paramref name="output"/> (bounded there) and written as it comes;
+    /// <paramref name="running"/> is told how long it has run while it runs, so the job's progress goes on.
+    /// </summary>
+    Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, GuestOutputLog output, CancellationToken ct,
+        Func<TimeSpan, Task>? running = null);
 }
 
 /// <summary>A real qube's guest agent, reached through libvirt (virDomainQemuAgentCommand).</summary>
-public sealed class AgentGuest(string name, LibvirtHypervisor hypervisor) : IGuest
+public sealed class AgentGuest(string name, GuestAgent agent) : IGuest
 {
-    private readonly GuestAgent _agent = new(new LibvirtAgentTransport(name, call => hypervisor.WithDomain(name, call)));
+    private readonly GuestAgent _agent = agent;
+
+    public AgentGuest(string name, LibvirtHypervisor hypervisor)
+        : this(name, new GuestAgent(new LibvirtAgentTransport(name, call => hypervisor.WithDomain(name, call))))
+    {
+    }
 
     public string Description => $"{name}'s guest agent";
 
@@ -62,13 +73,36 @@ public sealed class AgentGuest(string name, LibvirtHypervisor hypervisor) : IGue
         _ => false,
     };
 
-    public async Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, Func<string, Task> onLines, CancellationToken ct)
+    public async Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, GuestOutputLog output, CancellationToken ct,
+        Func<TimeSpan, Task>? running = null)
     {
-        // qemu-ga hands output over when the program ends, so it reaches the log in one piece then.
-        var result = await _agent.RunAsync(path, args, timeout, null, ct);
-        var output = result.StdOut + (string.IsNullOrEmpty(result.StdErr) ? "" : "\n" + result.StdErr);
-        if (output.Length > 0) await onLines(output);
-        return new GuestRun(result.ExitCode ?? 128 + (result.Signal ?? 0), output);
+        // qemu-ga hands output over when the program ends (or is killed), so it reaches the log in one piece then.
+        // Only what the log can still take is decoded: a flood of 16 MiB per stream stays bytes that are counted.
+        output.BeginRun();
+        var text = new StringBuilder();
+        var budget = output.RunBudget;
+        var stream = GuestOutputStream.StdOut;
+        try
+        {
+            var result = await _agent.RunAsync(path, args, timeout, chunk =>
+            {
+                // stdout, then stderr on a line of its own, as before.
+                if (chunk.Stream != stream && text.Length > 0 && text[^1] != '\n') Take("\n");
+                stream = chunk.Stream;
+                Take(chunk.Text);
+            }, ct, budget, running);
+            return new GuestRun(result.ExitCode ?? 128 + (result.Signal ?? 0), text.ToString());
+        }
+        finally
+        {
+            await output.FlushAsync(endOfRun: true);
+        }
+
+        void Take(string s)
+        {
+            if (text.Length < budget) text.Append(s);
+            output.Take(s);
+        }
     }
 }
 
@@ -85,8 +119,15 @@ public sealed class SimulatedGuest(Qube qube, string dirtyOverlay) : IGuest
 
     public Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct) => Task.CompletedTask;
 
-    public async Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, Func<string, Task> onLines, CancellationToken ct)
+    public async Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, GuestOutputLog output, CancellationToken ct,
+        Func<TimeSpan, Task>? running = null)
     {
+        output.BeginRun();
+        async Task onLines(string text)
+        {
+            output.Take(text + "\n");
+            await output.FlushAsync();
+        }
         var fedora = path.EndsWith("dnf", StringComparison.Ordinal);
         var checkOnly = args.Contains("check-update") || args.Contains("-s");
         // A qube updated within the hour has nothing new waiting: the demo stays coherent after an update.
@@ -98,18 +139,19 @@ public sealed class SimulatedGuest(Qube qube, string dirtyOverlay) : IGuest
         {
             lines.AddRange(packages.Select(p => fedora ? $"{p.Name}.x86_64  {p.Version}  updates" : $"Inst {p.Name} ({p.Version} Debian:13/stable [amd64])"));
             await onLines(string.Join('\n', lines));
+            await output.FlushAsync(endOfRun: true);
             // dnf check-update's exit code 100 means "updates are available"; apt-get -s lists them as "Inst" lines.
             return new GuestRun(fedora && packages.Length > 0 ? 100 : 0, string.Join('\n', lines));
         }
         await onLines(string.Join('\n', lines));
-        var output = new List<string>(lines);
+
         // Paced a little so the log visibly streams, as a real package manager's would.
         foreach (var (p, i) in packages.Select((p, i) => (p, i)))
         {
             ct.ThrowIfCancellationRequested();
             var line = fedora ? $"[simulated]  Upgrading        : {p.Name}-{p.Version}.x86_64    {i + 1}/{packages.Length}"
                               : $"[simulated] Unpacking {p.Name} ({p.Version}) over (older) ...";
-            output.Add(line);
+            lines.Add(line);
             await onLines(line);
             // The package's new files replace its old ones (a MiB over what the template was installed with, so the
             // old revision's data is shadowed, as a real upgrade leaves it) and add some more elsewhere.
@@ -119,9 +161,10 @@ public sealed class SimulatedGuest(Qube qube, string dirtyOverlay) : IGuest
             await Task.Delay(150, ct);
         }
         var done = $"[simulated] Complete! {packages.Length} packages upgraded.";
-        output.Add(done);
+        lines.Add(done);
         await onLines(done);
-        return new GuestRun(0, string.Join('\n', output));
+        await output.FlushAsync(endOfRun: true);
+        return new GuestRun(0, string.Join('\n', lines));
     }
 
     private static (string Name, string Version)[] Packages(bool fedora) => fedora

@@ -21,6 +21,17 @@ public sealed class UpdateOptions
     public TimeSpan StaleAfter { get; set; } = TimeSpan.FromDays(7);
 
     public TimeSpan AgentTimeout { get; set; } = TimeSpan.FromMinutes(3);
+
+    /// <summary>Bytes of one program's output logged at most ("Updates:MaxOutputBytesPerRun"); the log says where it was cut.</summary>
+    public long MaxOutputBytesPerRun { get; set; } = GuestOutputLimits.Default.MaxBytesPerRun;
+
+    /// <summary>Bytes of program output one task's log keeps at most, over all its programs.</summary>
+    public long MaxOutputBytesPerJob { get; set; } = GuestOutputLimits.Default.MaxBytesPerJob;
+
+    /// <summary>Characters of one output line logged at most; a longer line is cut with a note.</summary>
+    public int MaxOutputLineLength { get; set; } = GuestOutputLimits.Default.MaxLineLength;
+
+    public GuestOutputLimits OutputLimits => new(Math.Max(0, MaxOutputBytesPerRun), Math.Max(0, MaxOutputBytesPerJob), Math.Max(1, MaxOutputLineLength));
 }
 
 /// <summary>What the update jobs share: starting a qube for the job, shutting it down, the features they set.</summary>
@@ -105,6 +116,16 @@ public sealed class UpdateRunner(Inventory inventory, IHypervisor hypervisor, Es
     public Task SetFeaturesAsync(string name, IReadOnlyDictionary<string, string?> features) =>
         inventory.UpdateAsync(name, new QubeChanges(Features: features), CancellationToken.None);
 
+    /// <summary>The job's bounded sink for program output (one per job: the per-job limit spans its programs).</summary>
+    public GuestOutputLog OutputLog(JobContext job) => new(options.Value.OutputLimits, lines => job.LogLinesAsync(string.Join('\n', lines)));
+
+    /// <summary>
+    /// The job's step while a program runs, with how long it has run: the agent hands output over only at the end, so
+    /// this is what shows a flooding or hanging program is still being waited for (and can be cancelled).
+    /// </summary>
+    public static Func<TimeSpan, Task> Running(JobContext job, int percent, string line) =>
+        elapsed => job.ProgressAsync(percent, $"Running {line} ({(int)elapsed.TotalMinutes}:{elapsed.Seconds:00})");
+
     public static string Now() => DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
 }
 
@@ -134,11 +155,13 @@ public sealed class UpdateJob(UpdateRunner runner, Inventory inventory, RootVolu
             await runner.EnsureRunningAsync(job, ct);
             var guest = await runner.ReadyGuestAsync(job, ct);
             var commands = UpdateCommands.Update(await inventory.GetAsync(job.Target, ct));
+            var output = runner.OutputLog(job);
             foreach (var (path, args, i) in commands.Select((c, i) => (c.Path, c.Args, i)))
             {
                 var line = $"{path} {string.Join(' ', args)}";
-                await job.ProgressAsync(30 + 50 * i / commands.Count, $"Running {line}");
-                var run = await guest.RunAsync(path, args, runner.Options.CommandTimeout, text => job.LogLinesAsync(text), ct);
+                var percent = 30 + 50 * i / commands.Count;
+                await job.ProgressAsync(percent, $"Running {line}");
+                var run = await guest.RunAsync(path, args, runner.Options.CommandTimeout, output, ct, UpdateRunner.Running(job, percent, line));
                 if (run.ExitCode != 0)
                     throw new QubeRuleException($"{line} exited with code {run.ExitCode} in {job.Target}; the update's changes were dropped and it stays on revision {before}.");
             }
@@ -192,8 +215,9 @@ public sealed class CheckUpdatesJob(UpdateRunner runner, Inventory inventory, Gu
             started = await runner.EnsureRunningAsync(job, ct);
             var guest = await runner.ReadyGuestAsync(job, ct);
             var (path, args, available) = UpdateCommands.Check(await inventory.GetAsync(job.Target, ct));
-            await job.ProgressAsync(50, $"Running {path} {string.Join(' ', args)}");
-            var run = await guest.RunAsync(path, args, runner.Options.CommandTimeout, text => job.LogLinesAsync(text), ct);
+            var line = $"{path} {string.Join(' ', args)}";
+            await job.ProgressAsync(50, $"Running {line}");
+            var run = await guest.RunAsync(path, args, runner.Options.CommandTimeout, runner.OutputLog(job), ct, UpdateRunner.Running(job, 50, line));
             var yes = available(run);
             if (!yes && run.ExitCode != 0)
                 throw new QubeRuleException($"{path} exited with code {run.ExitCode}; whether updates wait is not known.");
