@@ -37,10 +37,10 @@ public sealed class CompactionPanelTests : ConsoleTestContext
         Directory.CreateDirectory(dir);
         await QemuImg.CreateAsync(Rev(1), 64 * MiB);
         await QemuImg.WritePatternAsync(Rev(1), 0x51, 0, 8 * MiB);
-        await RootStore.CreateOverlayAsync(Rev(1), Rev(2));
+        await RootStore.CreateOverlayAsync(Rev(1), Rev(2), Pool);
         await QemuImg.WritePatternAsync(Rev(2), 0xcd, 16 * MiB, 2 * MiB);
         var snapshot = Path.Combine(Pool, "work", RootVolumes.SnapshotFile);
-        await RootStore.CreateOverlayAsync(Rev(1), snapshot);
+        await RootStore.CreateOverlayAsync(Rev(1), snapshot, Pool);
 
         await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
         var root = await db.Volumes.Include(v => v.Revisions)
