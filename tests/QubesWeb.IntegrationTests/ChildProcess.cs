@@ -30,7 +30,34 @@ public sealed class ChildProcess : IDisposable
         Directory.CreateDirectory(dataDir);
         psi.ArgumentList.Add(dll);
         psi.ArgumentList.Add($"--DataDir={dataDir}");
-        // Whatever the test runner's environment says about listening is not part of the case.
+        return WithoutListeningSettings(psi);
+    }
+
+    /// <summary>
+    /// This test assembly run as a program (see Program.cs) with <paramref name="args"/>, no shell, from
+    /// <paramref name="workingDir"/>.
+    /// </summary>
+    public static ProcessStartInfo TestProgram(string workingDir, params string[] args)
+    {
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
+        if (string.IsNullOrEmpty(dotnet) || !File.Exists(dotnet)) dotnet = "dotnet";
+        var psi = new ProcessStartInfo(dotnet)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            WorkingDirectory = workingDir,
+        };
+        Directory.CreateDirectory(workingDir);
+        psi.ArgumentList.Add(typeof(ChildProcess).Assembly.Location);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return WithoutListeningSettings(psi);
+    }
+
+    /// <summary>Whatever the test runner's environment says about listening is not part of the case.</summary>
+    private static ProcessStartInfo WithoutListeningSettings(ProcessStartInfo psi)
+    {
         foreach (var key in psi.Environment.Keys.Where(k =>
                      k.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) || k.StartsWith("QUBESWEB_", StringComparison.OrdinalIgnoreCase)
                      || k.StartsWith("DOTNET_URLS", StringComparison.OrdinalIgnoreCase) || k.StartsWith("DOTNET_HTTP", StringComparison.OrdinalIgnoreCase)).ToList())
