@@ -17,27 +17,17 @@ public sealed class ChildProcess : IDisposable
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "QubesWeb.dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: the web project should be copied next to the tests.");
-        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
-        if (string.IsNullOrEmpty(dotnet) || !File.Exists(dotnet)) dotnet = "dotnet";
-        var psi = new ProcessStartInfo(dotnet)
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            WorkingDirectory = dataDir,
-        };
-        Directory.CreateDirectory(dataDir);
-        psi.ArgumentList.Add(dll);
-        psi.ArgumentList.Add($"--DataDir={dataDir}");
-        return WithoutListeningSettings(psi);
+        return Dotnet(dataDir, dll, $"--DataDir={dataDir}");
     }
 
     /// <summary>
     /// This test assembly run as a program (see Program.cs) with <paramref name="args"/>, no shell, from
     /// <paramref name="workingDir"/>.
     /// </summary>
-    public static ProcessStartInfo TestProgram(string workingDir, params string[] args)
+    public static ProcessStartInfo TestProgram(string workingDir, params string[] args) =>
+        Dotnet(workingDir, [typeof(ChildProcess).Assembly.Location, .. args]);
+
+    private static ProcessStartInfo Dotnet(string workingDir, params string[] args)
     {
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
         if (string.IsNullOrEmpty(dotnet) || !File.Exists(dotnet)) dotnet = "dotnet";
@@ -50,7 +40,6 @@ public sealed class ChildProcess : IDisposable
             WorkingDirectory = workingDir,
         };
         Directory.CreateDirectory(workingDir);
-        psi.ArgumentList.Add(typeof(ChildProcess).Assembly.Location);
         foreach (var a in args) psi.ArgumentList.Add(a);
         return WithoutListeningSettings(psi);
     }
