@@ -17,6 +17,18 @@ public sealed class ChildProcess : IDisposable
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "QubesWeb.dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: the web project should be copied next to the tests.");
+        return Dotnet(dataDir, dll, $"--DataDir={dataDir}");
+    }
+
+    /// <summary>
+    /// This test assembly run as a program (see Program.cs) with <paramref name="args"/>, no shell, from
+    /// <paramref name="workingDir"/>.
+    /// </summary>
+    public static ProcessStartInfo TestProgram(string workingDir, params string[] args) =>
+        Dotnet(workingDir, [typeof(ChildProcess).Assembly.Location, .. args]);
+
+    private static ProcessStartInfo Dotnet(string workingDir, params string[] args)
+    {
         var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH");
         if (string.IsNullOrEmpty(dotnet) || !File.Exists(dotnet)) dotnet = "dotnet";
         var psi = new ProcessStartInfo(dotnet)
@@ -25,12 +37,16 @@ public sealed class ChildProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
-            WorkingDirectory = dataDir,
+            WorkingDirectory = workingDir,
         };
-        Directory.CreateDirectory(dataDir);
-        psi.ArgumentList.Add(dll);
-        psi.ArgumentList.Add($"--DataDir={dataDir}");
-        // Whatever the test runner's environment says about listening is not part of the case.
+        Directory.CreateDirectory(workingDir);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        return WithoutListeningSettings(psi);
+    }
+
+    /// <summary>Whatever the test runner's environment says about listening is not part of the case.</summary>
+    private static ProcessStartInfo WithoutListeningSettings(ProcessStartInfo psi)
+    {
         foreach (var key in psi.Environment.Keys.Where(k =>
                      k.StartsWith("ASPNETCORE_", StringComparison.OrdinalIgnoreCase) || k.StartsWith("QUBESWEB_", StringComparison.OrdinalIgnoreCase)
                      || k.StartsWith("DOTNET_URLS", StringComparison.OrdinalIgnoreCase) || k.StartsWith("DOTNET_HTTP", StringComparison.OrdinalIgnoreCase)).ToList())

@@ -324,9 +324,11 @@ public sealed class JobEngine : BackgroundService
         using var cts = new CancellationTokenSource();
         _running[id] = cts;
         var ctx = new JobContext(id, job.Kind, job.Target, job.Arguments, this);
+        Storage.FaultPoints.EnterJob(job.Kind);
         try
         {
             await _kinds[job.Kind].RunAsync(ctx, cts.Token);
+            Storage.FaultPoints.Hit("done");
             await FinishAsync(id, JobState.Succeeded, null, "Done");
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)

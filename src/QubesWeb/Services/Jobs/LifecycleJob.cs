@@ -96,12 +96,14 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
             case LifecycleAction.Pause:
                 await job.ProgressAsync(50, "Pausing");
                 hypervisor.Pause(job.Target);
+                FaultPoints.Hit("paused");
                 await estate.WaitForStateAsync(job.Target, s => s == RunState.Paused, _options.StartTimeout, ct);
                 await job.LogAsync($"Paused {job.Target}.");
                 break;
             case LifecycleAction.Resume:
                 await job.ProgressAsync(50, "Resuming");
                 hypervisor.Resume(job.Target);
+                FaultPoints.Hit("resumed");
                 await estate.WaitForStateAsync(job.Target, s => s == RunState.Running, _options.StartTimeout, ct);
                 await job.LogAsync($"Resumed {job.Target}.");
                 break;
@@ -150,9 +152,11 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
     private async Task StartOneAsync(JobContext job, string name, CancellationToken ct)
     {
         await roots.PrepareStartAsync(name, text => job.LogAsync(text), ct: ct);
+        FaultPoints.Hit("volumes-prepared");
         try
         {
             hypervisor.Start(name);
+            FaultPoints.Hit("started");
         }
         catch (HypervisorException) when (hypervisor.GetDomain(name)?.State is RunState.Running)
         {
@@ -172,6 +176,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
     /// </summary>
     private async Task SettleAsync(JobContext job, string reason, int percent)
     {
+        FaultPoints.Hit("stopped");
         await job.ProgressAsync(percent, "Saving its root");
         await roots.SettleStoppedAsync(job.Target, reason, DateTime.UtcNow, text => job.LogAsync(text), CancellationToken.None);
     }

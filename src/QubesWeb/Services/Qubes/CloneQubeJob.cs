@@ -199,7 +199,9 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                         rootInfo = info;
                     made.Add(rootPath);
                     Durable.SyncFile(part);
+                    FaultPoints.Hit("copied");
                     Durable.Rename(part, rootPath);
+                    FaultPoints.Hit("root-renamed");
                     reason = $"Copied from {source.Name} revision {rev.Number}";
                 }
             }
@@ -244,11 +246,13 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                     new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize),
                 ]), ct);
             madeRow = true;
+            FaultPoints.Hit("row-added");
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(96, "Defining its domain");
             hypervisor.Define(DomainSpecs.From(await inventory.GetForDomainAsync(job.Target, ct)));
             defined = true;
+            FaultPoints.Hit("defined");
             await job.LogAsync($"{job.Target} created: {request.Class}{(source is null ? ", empty root" : $" from {source.Name}")}, label {request.Label}, netvm {request.NetVm ?? "none"}.");
             estate.InventoryChanged();
         }

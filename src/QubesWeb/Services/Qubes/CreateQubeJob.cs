@@ -77,6 +77,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             var priv = Path.Combine(dir, "private.qcow2");
             await QemuImg.CreateAsync(priv, PrivateSize, ct: ct);
             await job.LogAsync($"Private volume made in {dir}; the root snapshot and the volatile volume are made at each start.");
+            FaultPoints.Hit("private-made");
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(60, "Adding it to the inventory");
@@ -88,11 +89,13 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
                           new NewVolume(VolumeKind.Private, priv, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
                           new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize)]), ct);
             madeRow = true;
+            FaultPoints.Hit("row-added");
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(80, "Defining its domain");
             hypervisor.Define(DomainSpecs.From(await inventory.GetForDomainAsync(job.Target, ct)));
             defined = true;
+            FaultPoints.Hit("defined");
             await job.LogAsync($"{job.Target} created: {request.Class} on {request.Template}, label {request.Label}, netvm {request.NetVm ?? "none"}.");
             estate.InventoryChanged();
         }

@@ -4,6 +4,7 @@ using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Storage;
 
 namespace QubesWeb.Services.Qubes;
 
@@ -63,11 +64,13 @@ public sealed class RemoveQubeJob(Inventory inventory, IHypervisor hypervisor, E
         else
         {
             hypervisor.Undefine(name);
+            FaultPoints.Hit("undefined");
             await job.LogAsync($"Undefined the domain {name}.");
         }
 
         await job.ProgressAsync(50, "Removing it from the inventory");
         var removed = await inventory.RemoveAsync(name, CancellationToken.None);
+        FaultPoints.Hit("row-removed");
         await job.LogAsync($"Removed {name} from the inventory.");
 
         // The undefine's event makes the monitor reconcile; one that listed the inventory before the row went defines
@@ -100,6 +103,7 @@ public sealed class RemoveQubeJob(Inventory inventory, IHypervisor hypervisor, E
             if (File.Exists(path))
             {
                 File.Delete(path);
+                FaultPoints.Hit("file-deleted");
                 await job.LogAsync($"Deleted {path}.");
             }
         }

@@ -540,6 +540,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                 throw new QubeRuleException($"Revision {number} was let go of by a compaction and is deleted once no running qube reads it; it cannot be reverted to.");
             if (!File.Exists(target.Path)) throw new StorageException($"The file of revision {number} ({target.Path}) is missing.");
             previous = root.CurrentRevision!.Value;
+            FaultPoints.Hit("checked");
             root.CurrentRevision = number;
             RefreshReclaimableLater(name);
             // The revision reverted from counts as the newest old one, so the default revisions_to_keep=1 keeps it.
@@ -620,6 +621,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         {
             await note($"Writing revision {rev.Number} flattened and compacted.");
             await Durable.WriteBehindAsync(part, QemuImg.ConvertAsync(rev.Path, part, progress, ct));
+            FaultPoints.Hit("converted");
             // The copy goes to disk while it is compared: both only read it, and the swap waits for both. The log line
             // comes after they started: its own commit waits for the disk too, and need not hold them back.
             var synced = Task.Run(() => Durable.SyncFile(part), CancellationToken.None);
@@ -637,6 +639,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             }
             if (compare.ExitCode != 0)
                 throw new StorageException($"The compacted image of {name} does not read the same as revision {rev.Number} ({compare.StandardError.Trim()}); nothing was changed.");
+            FaultPoints.Hit("compared");
         }
         catch
         {
@@ -646,10 +649,12 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         // The swap: one rename. Before it the old chain is current; after it the compacted file is. The file it
         // replaces is unlinked a moment later, off this job's path.
         FileReaper.RenameOver(part, rev.Path);
+        FaultPoints.Hit("swapped");
         rev.BackingNumber = null;
         rev.SizeBytes = await SizeOfAsync(rev.Path);
         if (!rev.Reason.EndsWith("(compacted)", StringComparison.Ordinal)) rev.Reason = Shorten(rev.Reason + " (compacted)");
         await db.SaveChangesAsync(CancellationToken.None);
+        FaultPoints.Hit("saved");
         // Old revisions hold the space a compaction is for; unless they are wanted for a revert, they go now.
         await ApplyRetentionLockedAsync(db, root, note, CancellationToken.None, keep: dropOldRevisions ? 0 : null);
         if (dropOldRevisions && ReleasedRevisions.MarkHeld(root, jobId).Count > 0)

@@ -94,6 +94,7 @@ public sealed class RestartOutdatedJob(Inventory inventory, EstateMonitor estate
             return;
         }
         await job.LogAsync($"Restarting {order.Count} outdated qube(s): {string.Join(", ", order.Select(q => q.Name))}.");
+        Storage.FaultPoints.Hit("planned");
         var failed = new List<string>();
         var done = 0;
         // Service qubes one by one (the next may hang on it); the others together, the engine's workers pacing them.

@@ -165,6 +165,7 @@ public sealed class UpdateJob(UpdateRunner runner, Inventory inventory, RootVolu
                 if (run.ExitCode != 0)
                     throw new QubeRuleException($"{line} exited with code {run.ExitCode} in {job.Target}; the update's changes were dropped and it stays on revision {before}.");
             }
+            FaultPoints.Hit("commands-ran");
             await job.ProgressAsync(85, "Shutting down to commit");
             var outcome = await runner.StopAsync(job, $"Update ({string.Join("; ", commands.Select(c => Path.GetFileName(c.Path) + " " + string.Join(' ', c.Args)))})", CancellationToken.None);
             committed = true;
@@ -221,6 +222,7 @@ public sealed class CheckUpdatesJob(UpdateRunner runner, Inventory inventory, Gu
             var yes = available(run);
             if (!yes && run.ExitCode != 0)
                 throw new QubeRuleException($"{path} exited with code {run.ExitCode}; whether updates wait is not known.");
+            FaultPoints.Hit("checked");
             await runner.SetFeaturesAsync(job.Target, new Dictionary<string, string?> { ["updates-available"] = yes ? "True" : "False", ["last-updates-check"] = UpdateRunner.Now() });
             await job.LogAsync(yes ? $"Updates are available for {job.Target}." : $"{job.Target} is up to date.");
         }

@@ -1,0 +1,67 @@
+// The child side of the crash matrix: `dotnet QubesWeb.IntegrationTests.dll crash-case DATA_DIR KIND` with
+// QUBESWEB_KILL_AT=KIND/STEP starts the console's services (AddQubesWeb: inventory, libvirt, start-up recovery, the
+// job engine and its kinds, the volume events; not the web front, whose start alone costs seconds of CPU and which
+// plays no part in a job) on DATA_DIR in this process, makes the estate the case needs, keeps reference copies of
+// the root the job touches, runs the job and waits: the console kills this process at STEP. Reaching the job's end
+// instead is a failure of the case (exit code 3), as is a setup that fails (exit code 4).
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using QubesWeb.Hosting;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Storage;
+using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Storage;
+using QubesWeb.Tests.Shared;
+
+namespace QubesWeb.IntegrationTests.Crash;
+
+public static class CrashHarness
+{
+    public const string Command = "crash-case";
+    public const string JobLine = "CRASH-CASE JOB ";
+    public const int NotReached = 3, SetupFailed = 4;
+
+    public static async Task<int> RunAsync(string dataDir, string kind)
+    {
+        var crash = CrashKinds.Of(kind);
+        CrashEstate host;
+        long id;
+        try
+        {
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Services.AddQubesWeb(new QubesWebOptions { DataDir = dataDir, Port = 0 });
+            var app = builder.Build();
+            await app.StartAsync();
+            host = new CrashEstate(app.Services, dataDir);
+            await crash.Setup(host);
+            if ((crash.Root ?? crash.ReadsRoot) is { } root) await KeepReferencesAsync(host, root);
+            id = await crash.Run(host);
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"CRASH-CASE SETUP FAILED: {e}");
+            return SetupFailed;
+        }
+        Console.WriteLine(JobLine + id);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        var job = await host.Get<JobEngine>().WaitAsync(id, cts.Token);
+        Console.Error.WriteLine($"CRASH-CASE NOT REACHED: job #{id} ({job.Kind} {job.Target}) ended {job.State} ({job.Error}) without passing {Environment.GetEnvironmentVariable(FaultPoints.Variable)}");
+        return NotReached;
+    }
+
+    /// <summary>
+    /// Each committed revision of <paramref name="root"/> flattened into DATA/crash-refs/rev-N.qcow2, and uncommitted
+    /// writes as the revision they would become: what the recovered root must read like.
+    /// </summary>
+    private static async Task KeepReferencesAsync(CrashEstate host, string root)
+    {
+        var history = (await host.Get<RootVolumes>().HistoryAsync(root))!;
+        Directory.CreateDirectory(Path.Combine(host.DataDir, EstateConsistency.RefsFolder));
+        foreach (var r in history.Revisions)
+            await QemuImg.ConvertAsync(CrashKinds.Pool(host, root, RootVolumes.RevisionFile(r.Number)), EstateConsistency.RefFile(host.DataDir, r.Number));
+        var dirty = CrashKinds.Pool(host, root, RootVolumes.DirtyFile);
+        if (history.HasDirtyOverlay && await RootStore.HasOwnDataAsync(dirty))
+            await QemuImg.ConvertAsync(dirty, EstateConsistency.RefFile(host.DataDir, history.Revisions.Max(r => r.Number) + 1));
+    }
+}

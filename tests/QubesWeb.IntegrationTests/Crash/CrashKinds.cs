@@ -1,0 +1,239 @@
+// The crash matrix's rows: for each job kind, the estate it needs (made in the child console that is then killed), the
+// job it runs, the steps (fault points) a crash is aimed at, and what the recovered estate must show afterwards. The
+// child harness (CrashHarness) and the test (CrashMatrixTests) share this one catalogue.
+using QubesWeb.Data.Jobs;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Hypervisor.Storage;
+using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Qubes;
+using QubesWeb.Services.Storage;
+using QubesWeb.Services.Templates;
+using QubesWeb.Tests.Shared;
+
+namespace QubesWeb.IntegrationTests.Crash;
+
+public sealed class CrashKind
+{
+    /// <summary>The job kind the case runs (a kind registered in the job engine).</summary>
+    public required string Kind { get; init; }
+
+    public required string Target { get; init; }
+
+    /// <summary>
+    /// The fault points aimed at (a choice among the points the job passes, to keep the matrix within its time), inside the job: <c>NAME</c> means <c>KIND/NAME</c>; a step that names another kind
+    /// (<c>restart/stopped</c>) is a point in a job the case's job started.
+    /// </summary>
+    public required string[] Steps { get; init; }
+
+    /// <summary>What the job needs, made in the child console before the job (no fault point of the case's kind is passed).</summary>
+    public Func<CrashEstate, Task> Setup { get; init; } = _ => Task.CompletedTask;
+
+    /// <summary>Queues the job (or makes the console queue it) and returns its id.</summary>
+    public required Func<CrashEstate, Task<long>> Run { get; init; }
+
+    /// <summary>The template or standalone whose root the job touches: compared before and after, and started after.</summary>
+    public string? Root { get; init; }
+
+    /// <summary>A root the job only reads (a clone's source): reference copies are kept to compare the copy with.</summary>
+    public string? ReadsRoot { get; init; }
+
+    /// <summary>The job writes new data into the root (an update), so a new revision has nothing to compare with.</summary>
+    public bool MakesNewData { get; init; }
+
+    /// <summary>What the recovered estate shows for a crash at <c>step</c>: the revision the root must be on, the qubes that must (not) exist.</summary>
+    public required Func<CrashEstate, string, Task> Verify { get; init; }
+
+    public string FaultPoint(string step) => step.Contains('/') ? step : $"{Kind}/{step}";
+
+    public override string ToString() => Kind;
+}
+
+public static class CrashKinds
+{
+    private const long MiB = 1L << 20;
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+    public const string Template = "debian-13";
+
+    public static readonly IReadOnlyList<CrashKind> All =
+    [
+        new()
+        {
+            Kind = CreateQubeJob.KindName, Target = "crash-new", Steps = ["private-made", "row-added"],
+            Run = h => EnqueueAsync(h, CreateQubeJob.KindName, "crash-new", new CreateQubeRequest(QubeClass.AppVM, "red", Template, null)),
+            Verify = (h, step) => step == "private-made" ? AbsentAsync(h, "crash-new") : StartsAsync(h, "crash-new"),
+        },
+        new()
+        {
+            Kind = CloneQubeJob.KindName, Target = "crash-clone", ReadsRoot = Template, Steps = ["copied", "row-added"],
+            Run = h => EnqueueAsync(h, CloneQubeJob.KindName, "crash-clone", new CloneRequest(QubeClass.StandaloneVM, Template, "orange")),
+            Verify = async (h, step) =>
+            {
+                if (step is "copied" or "root-renamed") { await AbsentAsync(h, "crash-clone"); return; }
+                // The copy reads as the source's revision it was made from.
+                await EstateConsistency.AssertRootEqualsAsync(h, "crash-clone", EstateConsistency.RefFile(h.DataDir, 1));
+                await StartsAsync(h, "crash-clone");
+            },
+        },
+        new()
+        {
+            Kind = RemoveQubeJob.KindName, Target = "banking", Steps = ["undefined", "row-removed"],
+            Run = h => EnqueueAsync(h, RemoveQubeJob.KindName, "banking"),
+            Verify = (h, step) => step == "undefined" ? StartsAsync(h, "banking") : AbsentAsync(h, "banking"),
+        },
+        new()
+        {
+            Kind = "start", Target = "vault", Steps = ["volumes-prepared"],
+            Run = h => EnqueueAsync(h, "start", "vault"),
+            Verify = (h, _) => StartsAsync(h, "vault"),
+        },
+        new()
+        {
+            Kind = "shutdown", Target = Template, Root = Template, Steps = ["stopped", "commit-journaled", "commit-renamed"],
+            Setup = RunningWithWritesAsync,
+            Run = h => EnqueueAsync(h, "shutdown", Template),
+            Verify = (h, _) => OnRevisionAsync(h, 2),
+        },
+        new()
+        {
+            Kind = "kill", Target = Template, Root = Template, Steps = ["stopped"],
+            Setup = RunningWithWritesAsync,
+            Run = h => EnqueueAsync(h, "kill", Template),
+            Verify = (h, _) => OnRevisionAsync(h, 2),
+        },
+        new()
+        {
+            Kind = "restart", Target = Template, Root = Template, Steps = ["started"],
+            Setup = RunningWithWritesAsync,
+            Run = h => EnqueueAsync(h, "restart", Template),
+            Verify = (h, _) => OnRevisionAsync(h, 2),
+        },
+        new()
+        {
+            Kind = "pause", Target = "vault", Steps = ["paused"],
+            Setup = h => SucceedsAsync(h, "start", "vault"),
+            Run = h => EnqueueAsync(h, "pause", "vault"),
+            Verify = (h, _) => StartsAsync(h, "vault"),
+        },
+        new()
+        {
+            Kind = "resume", Target = "vault", Steps = ["resumed"],
+            Setup = async h =>
+            {
+                await SucceedsAsync(h, "start", "vault");
+                await SucceedsAsync(h, "pause", "vault");
+            },
+            Run = h => EnqueueAsync(h, "resume", "vault"),
+            Verify = (h, _) => StartsAsync(h, "vault"),
+        },
+        new()
+        {
+            Kind = CommitRootJob.KindName, Target = Template, Root = Template, Steps = ["commit-journaled"],
+            Setup = RunningWithWritesAsync,
+            // Stopped behind the console's back (as virsh would): the console commits the writes in a job of its own.
+            Run = async h =>
+            {
+                h.Get<IHypervisor>().Kill(Template);
+                var jobs = h.Get<JobEngine>();
+                Job? commit = null;
+                await EstateTests.Eventually.UntilAsync(null, async () =>
+                    (commit = (await jobs.QueryAsync(new JobQuery { Target = Template })).FirstOrDefault(j => j.Kind == CommitRootJob.KindName)) is not null,
+                    "the console's commit job", Deadline);
+                return commit!.Id;
+            },
+            Verify = (h, _) => OnRevisionAsync(h, 2),
+        },
+        new()
+        {
+            Kind = Services.Updates.UpdateJob.KindName, Target = Template, Root = Template, MakesNewData = true,
+            Steps = ["commands-ran", "commit-renamed"],
+            Run = h => EnqueueAsync(h, Services.Updates.UpdateJob.KindName, Template),
+            Verify = (h, step) => OnRevisionAsync(h, step == "started" ? 1 : 2),
+        },
+        new()
+        {
+            Kind = Services.Updates.CheckUpdatesJob.KindName, Target = Template, Root = Template, Steps = ["checked"],
+            Run = h => EnqueueAsync(h, Services.Updates.CheckUpdatesJob.KindName, Template),
+            Verify = (h, _) => OnRevisionAsync(h, 1),
+        },
+        new()
+        {
+            Kind = RevertRootJob.KindName, Target = Template, Root = Template, Steps = ["done"],
+            Setup = UpdatedOnceAsync,
+            Run = h => EnqueueAsync(h, RevertRootJob.KindName, Template, new RevertRootRequest(1)),
+            Verify = (h, step) => OnRevisionAsync(h, step == "checked" ? 2 : 1),
+        },
+        new()
+        {
+            Kind = CompactRootJob.KindName, Target = Template, Root = Template, Steps = ["compared", "swapped"],
+            Setup = UpdatedOnceAsync,
+            Run = h => EnqueueAsync(h, CompactRootJob.KindName, Template, new CompactRequest()),
+            Verify = (h, _) => OnRevisionAsync(h, 2),
+        },
+        new()
+        {
+            // mail (started by the demo at every start) runs on revision 1; the setup makes revision 2, so mail is outdated.
+            Kind = RestartOutdatedJob.KindName, Target = Template, Root = Template, Steps = ["planned", "restart/stopped"],
+            Setup = UpdatedOnceAsync,
+            Run = h => EnqueueAsync(h, RestartOutdatedJob.KindName, Template, new RestartOutdatedRequest()),
+            Verify = async (h, _) =>
+            {
+                await OnRevisionAsync(h, 2);
+                await StartsAsync(h, "mail", alreadyRunning: true);
+            },
+        },
+    ];
+
+    public static CrashKind Of(string kind) => All.Single(k => k.Kind == kind);
+
+    // --- the steps the child takes before the job ---
+
+    private static async Task RunningWithWritesAsync(CrashEstate host)
+    {
+        await SucceedsAsync(host, "start", Template);
+        await QemuImg.WritePatternAsync(Pool(host, Template, RootVolumes.DirtyFile), 0xab, 32 * MiB, 4 * MiB);
+    }
+
+    private static async Task UpdatedOnceAsync(CrashEstate host)
+    {
+        await RunningWithWritesAsync(host);
+        await SucceedsAsync(host, "shutdown", Template);
+    }
+
+    public static string Pool(CrashEstate host, string qube, string file) => Path.Combine(host.DataDir, "pool", qube, file);
+
+    public static async Task SucceedsAsync(CrashEstate host, string kind, string target)
+    {
+        var jobs = host.Get<JobEngine>();
+        using var cts = new CancellationTokenSource(Deadline);
+        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
+        if (job.State != JobState.Succeeded) throw new InvalidOperationException($"{kind} {target} ended {job.State}: {job.Error}");
+    }
+
+    private static async Task<long> EnqueueAsync(CrashEstate host, string kind, string target) =>
+        (await host.Get<JobEngine>().EnqueueAsync(kind, target)).Id;
+
+    private static async Task<long> EnqueueAsync<T>(CrashEstate host, string kind, string target, T arguments) where T : class =>
+        (await host.Get<JobEngine>().EnqueueAsync(kind, target, arguments, CancellationToken.None)).Id;
+
+    // --- what the recovered estate must show ---
+
+    private static async Task AbsentAsync(CrashEstate host, string name)
+    {
+        Assert.Null(await host.Get<Inventory>().FindAsync(name));
+        Assert.Null(host.Get<IHypervisor>().GetDomain(name));
+        Assert.False(Directory.Exists(Path.Combine(host.DataDir, "pool", name)), $"pool/{name} is left");
+    }
+
+    /// <summary>The qube exists in all three places and starts (and shuts down) as any other.</summary>
+    private static async Task StartsAsync(CrashEstate host, string name, bool alreadyRunning = false)
+    {
+        Assert.NotNull(await host.Get<Inventory>().FindAsync(name));
+        if (!alreadyRunning) await SucceedsAsync(host, "start", name);
+        Assert.Equal(RunState.Running, host.Get<Services.Estate.EstateMonitor>().StateOf(name));
+        await SucceedsAsync(host, "shutdown", name);
+    }
+
+    private static async Task OnRevisionAsync(CrashEstate host, int revision) =>
+        Assert.Equal(revision, (await host.Get<RootVolumes>().HistoryAsync(Template))!.Current);
+}

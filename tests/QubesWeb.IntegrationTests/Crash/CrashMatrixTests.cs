@@ -1,0 +1,181 @@
+// Crash anywhere: for every job kind and each of its steps, the console (a child process) is killed with SIGKILL at
+// that step, started again on the same data folder, and the recovered estate is checked: consistent (inventory,
+// files and libvirt agree, the database is sound, nothing left over), the job marked interrupted with its recovery
+// done, the touched root reading as before the crash (or as the job would have left it) and starting.
+//
+// Each case owns its data folder and libvirt node file (the demo's, inside the folder). The test driver forgets the
+// killed process's domains; the inventory is what exists, and the next start defines them again from it. Cases run
+// a few at a time (CrashMatrix): each is mostly a child console's start, waiting on its process and on qemu-img.
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using QubesWeb.Data.Jobs;
+using QubesWeb.Hosting;
+using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Storage;
+using QubesWeb.Tests.Shared;
+using Xunit.Abstractions;
+
+namespace QubesWeb.IntegrationTests.Crash;
+
+public sealed record CrashOutcome(string Kind, string Step, TimeSpan Took, Exception? Error);
+
+/// <summary>Runs the cases, a few at once, each once however many tests ask for it.</summary>
+public sealed class CrashMatrix : IAsyncLifetime
+{
+    private static readonly int Concurrency = Math.Max(2, Environment.ProcessorCount);
+    private readonly SemaphoreSlim _slots = new(Concurrency);
+    private readonly ConcurrentDictionary<(string, string), Task<CrashOutcome>> _cases = new();
+
+    public static IEnumerable<(CrashKind Kind, string Step)> Cases => CrashKinds.All.SelectMany(k => k.Steps.Select(s => (k, s)));
+
+    /// <summary>
+    /// The case's outcome; asking for one also starts the next cases not started yet, up to the number that run at
+    /// once, so the other core is busy while this case's test waits.
+    /// </summary>
+    public Task<CrashOutcome> OutcomeAsync(string kind, string step)
+    {
+        var wanted = Start(CrashKinds.Of(kind), step);
+        foreach (var (k, s) in Cases.Where(c => !_cases.ContainsKey((c.Kind.Kind, c.Step))).Take(Concurrency - 1)) Start(k, s);
+        return wanted;
+    }
+
+    public Task<CrashOutcome[]> AllAsync() => Task.WhenAll(Cases.Select(c => Start(c.Kind, c.Step)));
+
+    private Task<CrashOutcome> Start(CrashKind kind, string step) => _cases.GetOrAdd((kind.Kind, step), _ => Task.Run(async () =>
+    {
+        await _slots.WaitAsync();
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            await RunCaseAsync(kind, step);
+            return new CrashOutcome(kind.Kind, step, clock.Elapsed, null);
+        }
+        catch (Exception e)
+        {
+            return new CrashOutcome(kind.Kind, step, clock.Elapsed, e);
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }));
+
+    private static async Task RunCaseAsync(CrashKind kind, string step)
+    {
+        var dataDir = ConsoleHost.NewDataDir();
+        try
+        {
+            long jobId;
+            var point = kind.FaultPoint(step);
+            var psi = ChildProcess.TestProgram(dataDir, CrashHarness.Command, dataDir, kind.Kind);
+            psi.Environment[FaultPoints.Variable] = point;
+            using (var child = ChildProcess.Start(psi))
+            {
+                var exited = await child.WaitForExitAsync(TimeSpan.FromSeconds(150));
+                var said = $"\nstdout:\n{child.Stdout}\nstderr:\n{child.Stderr}";
+                Assert.True(exited, $"The console did not die at {point} in time.{said}");
+                Assert.True(child.Process.ExitCode == 137, $"The console ended with exit code {child.Process.ExitCode}, not killed at {point}.{said}");
+                Assert.Contains($"{FaultPoints.Variable}={point}: killing the process here", child.Stderr);
+                var line = child.Stdout.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith(CrashHarness.JobLine, StringComparison.Ordinal));
+                Assert.True(line is not null, $"The child never said which job it ran.{said}");
+                jobId = long.Parse(line[CrashHarness.JobLine.Length..]);
+            }
+
+            await using var host = await ConsoleHost.StartAsync(dataDir: dataDir);
+            await EstateConsistency.AssertAsync(host);
+
+            var jobs = host.Get<JobEngine>();
+            var job = (await jobs.GetAsync(jobId))!;
+            var log = string.Join("\n", job.Log.Select(l => l.Text));
+            Assert.True(job.State == JobState.Interrupted, $"Job #{jobId} ({job.Kind}) is {job.State}, not interrupted:\n{log}");
+            Assert.Contains("it was interrupted. Running its recovery step.", log);
+            Assert.DoesNotContain("Recovery failed", log);
+            foreach (var other in await jobs.QueryAsync(new JobQuery { States = [JobState.Interrupted] }))
+                Assert.False(other.Error?.StartsWith("Recovery failed", StringComparison.Ordinal) ?? false, $"Job #{other.Id} ({other.Kind}): {other.Error}");
+
+            if (kind.Root is not null) await EstateConsistency.AssertRootRecoveredAsync(host, kind.Root, kind.MakesNewData);
+            await kind.Verify(host, step);
+            // Still consistent after the qubes were started and stopped again.
+            await EstateConsistency.AssertAsync(host);
+        }
+        finally
+        {
+            if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    /// <summary>No child process outlives the tests: cases started ahead are waited for.</summary>
+    public async Task DisposeAsync()
+    {
+        await Task.WhenAll(_cases.Values);
+    }
+}
+
+public sealed class CrashMatrixTests(CrashMatrix matrix, ITestOutputHelper output) : IClassFixture<CrashMatrix>
+{
+    public static TheoryData<string, string> KindsAndSteps()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (var (kind, step) in CrashMatrix.Cases) data.Add(kind.Kind, step);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(KindsAndSteps))]
+    public async Task Killed_at_a_step_of_a_job_the_next_start_recovers_a_consistent_estate(string kind, string step)
+    {
+        var outcome = await matrix.OutcomeAsync(kind, step);
+        output.WriteLine($"{kind} killed at {CrashKinds.Of(kind).FaultPoint(step)}: {(outcome.Error is null ? "recovered" : "FAILED")} in {outcome.Took.TotalSeconds:0.0} s");
+        if (outcome.Error is not null) throw new Xunit.Sdk.XunitException($"{kind} killed at {step}: {outcome.Error}");
+    }
+
+    [Fact]
+    public async Task The_matrix_covers_every_job_kind_the_engine_runs()
+    {
+        var outcomes = await matrix.AllAsync();
+        var registered = RegisteredKinds();
+        var table = new StringBuilder();
+        table.AppendLine("Crash matrix: the console killed (SIGKILL) at each step of each job kind, then started again and checked.");
+        table.AppendLine($"{"kind",-18} | steps (ok = recovered consistent, FAIL = see that case's test)");
+        table.AppendLine(new string('-', 18) + "-+-" + new string('-', 90));
+        foreach (var kind in registered.Union(CrashKinds.All.Select(k => k.Kind)).Order(StringComparer.Ordinal))
+        {
+            var cells = outcomes.Where(o => o.Kind == kind).Select(o => $"{o.Step}: {(o.Error is null ? "ok" : "FAIL")}").ToList();
+            table.AppendLine($"{kind,-18} | {(cells.Count == 0 ? "NOT COVERED" : string.Join(", ", cells))}");
+        }
+        table.AppendLine($"{outcomes.Length} cases, {outcomes.Count(o => o.Error is null)} recovered; {outcomes.Sum(o => o.Took.TotalSeconds):0} s of case time.");
+        var text = table.ToString();
+        output.WriteLine(text);
+        await File.WriteAllTextAsync(Path.Combine(ArtifactsDir(), "crash-matrix.txt"), text);
+
+        var uncovered = registered.Where(k => CrashKinds.All.All(c => c.Kind != k)).ToList();
+        Assert.True(uncovered.Count == 0, $"Job kinds with no step in the crash matrix: {string.Join(", ", uncovered)}");
+    }
+
+    /// <summary>The kinds the job engine is given (the console built, not started).</summary>
+    private static IReadOnlyList<string> RegisteredKinds()
+    {
+        var dataDir = ConsoleHost.NewDataDir();
+        var app = QubesWebHost.Build([$"--DataDir={dataDir}", "--Port=0"]);
+        try
+        {
+            return app.Services.GetServices<IJobKind>().Select(k => k.Kind).Order(StringComparer.Ordinal).ToList();
+        }
+        finally
+        {
+            ((IDisposable)app).Dispose();
+            if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    private static string ArtifactsDir()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "QubesWeb.sln"))) dir = dir.Parent;
+        return Directory.CreateDirectory(Path.Combine(dir?.FullName ?? AppContext.BaseDirectory, "artifacts")).FullName;
+    }
+}
