@@ -1,8 +1,9 @@
 // Benchmarks print figures and their ratio against a baseline measured in the same run; they never pass or fail.
-// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy] [--domains N]
+// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy|load] [--domains N] [--circuits N]
 using QubesWeb.Benchmarks;
 
 var domains = args.SkipWhile(a => a != "--domains").Skip(1).Select(int.Parse).DefaultIfEmpty(1000).First();
+var circuits = args.SkipWhile(a => a != "--circuits").Skip(1).Select(int.Parse).DefaultIfEmpty(200).First();
 var which = args.FirstOrDefault(a => !a.StartsWith("--") && !int.TryParse(a, out _)) ?? "reconcile";
 switch (which)
 {
@@ -18,7 +19,17 @@ switch (which)
     case "copy":
         await CopyBenchmark.RunAsync();
         return 0;
+    case "load":
+        await LoadBenchmark.RunAsync(domains, circuits, args.SkipWhile(a => a != "--rounds").Skip(1).Select(int.Parse).DefaultIfEmpty(10).First(),
+            args.SkipWhile(a => a != "--waves").Skip(1).Select(int.Parse).DefaultIfEmpty(6).First(),
+            args.SkipWhile(a => a != "--settle-seconds").Skip(1).Select(int.Parse).DefaultIfEmpty(60).First());
+        return 0;
+    // The load benchmark's own clients, run by it as a child process.
+    case "load-clients":
+        return await LoadClients.RunCircuitsAsync(args);
+    case "load-refused":
+        return await LoadClients.RunRefusedAsync(args);
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, revisions, copy.");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, revisions, copy, load.");
         return 2;
 }

@@ -11,6 +11,7 @@ public sealed record Sample(string Name, double[] Milliseconds)
     public double Percentile(double p)
     {
         var sorted = Milliseconds.Order().ToArray();
+        if (sorted.Length == 0) return double.NaN;
         var idx = (int)Math.Ceiling(p * sorted.Length) - 1;
         return sorted[Math.Clamp(idx, 0, sorted.Length - 1)];
     }
