@@ -47,7 +47,10 @@ public abstract class LivePage : ComponentBase, IDisposable
             after = before | flag;
         } while (Interlocked.CompareExchange(ref _pending, after, before) != before);
         if (before != 0) return; // a refresh is already scheduled; it will see this flag
-        _ = InvokeAsync(async () =>
+        // On the thread pool, never inline: the pushes come on libvirt's one event thread, and InvokeAsync runs the
+        // work right there when the circuit is idle, so with many tabs open that thread would render every circuit
+        // in turn before it could deliver the next event. Meanwhile later pushes fold into this refresh.
+        _ = Task.Run(() => InvokeAsync(async () =>
         {
             var flags = Interlocked.Exchange(ref _pending, 0);
             try
@@ -64,7 +67,7 @@ public abstract class LivePage : ComponentBase, IDisposable
             {
                 // The circuit went away between the push and the refresh.
             }
-        });
+        }));
     }
 
     public virtual void Dispose()
