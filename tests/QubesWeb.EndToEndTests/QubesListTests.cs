@@ -1,6 +1,8 @@
 // The qubes list as Qube Manager users use it: several qubes at once, the keyboard, the columns they keep.
 using Microsoft.Playwright;
+using QubesWeb.Data.Jobs;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Jobs;
 using QubesWeb.Tests.Shared;
 using static Microsoft.Playwright.Assertions;
 
@@ -28,6 +30,9 @@ public sealed class QubesListTests(BrowserFixture browser) : IClassFixture<Brows
             // Not selected, not touched.
             await Expect(ConsolePage.StateOf(page, "untrusted")).ToHaveAttributeAsync("data-state", "halted");
             await Expect(page.Locator("#bulk-bar")).ToHaveCountAsync(0);
+            // A start task holds its qube until it ends, a moment after the qube shows running; a shutdown asked
+            // before that is refused (with a message saying so). A user waits for the tasks; so does the test.
+            await UntilNoTaskRunsAsync(host);
 
             foreach (var name in three)
                 await ConsolePage.QubeRow(page, name).Locator("input[type=checkbox]").ClickAsync();
@@ -74,6 +79,17 @@ public sealed class QubesListTests(BrowserFixture browser) : IClassFixture<Brows
         finally
         {
             await page.Context.CloseAsync();
+        }
+    }
+
+    private static async Task UntilNoTaskRunsAsync(ConsoleHost host)
+    {
+        var jobs = host.Get<JobEngine>();
+        var deadline = DateTime.UtcNow.AddMilliseconds(BrowserFixture.WaitMs);
+        while ((await jobs.QueryAsync(new JobQuery { States = [JobState.Queued, JobState.Running] })).Count > 0)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "The start tasks did not end.");
+            await Task.Delay(50);
         }
     }
 }
