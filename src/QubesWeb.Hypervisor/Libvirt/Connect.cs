@@ -101,7 +101,7 @@ public sealed unsafe class Connect : IDisposable
     }
 
     public Domain LookupDomainByName(string name) =>
-        TryLookupDomainByName(name) ?? throw NoSuchDomain(name);
+        name.Contains('\0') ? throw NoSuchDomain(name) : new(LibvirtException.Check(Native.virDomainLookupByName(_handle, name)));
 
     /// Null only for "no such domain"; any other failure (e.g. a dead connection) still throws. A name holding NUL
     /// names no domain: passed on, C would read only what comes before it ("vault\0x" would find "vault").
