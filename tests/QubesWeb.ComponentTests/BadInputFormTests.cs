@@ -262,4 +262,34 @@ public sealed class BadInputFormTests : ConsoleTestContext
         NoInjectedElement(cut);
         Assert.Equal(before, await EstateAsync());
     }
+
+    [Theory]
+    [InlineData("invoice\u202Efdp.exe", "U+202E (right-to-left override) at character 8")]
+    [InlineData("wo\u200Brk", "U+200B (zero width space)")]
+    [InlineData("a\0b", "Notes may not contain control characters.")]
+    public async Task The_standalone_wizard_says_why_notes_are_refused_before_review_and_goes_no_further(string notes, string phrase)
+    {
+        var before = await EstateAsync();
+        Render<MudPopoverProvider>();
+        Nav.NavigateTo("create/standalone");
+        var cut = Render<StandaloneWizard>();
+        cut.WaitForElement("#purpose-development", Wait);
+        await cut.InvokeAsync(() => cut.Find("#purpose-other").Click());
+        await cut.InvokeAsync(() => cut.Find("#wizard-next").Click());
+        cut.WaitForElement("#source-empty", Wait);
+        await cut.InvokeAsync(() => cut.Find("#source-empty").Click());
+        cut.WaitForAssertion(() => Assert.False(cut.Find("#wizard-next").HasAttribute("disabled")), Wait);
+        await cut.InvokeAsync(() => cut.Find("#wizard-next").Click());
+        cut.WaitForElement("input#wizard-name", Wait);
+        await cut.InvokeAsync(() => cut.Find("input#wizard-name").Input("fine-name"));
+
+        await cut.InvokeAsync(() => cut.Find("textarea#wizard-notes").Input(notes));
+
+        cut.WaitForAssertion(() =>
+        {
+            Assert.Contains(phrase, cut.Markup);
+            Assert.True(cut.Find("#wizard-next").HasAttribute("disabled"));
+        }, Wait);
+        Assert.Equal(before, await EstateAsync());
+    }
 }
