@@ -223,7 +223,8 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
             ProvidesNetwork = request.ProvidesNetwork,
             MemoryMiB = memory,
             VCpus = vcpus,
-            Notes = request.Notes,
+            // A request read from a job's JSON may say "notes": null; no notes are empty notes.
+            Notes = request.Notes ?? "",
             Autostart = request.Autostart,
             CreatedUtc = DateTime.UtcNow,
             Features = (request.Features ?? new Dictionary<string, string>()).Select(kv => new QubeFeature { Key = kv.Key, Value = kv.Value }).ToList(),
@@ -250,15 +251,18 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         return qube;
     }
 
+    private const int SqliteConstraintUnique = 2067; // SQLITE_CONSTRAINT_UNIQUE
+
     private static async Task SaveNewAsync(InventoryDbContext db, string name, CancellationToken ct)
     {
         try
         {
             await db.SaveChangesAsync(ct);
         }
-        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 })
+        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: SqliteConstraintUnique })
         {
             // Another request took the name between our check and the insert: the unique index decides, one wins.
+            // Only the unique index: a NOT NULL or foreign key failure is not "already exists", and is not hidden as it.
             throw Exists(name);
         }
     }

@@ -206,4 +206,22 @@ public sealed class BadInputJobTests
             Assert.Single(await inventory.ListAsync(), q => q.Name == name);
         }
     }
+
+    [Fact]
+    public async Task Arguments_with_null_where_text_is_expected_are_refused_or_taken_as_empty_never_a_false_already_exists()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        var jobs = host.Get<JobEngine>();
+        using var cts = new CancellationTokenSource(Timeout);
+        const string nullNotes = "{\"class\":\"AppVM\",\"label\":\"blue\",\"template\":\"fedora-42\",\"netVm\":\"sys-firewall\",\"notes\":null}";
+        const string nullLabel = "{\"class\":\"AppVM\",\"label\":null,\"template\":\"fedora-42\"}";
+
+        var noLabel = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(CreateQubeJob.KindName, "no-label", nullLabel, cts.Token));
+        Assert.StartsWith("There is no label", noLabel.Message);
+
+        // No notes is empty notes: the qube is made (it used to fail at the inventory step as "already exists").
+        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(CreateQubeJob.KindName, "no-notes", nullNotes, cts.Token)).Id, cts.Token);
+        Assert.True(job.State == JobState.Succeeded, job.Error);
+        Assert.Equal("", (await host.Get<InventoryService>().GetAsync("no-notes")).Notes);
+    }
 }
