@@ -56,6 +56,31 @@ public static class QubeFeatureRules
               string.Join(", ", bad.Select(c => c == ' ' ? "spaces" : char.IsControl(c) || c > '~' ? $"U+{(int)c:X4}" : $"'{c}'")) + ".";
     }
 
+    /// <summary>A template's or standalone's own update program, run by the update job inside it (without a shell).</summary>
+    public const string UpdateCommandKey = "qubesweb-update-command";
+
+    /// <summary>The value rules, and for keys the console acts on (the update command), what it must be to be run.</summary>
+    public static string? ValueProblem(string key, string? value) =>
+        ValueProblem(value) ?? (key == UpdateCommandKey ? UpdateCommandProblem(value) : null);
+
+    /// <summary>
+    /// Why <paramref name="command"/> cannot be an update command, or null. It is split at spaces and run as a program
+    /// and its arguments, with no shell: a relative program would be looked up who knows where, and ';', '|', '$(...)'
+    /// would reach the program as text rather than do what they look like. Refused when saved, not at the next update.
+    /// </summary>
+    public static string? UpdateCommandProblem(string? command)
+    {
+        if (string.IsNullOrWhiteSpace(command)) return null; // empty: the os-distribution's own command
+        var program = command.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
+        if (!program.StartsWith('/'))
+            return $"The update command must start with the program's absolute path, e.g. '/usr/bin/dnf -y upgrade'; '{Inventory.Shown(program)}' is not one.";
+        var shell = command.Where(c => ShellCharacters.Contains(c)).Distinct().Select(c => $"'{c}'").ToList();
+        return shell.Count == 0 ? null
+            : $"The update command is run as a program and its arguments, without a shell, so {string.Join(", ", shell)} would reach the program as text; remove {(shell.Count == 1 ? "it" : "them")}.";
+    }
+
+    private const string ShellCharacters = ";|&$`<>()\\'\"";
+
     public static string? ValueProblem(string? value)
     {
         if (value is null) return null;
@@ -68,7 +93,7 @@ public static class QubeFeatureRules
     public static void Validate(string key, string? value)
     {
         if (KeyProblem(key) is { } k) throw new QubeRuleException($"Invalid feature key '{Inventory.Shown(key)}': {k}");
-        if (ValueProblem(value) is { } v) throw new QubeRuleException($"Invalid value for feature '{key}': {v}");
+        if (ValueProblem(key, value) is { } v) throw new QubeRuleException($"Invalid value for feature '{key}': {v}");
     }
 }
 
@@ -198,7 +223,8 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
             ProvidesNetwork = request.ProvidesNetwork,
             MemoryMiB = memory,
             VCpus = vcpus,
-            Notes = request.Notes,
+            // A request read from a job's JSON may say "notes": null; no notes are empty notes.
+            Notes = request.Notes ?? "",
             Autostart = request.Autostart,
             CreatedUtc = DateTime.UtcNow,
             Features = (request.Features ?? new Dictionary<string, string>()).Select(kv => new QubeFeature { Key = kv.Key, Value = kv.Value }).ToList(),
@@ -225,15 +251,18 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         return qube;
     }
 
+    private const int SqliteConstraintUnique = 2067; // SQLITE_CONSTRAINT_UNIQUE
+
     private static async Task SaveNewAsync(InventoryDbContext db, string name, CancellationToken ct)
     {
         try
         {
             await db.SaveChangesAsync(ct);
         }
-        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19 })
+        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: SqliteConstraintUnique })
         {
             // Another request took the name between our check and the insert: the unique index decides, one wins.
+            // Only the unique index: a NOT NULL or foreign key failure is not "already exists", and is not hidden as it.
             throw Exists(name);
         }
     }

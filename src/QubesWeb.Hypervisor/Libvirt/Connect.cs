@@ -101,11 +101,13 @@ public sealed unsafe class Connect : IDisposable
     }
 
     public Domain LookupDomainByName(string name) =>
-        new(LibvirtException.Check(Native.virDomainLookupByName(_handle, name)));
+        name.Contains('\0') ? throw NoSuchDomain(name) : new(LibvirtException.Check(Native.virDomainLookupByName(_handle, name)));
 
-    /// Null only for "no such domain"; any other failure (e.g. a dead connection) still throws.
+    /// Null only for "no such domain"; any other failure (e.g. a dead connection) still throws. A name holding NUL
+    /// names no domain: passed on, C would read only what comes before it ("vault\0x" would find "vault").
     public Domain? TryLookupDomainByName(string name)
     {
+        if (name.Contains('\0')) return null;
         var handle = Native.virDomainLookupByName(_handle, name);
         if (!handle.IsInvalid)
         {
@@ -114,6 +116,10 @@ public sealed unsafe class Connect : IDisposable
         var error = LibvirtException.FromLastError();
         return error.Code == ErrorNumber.NoDomain ? null : throw error;
     }
+
+    private static LibvirtException NoSuchDomain(string name) =>
+        new($"Domain not found: no domain with matching name '{new string(name.Take(40).Select(c => char.IsControl(c) ? '?' : c).ToArray())}'",
+            ErrorNumber.NoDomain, ErrorDomain.Domain, ErrorLevel.Error);
 
     public Domain LookupDomainByUuid(Guid uuid) =>
         new(LibvirtException.Check(Native.virDomainLookupByUUIDString(_handle, uuid.ToString("D"))));

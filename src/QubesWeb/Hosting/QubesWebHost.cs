@@ -9,6 +9,9 @@ namespace QubesWeb.Hosting;
 /// <summary>Builds the console. Program.cs and the tests both start it through here, so they run the same app.</summary>
 public static class QubesWebHost
 {
+    /// <summary>The largest message a browser may send the console's circuit: 1 MiB (see where it is set).</summary>
+    public const long MaxCircuitMessageBytes = 1L << 20;
+
     public static WebApplication Build(string[] args)
     {
         args = SwitchesWithValues(args, "--rotate-secret", "--open");
@@ -56,7 +59,12 @@ public static class QubesWebHost
         // Antiforgery and circuit keys stay in the console's own private folder, not the user's profile.
         builder.Services.AddDataProtection().PersistKeysToFileSystem(new DirectoryInfo(options.KeysDir))
             .SetApplicationName("QubesWeb");
-        builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+        // A form field's text reaches the circuit as one message. SignalR's default cap (32 KB) is below the longest
+        // valid notes (64 Ki characters, up to 6 bytes each once JSON-escaped): typing or pasting more than ~32 KB
+        // dropped the connection, and the edit with it, instead of showing the rule. The cap is set to hold a field
+        // well over its limit, so the rule is what refuses it, with its sentence.
+        builder.Services.AddRazorComponents().AddInteractiveServerComponents()
+            .AddHubOptions(o => o.MaximumReceiveMessageSize = MaxCircuitMessageBytes);
         // Bottom right: snackbars must not cover the page's own buttons at the top.
         builder.Services.AddMudServices(c => c.SnackbarConfiguration.PositionClass = MudBlazor.Defaults.Classes.Position.BottomRight);
 

@@ -77,9 +77,12 @@ public sealed class JobEngine : BackgroundService
     {
         await _recovered.Task.WaitAsync(ct);
         if (!_kinds.TryGetValue(kind, out var handler))
-            throw new QubeRuleException($"There is no job kind '{kind}'.");
+            throw new QubeRuleException($"There is no job kind '{Data.Qubes.Inventory.Shown(kind)}'.");
         try
         {
+            // Every job acts on a qube (or dom0) by its name: a target no qube could have is refused here, before any
+            // kind looks it up in the inventory, the pool or libvirt (whose C API would read "vault\0x" as "vault").
+            QubeRules.ValidateName(target);
             await handler.ValidateAsync(target, arguments, ct);
         }
         catch (Exception e) when (e is QubeRuleException or HypervisorException or HypervisorUnavailableException)

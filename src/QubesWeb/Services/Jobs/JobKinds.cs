@@ -77,9 +77,20 @@ public static class JobArguments
 
     public static string Serialize<T>(T value) => System.Text.Json.JsonSerializer.Serialize(value, Json);
 
-    public static T Parse<T>(string? json) =>
-        (json is null ? default : System.Text.Json.JsonSerializer.Deserialize<T>(json, Json))
-        ?? throw new Data.Qubes.QubeRuleException($"This job needs arguments of type {typeof(T).Name}.");
+    public static T Parse<T>(string? json)
+    {
+        try
+        {
+            return (json is null ? default : System.Text.Json.JsonSerializer.Deserialize<T>(json, Json))
+                ?? throw new Data.Qubes.QubeRuleException($"This job needs arguments of type {typeof(T).Name}.");
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            // Said as a refusal like any other, so the caller's message shows and nothing is queued; the parser's own
+            // text names the path and position, never the input.
+            throw new Data.Qubes.QubeRuleException($"This job's arguments are not a valid {typeof(T).Name}: {e.Message}");
+        }
+    }
 }
 
 /// <summary>See <see cref="JobContext.TrackTool"/>.</summary>

@@ -582,7 +582,10 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     private static async Task<Volume> RootOfAsync(InventoryDbContext db, string name, CancellationToken ct) =>
         await db.Volumes.Include(v => v.Revisions)
             .FirstOrDefaultAsync(v => v.Kind == VolumeKind.Root && v.CurrentRevision != null && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == name), ct)
-        ?? throw new QubeRuleException($"'{Inventory.Shown(name)}' has no root of its own with revisions (only templates and standalones do).");
+        // A name no qube has is said as such, not as a qube without a root of its own.
+        ?? throw (await db.Qubes.AnyAsync(q => q.Name == name, ct)
+            ? new QubeRuleException($"'{Inventory.Shown(name)}' has no root of its own with revisions (only templates and standalones do).")
+            : new QubeRuleException($"There is no qube named '{Inventory.Shown(name)}'."));
 
     /// <summary>
     /// Host bytes the current revision's chain takes against what a compacted copy would (qemu-img measure): a

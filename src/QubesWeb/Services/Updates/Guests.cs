@@ -185,7 +185,7 @@ public sealed class Guests(LibvirtHypervisor hypervisor, Microsoft.Extensions.Op
 /// <summary>The package manager commands of a qube, from its os-distribution feature or its own qubesweb-update-command.</summary>
 public static class UpdateCommands
 {
-    public const string CommandFeature = "qubesweb-update-command";
+    public const string CommandFeature = QubeFeatureRules.UpdateCommandKey;
 
     /// <summary>The programs an update runs, in order; each a path and its arguments.</summary>
     public static IReadOnlyList<(string Path, string[] Args)> Update(Qube qube)

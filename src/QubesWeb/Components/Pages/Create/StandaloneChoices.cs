@@ -149,13 +149,22 @@ public sealed class StandaloneChoices
         return problems;
     }
 
-    /// <summary>Why the notes would be refused (the rules of QubeRules.ValidateNotes, said the same way), or null.</summary>
-    public string? NotesProblem() =>
-        Notes.Length > QubeRules.MaxNotesLength
-            ? $"Notes have at most {QubeRules.MaxNotesLength} characters; these have {Notes.Length}."
-            : Notes.Any(c => char.IsControl(c) && c is not '\n' and not '\r' and not '\t')
-                ? "Notes may not contain control characters."
-                : null;
+    /// <summary>
+    /// Why the notes would be refused, or null: QubeRules.ValidateNotes itself, so the form cannot fall behind the rule
+    /// (a copy of it here missed the invisible format characters, which the job then refused at the last step).
+    /// </summary>
+    public string? NotesProblem()
+    {
+        try
+        {
+            QubeRules.ValidateNotes(Notes);
+            return null;
+        }
+        catch (QubeRuleException e)
+        {
+            return e.Message;
+        }
+    }
 
     /// <summary>The engine's request for these choices (a standalone, whatever the source).</summary>
     public CloneRequest ToRequest() => new(QubeClass.StandaloneVM, Source, Label, NetVm, MemoryMiB, VCpus,
