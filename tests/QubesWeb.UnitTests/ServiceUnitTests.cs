@@ -1,7 +1,7 @@
 // The systemd unit that runs the published console in dom0: valid to systemd, and as sandboxed as it says it is.
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using QubesWeb.Hypervisor.Storage;
 
 namespace QubesWeb.UnitTests;
 
@@ -52,14 +52,8 @@ public sealed partial class ServiceUnitTests
             var unit = Unit.Replace("/usr/bin/dotnet ", dotnet + " ").Replace("/opt/qubesweb/QubesWeb.dll", Path.Combine(AppContext.BaseDirectory, "QubesWeb.dll"));
             var path = Path.Combine(dir.FullName, "qubesweb.service");
             await File.WriteAllTextAsync(path, unit);
-            var start = new ProcessStartInfo("systemd-analyze") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in args) start.ArgumentList.Add(a);
-            start.ArgumentList.Add(path);
-            using var process = Process.Start(start)!;
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            return (process.ExitCode, await stdout + await stderr);
+            var result = await ProcessRunner.RunAsync("systemd-analyze", [.. args, path]);
+            return (result.ExitCode, result.StandardOutput + result.StandardError);
         }
         finally
         {

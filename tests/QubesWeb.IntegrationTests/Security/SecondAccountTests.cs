@@ -1,7 +1,7 @@
 // Another local account on the same machine, as the issue found it: it reaches the loopback port and the file system,
 // and must get nothing from either. The account is made by the test and removed after it; its tools are curl and cat,
 // run with setpriv as that account (argument lists, no shell).
-using System.Diagnostics;
+using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Security;
@@ -66,14 +66,10 @@ public sealed class SecondAccountTests : IAsyncLifetime
     private Task<(int Code, string Output)> AsGuestAsync(params string[] command) =>
         RunAsync("setpriv", ["--reuid=" + _user, "--regid=" + _user, "--clear-groups", "--", .. command]);
 
+    /// <summary>The console's own argument-list runner; stdout and stderr together, as a user reads them.</summary>
     private static async Task<(int Code, string Output)> RunAsync(string file, params string[] args)
     {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout + await stderr);
+        var result = await ProcessRunner.RunAsync(file, args);
+        return (result.ExitCode, result.StandardOutput + result.StandardError);
     }
 }

@@ -29,7 +29,7 @@ public sealed class SignInMiddleware(RequestDelegate next, SignInSecret secret, 
         {
             if (HttpMethods.IsPost(request.Method))
                 await SignInFromFormAsync(context);
-            else if (sessions.Find(request.Cookies[CookieName(context.Connection.LocalPort)]) is not null)
+            else if (CookieSession(context) is not null)
                 context.Response.Redirect(ReturnPath(request.Query["return"])); // already signed in
             else
                 await ShowSignInAsync(context, ReturnPath(request.Query["return"]), null, StatusCodes.Status200OK);
@@ -41,7 +41,7 @@ public sealed class SignInMiddleware(RequestDelegate next, SignInSecret secret, 
             return;
         }
 
-        var session = sessions.Find(request.Cookies[CookieName(context.Connection.LocalPort)]);
+        var session = CookieSession(context);
         if (request.Path.Equals(SignOutPath, StringComparison.OrdinalIgnoreCase))
         {
             await SignOutAsync(context, session);
@@ -58,6 +58,8 @@ public sealed class SignInMiddleware(RequestDelegate next, SignInSecret secret, 
         using (request.Path.StartsWithSegments("/_blazor") ? session.Hold(context.Abort) : null)
             await next(context);
     }
+
+    private Session? CookieSession(HttpContext context) => sessions.Find(context.Request.Cookies[CookieName(context.Connection.LocalPort)]);
 
     private async Task SignInFromLinkAsync(HttpContext context)
     {
