@@ -36,9 +36,21 @@ public sealed class QubesListTests(BrowserFixture browser) : IClassFixture<Brows
 
             foreach (var name in three)
                 await ConsolePage.QubeRow(page, name).Locator("input[type=checkbox]").ClickAsync();
+            await Expect(page.Locator("#bulk-bar")).ToContainTextAsync("3 selected");
             await page.Locator("#bulk-shutdown").ClickAsync();
-            foreach (var name in three)
-                await Expect(ConsolePage.StateOf(page, name)).ToHaveAttributeAsync("data-state", "halted");
+            try
+            {
+                foreach (var name in three)
+                    await Expect(ConsolePage.StateOf(page, name)).ToHaveAttributeAsync("data-state", "halted");
+            }
+            catch (PlaywrightException e)
+            {
+                // Say what the tasks did, so that a failure names the refusal or the task that failed.
+                var jobs = await host.Get<JobEngine>().RecentAsync(20);
+                throw new Xunit.Sdk.XunitException(e.Message + "\nTasks:\n" + string.Join("\n",
+                    jobs.Select(j => $"  #{j.Id} {j.Kind} {j.Target}: {j.State} {j.Step} {j.Error}")) +
+                    "\nPage says: " + await page.Locator(".mud-snackbar").AllInnerTextsAsync().ContinueWith(t => string.Join(" | ", t.Result)));
+            }
             Assert.All(three, n => Assert.Equal(RunState.Halted, host.Get<IHypervisor>().GetDomain(n)!.State));
             await Screenshots.SaveAsync(page, "qubes-bulk-done");
         }
