@@ -1,3 +1,4 @@
+using QubesWeb;
 using QubesWeb.Hosting;
 
 try

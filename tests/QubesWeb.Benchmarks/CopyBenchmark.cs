@@ -32,7 +32,7 @@ public static class CopyBenchmark
         Console.WriteLine("Each timed run starts from a quiet disk, with the source chain out of the page cache.");
 
         // A template worth copying: two updates, the second overwriting half of the first (a two-layer chain on the base).
-        await JobAsync(host, "shutdown", "mail");
+        await JobAsync(host, JobKind.Shutdown, "mail");
         await host.Get<RootVolumes>().SetRevisionsToKeepAsync(Template, 10);
         await UpdateAsync(host, pool, 0xa1, 64 * MiB, dataMiB * MiB);
         await UpdateAsync(host, pool, 0xa2, 64 * MiB, dataMiB / 2 * MiB);
@@ -96,7 +96,7 @@ public static class CopyBenchmark
             }));
             File.Delete(reference);
             before = (await QemuImg.ChainAsync(current)).Sum(l => l.ActualSizeBytes);
-            jobCompact.Add(await TimedAsync(current, async () => compact = await JobAsync(host, CompactRootJob.KindName, Template, new CompactRequest())));
+            jobCompact.Add(await TimedAsync(current, async () => compact = await JobAsync(host, JobKind.Compact, Template, new CompactRequest())));
             after = (await QemuImg.InfoAsync(current)).ActualSizeBytes;
             await FileReaper.IdleAsync();
         }
@@ -157,25 +157,25 @@ public static class CopyBenchmark
 
     private static async Task UpdateAsync(ConsoleHost host, string pool, byte pattern, long offset, long length)
     {
-        await JobAsync(host, "start", Template);
+        await JobAsync(host, JobKind.Start, Template);
         await QemuImg.WritePatternAsync(Path.Combine(pool, Template, RootVolumes.DirtyFile), pattern, offset, length);
-        await JobAsync(host, "shutdown", Template);
+        await JobAsync(host, JobKind.Shutdown, Template);
     }
 
     private static async Task UpdateZeroingAsync(ConsoleHost host, string pool, long offset, long length)
     {
-        await JobAsync(host, "start", Template);
+        await JobAsync(host, JobKind.Start, Template);
         var psi = new ProcessStartInfo(QemuImg.QemuIoPath) { UseShellExecute = false, RedirectStandardOutput = true };
         foreach (var a in new[] { "-f", "qcow2", "-c", $"write -z -u {offset} {length}", "--", Path.Combine(pool, Template, RootVolumes.DirtyFile) })
             psi.ArgumentList.Add(a);
         using (var p = Process.Start(psi)!) { await p.StandardOutput.ReadToEndAsync(); await p.WaitForExitAsync(); }
-        await JobAsync(host, "shutdown", Template);
+        await JobAsync(host, JobKind.Shutdown, Template);
     }
 
     private static Task<Job> CloneAsync(ConsoleHost host, string name) =>
-        JobAsync(host, CloneQubeJob.KindName, name, new CloneRequest(QubeClass.StandaloneVM, Template, "orange"));
+        JobAsync(host, JobKind.Clone, name, new CloneRequest(QubeClass.StandaloneVM, Template, "orange"));
 
-    private static async Task<Job> JobAsync(ConsoleHost host, string kind, string target, object? arguments = null)
+    private static async Task<Job> JobAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(JobTimeout);

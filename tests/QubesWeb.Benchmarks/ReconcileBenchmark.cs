@@ -52,7 +52,7 @@ public static class ReconcileBenchmark
 
             using var hypervisor = new LibvirtHypervisor(Options.Create(new HypervisorOptions { Uri = uri }), NullLogger<LibvirtHypervisor>.Instance);
             hypervisor.Open();
-            using var monitor = new EstateMonitor(hypervisor, inventory, NullLogger<EstateMonitor>.Instance);
+            using var monitor = new EstateMonitor(hypervisor, inventory, new DomainDefinitions(inventory, hypervisor), NullLogger<EstateMonitor>.Instance);
             var first = await monitor.ReconcileAsync();
             if (first.Defined.Count != 0 || first.Unmanaged.Count != 0)
                 throw new InvalidOperationException($"Setup is wrong: defined {first.Defined.Count}, unmanaged {first.Unmanaged.Count}.");

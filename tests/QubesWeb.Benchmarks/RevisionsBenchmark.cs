@@ -49,7 +49,7 @@ public static class RevisionsBenchmark
     private static async Task AppVmStartAsync(ConsoleHost host, string pool, string scratch, int runs)
     {
         var estate = host.Get<EstateMonitor>();
-        if (estate.StateOf(AppVm) != RunState.Halted) await JobAsync(host, "kill", AppVm);
+        if (estate.StateOf(AppVm) != RunState.Halted) await JobAsync(host, JobKind.Kill, AppVm);
         var backing = await CurrentRevisionAsync(host, pool, AppVmTemplate);
         Console.WriteLine();
         Console.WriteLine($"AppVM start: '{AppVm}' on {AppVmTemplate} ({Path.GetFileName(backing)}); the kill between starts is not timed");
@@ -78,10 +78,10 @@ public static class RevisionsBenchmark
             var b = sw.Elapsed.TotalMilliseconds;
 
             sw.Restart();
-            var job = await JobAsync(host, "start", AppVm);
+            var job = await JobAsync(host, JobKind.Start, AppVm);
             var c = sw.Elapsed.TotalMilliseconds;
 
-            await JobAsync(host, "kill", AppVm);
+            await JobAsync(host, JobKind.Kill, AppVm);
             // Let the stop event's own settling finish before the next start (untimed).
             await Task.Delay(200);
             if (i < warmup) continue;
@@ -106,7 +106,7 @@ public static class RevisionsBenchmark
     {
         var roots = host.Get<RootVolumes>();
         var estate = host.Get<EstateMonitor>();
-        if (estate.StateOf(Template) != RunState.Halted) await JobAsync(host, "kill", Template);
+        if (estate.StateOf(Template) != RunState.Halted) await JobAsync(host, JobKind.Kill, Template);
         // Keeps every revision this run makes: merging an old revision is retention, not the commit being measured.
         await roots.SetRevisionsToKeepAsync(Template, RootVolumes.MaxRevisionsToKeep);
         var dirty = Path.Combine(pool, Template, RootVolumes.DirtyFile);
@@ -144,11 +144,11 @@ public static class RevisionsBenchmark
             File.Delete(revision);
 
             // The console: start the template (untimed), write as a guest would (untimed), kill it (timed: kill + commit).
-            await JobAsync(host, "start", Template);
+            await JobAsync(host, JobKind.Start, Template);
             await QemuImg.WritePatternAsync(dirty, pattern, 0, WrittenMiB * MiB);
             var before = (await roots.HistoryAsync(Template))!.Current;
             sw.Restart();
-            var job = await JobAsync(host, "kill", Template);
+            var job = await JobAsync(host, JobKind.Kill, Template);
             var c = sw.Elapsed.TotalMilliseconds;
             var after = (await roots.HistoryAsync(Template))!.Current;
             if (after != before + 1) throw new InvalidOperationException($"The kill made no new revision ({before} -> {after}).");
@@ -191,7 +191,7 @@ public static class RevisionsBenchmark
     private static double RunMilliseconds(Job job) =>
         job is { StartedUtc: { } s, FinishedUtc: { } f } ? (f - s).TotalMilliseconds : double.NaN;
 
-    private static async Task<Job> JobAsync(ConsoleHost host, string kind, string target)
+    private static async Task<Job> JobAsync(ConsoleHost host, JobKind kind, string target)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(JobTimeout);

@@ -217,7 +217,7 @@ public sealed class BadInputFormTests : ConsoleTestContext
         var qube = Render<QubeDetailPage>(p => p.Add(x => x.Name, name));
         var template = Render<TemplateDetailPage>(p => p.Add(x => x.Name, name));
 
-        var expected = $"There is no qube named '{QubesWeb.Data.Qubes.Inventory.Shown(name)}'.";
+        var expected = $"There is no qube named '{QubesWeb.Data.Qubes.QubeRules.Shown(name)}'.";
         qube.WaitForAssertion(() => Assert.Contains(expected, qube.Find("#qube-missing").TextContent), Wait);
         template.WaitForAssertion(() => Assert.Contains(expected, template.Find("#not-a-template").TextContent), Wait);
         // Shown cut short, without control or invisible characters.
@@ -257,7 +257,7 @@ public sealed class BadInputFormTests : ConsoleTestContext
         Assert.Empty(cut.FindAll("[role='radio'][aria-checked='true']"));
         await cut.InvokeAsync(() => cut.Find("#purpose-other").Click());
         await cut.InvokeAsync(() => cut.Find("#wizard-next").Click());
-        cut.WaitForAssertion(() => Assert.StartsWith($"'{QubesWeb.Data.Qubes.Inventory.Shown("../" + Markup)}' is not a template of this console",
+        cut.WaitForAssertion(() => Assert.StartsWith($"'{QubesWeb.Data.Qubes.QubeRules.Shown("../" + Markup)}' is not a template of this console",
             cut.Find("#source-notice").TextContent.Trim()), Wait);
         NoInjectedElement(cut);
         Assert.Equal(before, await EstateAsync());

@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using MudBlazor;
 using QubesWeb.Components.Shared;
+using QubesWeb.Services;
 using QubesWeb.Data;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;

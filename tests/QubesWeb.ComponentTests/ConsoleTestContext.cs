@@ -15,6 +15,7 @@ using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Qubes;
 
 namespace QubesWeb.ComponentTests;
 

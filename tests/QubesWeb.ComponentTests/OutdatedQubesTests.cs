@@ -2,6 +2,7 @@
 // inventory and job engine; the hypervisor is the in-memory fake. The seed's fedora-42 gets two committed revisions
 // (2 current, 1 older), and its AppVMs sys-net (a service qube), personal and work get the root snapshot a start
 // would have made; each test says which revision each snapshot was made from, as the inventory records it.
+using QubesWeb.Services.Jobs;
 using AngleSharp.Dom;
 using Bunit;
 using Microsoft.AspNetCore.Components;
@@ -377,13 +378,13 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         await await ClickFreshAsync(Dialogs, () => Dialogs.Find("#restart-outdated-confirm"));
         await click.WaitAsync(Wait);
 
-        var job = (await Jobs.RecentAsync(10)).Single(j => j.Kind == RestartOutdatedJob.KindName);
+        var job = (await Jobs.RecentAsync(10)).Single(j => JobKind.RestartOutdated.Is(j));
         Assert.Equal(QubeRules.AdminVmName, job.Target);
         Snackbars.WaitForAssertion(() => Assert.Contains($"Restart all outdated qubes: task #{job.Id} queued.", Snackbars.Markup), Wait);
         using var cts = new CancellationTokenSource(Wait);
         var done = await Jobs.WaitAsync(job.Id, cts.Token);
         Assert.True(done.State == JobState.Succeeded, done.Error);
-        var restarts = (await Jobs.RecentAsync(10)).Where(j => j.Kind == "restart").OrderBy(j => j.Id).Select(j => j.Target).ToList();
+        var restarts = (await Jobs.RecentAsync(10)).Where(j => JobKind.Restart.Is(j)).OrderBy(j => j.Id).Select(j => j.Target).ToList();
         Assert.Equal(["sys-net", "work"], restarts);
         Assert.Contains(done.Log, l => l.Text == "Restarting 2 outdated qube(s): sys-net, work.");
     }
@@ -467,7 +468,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         await click.WaitAsync(Wait);
 
         var job = Assert.Single(await Jobs.RecentAsync(10));
-        Assert.Equal((RevertRootJob.KindName, "fedora-42"), (job.Kind, job.Target));
+        Assert.Equal((JobKind.Revert.Name, "fedora-42"), (job.Kind, job.Target));
         Snackbars.WaitForAssertion(() => Assert.Contains($"Revert fedora-42 to revision 1: task #{job.Id} queued.", Snackbars.Markup), Wait);
         cut.WaitForAssertion(() =>
         {

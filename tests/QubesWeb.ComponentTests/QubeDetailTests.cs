@@ -1,5 +1,6 @@
 // The qube page rendered with bUnit over the real monitor, inventory and job engine; the hypervisor is the in-memory
 // fake. Every refusal is the inventory's or the job's own rule, shown as text, and leaves the inventory as it was.
+using QubesWeb.Services.Jobs;
 using AngleSharp.Dom;
 using Bunit;
 using Microsoft.AspNetCore.Components;
@@ -9,6 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using MudBlazor;
 using MudBlazor.Extensions;
 using QubesWeb.Components.Shared;
+using QubesWeb.Services;
 using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
@@ -99,7 +101,7 @@ public sealed class QubeDetailTests : ConsoleTestContext
     {
         var cut = RenderPage("vault");
 
-        var job = await Jobs.EnqueueAsync("start", "vault");
+        var job = await Jobs.EnqueueAsync(JobKind.Start, "vault");
         using var cts = new CancellationTokenSource(Wait);
         Assert.Equal(JobState.Succeeded, (await Jobs.WaitAsync(job.Id, cts.Token)).State);
 

@@ -8,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using QubesWeb.Data;
 using MudBlazor;
 using QubesWeb.Components.Shared;
+using QubesWeb.Services;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Hypervisor.Domains;
 using DashboardPage = QubesWeb.Components.Pages.Dashboard.Dashboard;

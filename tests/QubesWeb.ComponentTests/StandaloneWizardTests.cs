@@ -16,6 +16,7 @@ using Microsoft.Extensions.Options;
 using MudBlazor;
 using QubesWeb.Components.Pages.Create;
 using QubesWeb.Components.Shared;
+using QubesWeb.Services;
 using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
@@ -522,7 +523,7 @@ public sealed class StandaloneWizardTests : ConsoleTestContext
         Assert.Equal(2 * GiB, qube.Volumes.Single(v => v.Kind == VolumeKind.Private).VirtualSizeBytes);
         Assert.NotNull(Hypervisor.GetDomain("dev-one"));
         var job = (await Jobs.QueryAsync(new JobQuery { Target = "dev-one" })).Single();
-        Assert.Equal((CloneQubeJob.KindName, JobState.Succeeded), (job.Kind, job.State));
+        Assert.Equal((JobKind.Clone.Name, JobState.Succeeded), (job.Kind, job.State));
     }
 
     [Fact]

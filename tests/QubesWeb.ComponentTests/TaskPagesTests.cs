@@ -32,14 +32,14 @@ public sealed class TaskPagesTests : ConsoleTestContext
     /// <summary>A job kind that logs, reports progress, then waits for the test before it logs again and ends.</summary>
     private sealed class GatedJob : IJobKind
     {
-        public const string KindName = "test-gated";
+        public static readonly JobKind KindName = new("test-gated");
         public const string FirstLine = "First line, written before the page rendered.";
         public const string SecondLine = "Second line: <b>written</b> after render & shown as text.";
 
         public TaskCompletionSource Waiting { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        public string Kind => KindName;
+        public JobKind Kind => KindName;
         public string Describe(string target) => $"Gated step on {target}";
         public Task ValidateAsync(string target, string? arguments, CancellationToken ct) => Task.CompletedTask;
         public Task RecoverAsync(JobContext job, CancellationToken ct) => Task.CompletedTask;

@@ -93,7 +93,7 @@ public sealed class UpdatesPageTests : ConsoleTestContext
     }
 
     private async Task<List<(string Kind, string Target)>> UpdateJobsAsync() =>
-        (await Jobs.QueryAsync(new JobQuery())).Where(j => j.Kind is UpdateJob.KindName or CheckUpdatesJob.KindName)
+        (await Jobs.QueryAsync(new JobQuery())).Where(j => (JobKind.Update.Is(j) || JobKind.CheckUpdates.Is(j)))
             .Select(j => (j.Kind, j.Target)).OrderBy(j => j.Target, StringComparer.Ordinal).ThenBy(j => j.Kind, StringComparer.Ordinal).ToList();
 
     // ---- the list ----
@@ -302,7 +302,7 @@ public sealed class UpdatesPageTests : ConsoleTestContext
         await SetCheckedStatesAsync();
         await SetDistributionsAsync();
         // Another tab's update of fedora-42, queued and holding its lock, as the engine records one (never run here).
-        var other = await HoldLockAsync("fedora-42", UpdateJob.KindName);
+        var other = await HoldLockAsync("fedora-42", JobKind.Update);
         var cut = RenderPage();
         var status = Row(cut, "fedora-42").QuerySelector("[data-job]")!;
         Assert.Equal(other.ToString(System.Globalization.CultureInfo.InvariantCulture), status.GetAttribute("data-job"));
@@ -315,10 +315,10 @@ public sealed class UpdatesPageTests : ConsoleTestContext
         Assert.Equal([("update", "fedora-42")], await UpdateJobsAsync());
     }
 
-    private async Task<long> HoldLockAsync(string qube, string kind)
+    private async Task<long> HoldLockAsync(string qube, JobKind kind)
     {
         await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
-        var job = new Job { Kind = kind, Target = qube, State = JobState.Queued, CreatedUtc = DateTime.UtcNow, Step = "Queued" };
+        var job = new Job { Kind = kind.Name, Target = qube, State = JobState.Queued, CreatedUtc = DateTime.UtcNow, Step = "Queued" };
         db.Jobs.Add(job);
         await db.SaveChangesAsync();
         db.Locks.Add(new QubeLock { QubeName = qube, JobId = job.Id, AcquiredUtc = DateTime.UtcNow });

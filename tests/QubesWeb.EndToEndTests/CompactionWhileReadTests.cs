@@ -16,7 +16,7 @@ namespace QubesWeb.EndToEndTests;
 
 public sealed class CompactionWhileReadTests(BrowserFixture browser) : IClassFixture<BrowserFixture>
 {
-    private static async Task SucceedsAsync(ConsoleHost host, string kind, string target)
+    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
@@ -33,7 +33,7 @@ public sealed class CompactionWhileReadTests(BrowserFixture browser) : IClassFix
     public async Task A_compaction_while_qubes_read_the_old_revision_says_whom_it_waits_for_and_deletes_it_when_they_restart()
     {
         await using var host = await ConsoleHost.StartAsync(extraArgs: "--DiskUsageInterval=1.00:00:00");
-        await SucceedsAsync(host, UpdateJob.KindName, "fedora-42");
+        await SucceedsAsync(host, JobKind.Update, "fedora-42");
         var page = await browser.NewPageAsync(host);
         try
         {
@@ -73,7 +73,7 @@ public sealed class CompactionWhileReadTests(BrowserFixture browser) : IClassFix
             await Expect(rootUsage).ToHaveAttributeAsync("data-usage", (await RootFilesBytesAsync(host)).ToString());
             await Screenshots.SaveAsync(page, "compact-while-read-after-restart");
 
-            var compaction = (await host.Get<JobEngine>().RecentAsync(30)).Single(j => j.Kind == CompactRootJob.KindName);
+            var compaction = (await host.Get<JobEngine>().RecentAsync(30)).Single(j => JobKind.Compact.Is(j));
             await ConsolePage.OpenAsync(page, $"/tasks/{compaction.Id}");
             var log = page.Locator("#task-log .qw-log-text");
             await Expect(log.Filter(new LocatorFilterOptions { HasText = "Compacted revision 2 of fedora-42" })).ToHaveTextAsync(

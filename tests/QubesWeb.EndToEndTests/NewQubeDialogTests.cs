@@ -42,7 +42,7 @@ public sealed class NewQubeDialogTests(BrowserFixture browser) : IClassFixture<B
             var jobs = host.Get<JobEngine>();
             using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
             {
-                var raced = await jobs.EnqueueAsync(CreateQubeJob.KindName, "raced", new CreateQubeRequest(QubeClass.AppVM, "blue", "fedora-42", "sys-firewall"), cts.Token);
+                var raced = await jobs.EnqueueAsync(JobKind.Create, "raced", new CreateQubeRequest(QubeClass.AppVM, "blue", "fedora-42", "sys-firewall"), cts.Token);
                 Assert.Equal(JobState.Succeeded, (await jobs.WaitAsync(raced.Id, cts.Token)).State);
             }
             await name.FillAsync("raced");

@@ -19,7 +19,7 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
     private const long MiB = 1L << 20;
     private static readonly string[] OnFedora = ["sys-net", "sys-firewall", "work", "personal"];
 
-    private static async Task SucceedsAsync(ConsoleHost host, string kind, string target)
+    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -63,10 +63,10 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
             await Expect(page.Locator("#qubes-grid [data-staleness]")).ToHaveCountAsync(0);
 
             // While the template runs, its running qubes will be outdated once it stops; the page follows without a reload.
-            await SucceedsAsync(host, "start", "fedora-42");
+            await SucceedsAsync(host, JobKind.Start, "fedora-42");
             await Expect(MarkOf(page, "work")).ToHaveAttributeAsync("data-staleness", "to-be-outdated");
             await WriteToTemplateRootAsync(host, "fedora-42");
-            await SucceedsAsync(host, "shutdown", "fedora-42");
+            await SucceedsAsync(host, JobKind.Shutdown, "fedora-42");
 
             foreach (var name in OnFedora)
                 await Expect(MarkOf(page, name)).ToHaveAttributeAsync("data-staleness", "outdated");
@@ -116,7 +116,7 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
                 await Expect(ConsolePage.StateOf(page, name)).ToHaveAttributeAsync("data-state", "running");
             await ShotAsync(page, "qubes-restarted");
             var jobs = host.Get<JobEngine>();
-            var restart = (await jobs.RecentAsync(20)).Single(j => j.Kind == "restart-outdated");
+            var restart = (await jobs.RecentAsync(20)).Single(j => JobKind.RestartOutdated.Is(j));
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             var done = await jobs.WaitAsync(restart.Id, cts.Token);
             Assert.True(done.State == JobState.Succeeded, done.Error);
@@ -131,9 +131,9 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
     public async Task TheTemplatePageListsItsRevisionsAndARevertMakesTheOlderOneCurrentAgain()
     {
         await using var host = await ConsoleHost.StartAsync();
-        await SucceedsAsync(host, "start", "fedora-42");
+        await SucceedsAsync(host, JobKind.Start, "fedora-42");
         await WriteToTemplateRootAsync(host, "fedora-42");
-        await SucceedsAsync(host, "shutdown", "fedora-42");
+        await SucceedsAsync(host, JobKind.Shutdown, "fedora-42");
         var page = await browser.NewPageAsync(host);
         try
         {
@@ -185,10 +185,10 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
     public async Task WhileTheTemplateRunsRevertIsDisabledAndTheRestartDialogOffersToShutItDownFirst()
     {
         await using var host = await ConsoleHost.StartAsync();
-        await SucceedsAsync(host, "start", "fedora-42");
+        await SucceedsAsync(host, JobKind.Start, "fedora-42");
         await WriteToTemplateRootAsync(host, "fedora-42");
-        await SucceedsAsync(host, "shutdown", "fedora-42");
-        await SucceedsAsync(host, "start", "fedora-42");
+        await SucceedsAsync(host, JobKind.Shutdown, "fedora-42");
+        await SucceedsAsync(host, JobKind.Start, "fedora-42");
         var page = await browser.NewPageAsync(host);
         try
         {

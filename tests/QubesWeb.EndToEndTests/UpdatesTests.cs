@@ -135,11 +135,11 @@ public sealed class UpdatesTests(BrowserFixture browser) : IClassFixture<Browser
         // debian-13 runs and, as a guest would, rewrites half of what revision 1 holds; then it is updated, which
         // commits both as revision 2: the rewritten half of revision 1 is space nothing reads any more. mail, the
         // running qube on debian-13, restarts onto revision 2, so no running qube holds revision 1 either.
-        await SucceedsAsync(host, "start", "debian-13");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
         await QemuImg.WritePatternAsync(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, "debian-13", RootVolumes.DirtyFile),
             0xcd, 0, 8 * MiB);
-        await SucceedsAsync(host, UpdateJob.KindName, "debian-13");
-        await SucceedsAsync(host, "restart", "mail");
+        await SucceedsAsync(host, JobKind.Update, "debian-13");
+        await SucceedsAsync(host, JobKind.Restart, "mail");
         // What the disk usage timer measures, made now rather than within its minute.
         await host.Get<RootVolumes>().MeasureReclaimableAsync();
         var page = await browser.NewPageAsync(host);
@@ -170,7 +170,7 @@ public sealed class UpdatesTests(BrowserFixture browser) : IClassFixture<Browser
             await Expect(two).ToContainTextAsync("(compacted)");
             await ShotAsync(page, "compact-result");
 
-            var job = (await host.Get<JobEngine>().RecentAsync(20)).Single(j => j.Kind == CompactRootJob.KindName);
+            var job = (await host.Get<JobEngine>().RecentAsync(20)).Single(j => JobKind.Compact.Is(j));
             await ConsolePage.OpenAsync(page, $"/tasks/{job.Id}");
             await Expect(page.Locator("[data-job-state]")).ToHaveAttributeAsync("data-job-state", "succeeded");
             var won = LogLine(page, "won ");
@@ -189,7 +189,7 @@ public sealed class UpdatesTests(BrowserFixture browser) : IClassFixture<Browser
 
     private static async Task<long> CompactedAsync(ILocator reclaimable) => long.Parse((await reclaimable.GetAttributeAsync("data-compacted"))!, System.Globalization.CultureInfo.InvariantCulture);
 
-    private static async Task SucceedsAsync(ConsoleHost host, string kind, string target)
+    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));

@@ -8,7 +8,7 @@ public static class Program
     {
         if (args is [Crash.CrashHarness.Command, var dataDir, var kind])
             return await Crash.CrashHarness.RunAsync(dataDir, kind);
-        Console.Error.WriteLine($"usage: QubesWeb.IntegrationTests {Crash.CrashHarness.Command} DATA_DIR KIND (with {Services.Storage.FaultPoints.Variable}=KIND/STEP)");
+        Console.Error.WriteLine($"usage: QubesWeb.IntegrationTests {Crash.CrashHarness.Command} DATA_DIR KIND (with {Services.FaultPoints.Variable}=KIND/STEP)");
         return 2;
     }
 }

@@ -73,7 +73,7 @@ public static class QubeFeatureRules
         if (string.IsNullOrWhiteSpace(command)) return null; // empty: the os-distribution's own command
         var program = command.Split(' ', StringSplitOptions.RemoveEmptyEntries)[0];
         if (!program.StartsWith('/'))
-            return $"The update command must start with the program's absolute path, e.g. '/usr/bin/dnf -y upgrade'; '{Inventory.Shown(program)}' is not one.";
+            return $"The update command must start with the program's absolute path, e.g. '/usr/bin/dnf -y upgrade'; '{QubeRules.Shown(program)}' is not one.";
         var shell = command.Where(c => ShellCharacters.Contains(c)).Distinct().Select(c => $"'{c}'").ToList();
         return shell.Count == 0 ? null
             : $"The update command is run as a program and its arguments, without a shell, so {string.Join(", ", shell)} would reach the program as text; remove {(shell.Count == 1 ? "it" : "them")}.";
@@ -92,7 +92,7 @@ public static class QubeFeatureRules
     /// <summary>Throws <see cref="QubeRuleException"/> naming the key and the rule it breaks.</summary>
     public static void Validate(string key, string? value)
     {
-        if (KeyProblem(key) is { } k) throw new QubeRuleException($"Invalid feature key '{Inventory.Shown(key)}': {k}");
+        if (KeyProblem(key) is { } k) throw new QubeRuleException($"Invalid feature key '{QubeRules.Shown(key)}': {k}");
         if (ValueProblem(key, value) is { } v) throw new QubeRuleException($"Invalid value for feature '{key}': {v}");
     }
 }
@@ -123,12 +123,12 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         return await db.Qubes.Where(q => q.Name == name).Select(q => (QubeClass?)q.Class).FirstOrDefaultAsync(ct)
-            ?? throw new QubeRuleException($"There is no qube named '{Shown(name)}'.");
+            ?? throw QubeRuleException.NoQube(name);
     }
 
     /// <summary>The qube named <paramref name="name"/>, or a rule error saying there is none.</summary>
     public async Task<Qube> GetAsync(string name, CancellationToken ct = default) =>
-        await FindAsync(name, ct) ?? throw new QubeRuleException($"There is no qube named '{Shown(name)}'.");
+        await FindAsync(name, ct) ?? throw QubeRuleException.NoQube(name);
 
     /// <summary>
     /// The qube with what its libvirt domain is built from, including its template's volumes (an AppVM's root is its
@@ -138,7 +138,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         return await Query(db).Include(q => q.Template).ThenInclude(t => t!.Volumes).FirstOrDefaultAsync(q => q.Name == name, ct)
-            ?? throw new QubeRuleException($"There is no qube named '{Shown(name)}'.");
+            ?? throw QubeRuleException.NoQube(name);
     }
 
     public async Task<List<Label>> LabelsAsync(CancellationToken ct = default)
@@ -204,10 +204,10 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         if (await db.Qubes.AnyAsync(q => q.Name == request.Name, ct))
             throw Exists(request.Name);
         var label = await db.Labels.FirstOrDefaultAsync(l => l.Name == request.Label, ct)
-            ?? throw new QubeRuleException($"There is no label '{Shown(request.Label)}'; choose one of: {string.Join(", ", await db.Labels.OrderBy(l => l.Id).Select(l => l.Name).ToListAsync(ct))}.");
+            ?? throw new QubeRuleException($"There is no label '{QubeRules.Shown(request.Label)}'; choose one of: {string.Join(", ", await db.Labels.OrderBy(l => l.Id).Select(l => l.Name).ToListAsync(ct))}.");
         var template = request.Template is null ? null
             : await db.Qubes.FirstOrDefaultAsync(q => q.Name == request.Template, ct)
-              ?? throw new QubeRuleException($"There is no template named '{Shown(request.Template)}'.");
+              ?? throw new QubeRuleException($"There is no template named '{QubeRules.Shown(request.Template)}'.");
         QubeRules.ValidateTemplate(request.Class, template);
         var memory = request.MemoryMiB ?? template?.MemoryMiB ?? QubeRules.DefaultMemoryMiB;
         var vcpus = request.VCpus ?? QubeRules.DefaultVCpus;
@@ -243,7 +243,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         if (request.NetVm is not null)
         {
             var netvm = await db.Qubes.Include(q => q.NetVm).FirstOrDefaultAsync(q => q.Name == request.NetVm, ct)
-                ?? throw new QubeRuleException($"There is no qube named '{Shown(request.NetVm)}' to use as netvm.");
+                ?? throw QubeRuleException.NoQube(request.NetVm, "to use as netvm");
             QubeRules.ValidateNetVm(qube, netvm);
             qube.NetVm = netvm;
         }
@@ -271,7 +271,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     public async Task SetTemplateAsync(string name, string templateName, bool qubeIsRunning, CancellationToken ct = default)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
-        var qube = await db.Qubes.FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
+        var qube = await db.Qubes.FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw QubeRuleException.NoQube(name);
         QubeRules.EnsureNotAdminVm(qube);
         await ApplyTemplateAsync(db, qube, templateName, qubeIsRunning, ct);
         await db.SaveChangesAsync(ct);
@@ -281,7 +281,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     {
         var name = qube.Name;
         var template = await db.Qubes.FirstOrDefaultAsync(q => q.Name == templateName, ct)
-            ?? throw new QubeRuleException($"There is no template named '{Shown(templateName)}'.");
+            ?? throw new QubeRuleException($"There is no template named '{QubeRules.Shown(templateName)}'.");
         if (qube.Class is not (QubeClass.AppVM or QubeClass.DispVM))
             throw new QubeRuleException($"'{name}' is {QubeRules.Article(qube.Class)}; only AppVMs and DispVMs have a template.");
         QubeRules.ValidateTemplate(qube.Class, template);
@@ -301,11 +301,11 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     public async Task UpdateAsync(string name, QubeChanges changes, bool? qubeIsRunning, CancellationToken ct = default)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
-        var qube = await db.Qubes.Include(q => q.NetVm).Include(q => q.Features).FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
+        var qube = await db.Qubes.Include(q => q.NetVm).Include(q => q.Features).FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw QubeRuleException.NoQube(name);
         QubeRules.EnsureNotAdminVm(qube);
         if (changes.Label is not null)
             qube.LabelId = (await db.Labels.FirstOrDefaultAsync(l => l.Name == changes.Label, ct)
-                ?? throw new QubeRuleException($"There is no label '{Shown(changes.Label)}'.")).Id;
+                ?? throw new QubeRuleException($"There is no label '{QubeRules.Shown(changes.Label)}'.")).Id;
         QubeRules.ValidateResources(changes.MemoryMiB ?? qube.MemoryMiB, changes.VCpus ?? qube.VCpus);
         qube.MemoryMiB = changes.MemoryMiB ?? qube.MemoryMiB;
         qube.VCpus = changes.VCpus ?? qube.VCpus;
@@ -318,7 +318,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         else if (changes.NetVm is not null)
         {
             var netvm = await db.Qubes.Include(q => q.NetVm).ThenInclude(n => n!.NetVm).FirstOrDefaultAsync(q => q.Name == changes.NetVm, ct)
-                ?? throw new QubeRuleException($"There is no qube named '{Shown(changes.NetVm)}' to use as netvm.");
+                ?? throw QubeRuleException.NoQube(changes.NetVm, "to use as netvm");
             QubeRules.ValidateNetVm(qube, netvm);
             qube.NetVm = netvm;
         }
@@ -350,7 +350,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     public async Task EnsureRemovableAsync(string name, CancellationToken ct = default)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
-        var qube = await db.Qubes.AsNoTracking().FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
+        var qube = await db.Qubes.AsNoTracking().FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw QubeRuleException.NoQube(name);
         await EnsureRemovableAsync(db, qube, ct);
     }
 
@@ -373,7 +373,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     public async Task<Qube> RemoveAsync(string name, CancellationToken ct = default)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
-        var qube = await db.Qubes.Include(q => q.Volumes).FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw Missing(name);
+        var qube = await db.Qubes.Include(q => q.Volumes).FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw QubeRuleException.NoQube(name);
         await EnsureRemovableAsync(db, qube, ct);
         db.Qubes.Remove(qube);
         await db.SaveChangesAsync(ct);
@@ -395,10 +395,6 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
             .Include(q => q.Features).Include(q => q.Volumes).ThenInclude(v => v.Revisions)
             .AsSplitQuery();
 
-    private static QubeRuleException Missing(string name) => new($"There is no qube named '{Shown(name)}'.");
     private static QubeRuleException Exists(string name) => new($"A qube named '{name}' already exists; choose another name.");
 
-    /// <summary>A user-supplied string made safe to quote in a message (no control characters, bounded length).</summary>
-    public static string Shown(string? s) =>
-        s is null ? "" : new string(s.Take(40).Select(c => char.IsControl(c) || char.GetUnicodeCategory(c) == System.Globalization.UnicodeCategory.Format ? '?' : c).ToArray()) + (s.Length > 40 ? "..." : "");
 }

@@ -5,7 +5,12 @@ using System.Text.RegularExpressions;
 namespace QubesWeb.Data.Qubes;
 
 /// <summary>A Qubes rule was broken; the message says which one and what to fix.</summary>
-public sealed class QubeRuleException(string message) : Exception(message);
+public sealed class QubeRuleException(string message) : RefusalException(message)
+{
+    /// <summary>The one way to say a named qube does not exist; <paramref name="role"/> says what it was wanted for.</summary>
+    public static QubeRuleException NoQube(string? name, string? role = null) =>
+        new($"There is no qube named '{QubeRules.Shown(name)}'{(role is null ? "" : " " + role)}.");
+}
 
 /// <summary>
 /// Qubes' rules for qubes, held here so that every entry point (forms, jobs, the demo, tests) obeys them, not only
@@ -181,10 +186,12 @@ public static partial class QubeRules
         _ => $"'{c}'",
     };
 
-    private static string Quote(string? s)
-    {
-        if (s is null) return "(none)";
-        var shown = new string(s.Take(40).Select(c => char.IsControl(c) || c > '~' ? '?' : c).ToArray());
-        return "'" + shown + (s.Length > 40 ? "..." : "") + "'";
-    }
+    private static string Quote(string? s) => s is null ? "(none)" : $"'{Shown(s)}'";
+
+    /// <summary>
+    /// A user-supplied string made safe to quote in a message: control and invisible format characters become '?',
+    /// and it is cut at 40 characters, so a refusal can neither hide nor flood what it quotes.
+    /// </summary>
+    public static string Shown(string? s) =>
+        s is null ? "" : new string(s.Take(40).Select(c => char.IsControl(c) || char.GetUnicodeCategory(c) == UnicodeCategory.Format ? '?' : c).ToArray()) + (s.Length > 40 ? "..." : "");
 }

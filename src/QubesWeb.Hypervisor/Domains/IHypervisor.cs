@@ -89,7 +89,7 @@ public sealed record DomainSpec(
     string? Description = null);
 
 /// <summary>The hypervisor could not be reached; the operation was not attempted or not completed.</summary>
-public sealed class HypervisorUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class HypervisorUnavailableException(string message, Exception? inner = null) : RefusalException(message, inner);
 
 /// <summary>The hypervisor refused an operation; the message is the hypervisor's own text.</summary>
-public sealed class HypervisorException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class HypervisorException(string message, Exception? inner = null) : RefusalException(message, inner);

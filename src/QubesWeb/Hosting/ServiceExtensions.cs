@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Options;
 using QubesWeb.Data;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services;
 using QubesWeb.Services.Demo;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
@@ -24,6 +25,13 @@ public static class ServiceExtensions
         });
         services.AddSingleton<LibvirtHypervisor>();
         services.AddSingleton<IHypervisor>(sp => sp.GetRequiredService<LibvirtHypervisor>());
+        services.Configure<EstateOptions>(o =>
+        {
+            o.PoolDir = options.PoolDir;
+            o.IsDemo = options.IsDemo;
+            o.DiskUsageInterval = options.DiskUsageInterval;
+        });
+        services.AddSingleton<DomainDefinitions>();
         services.AddSingleton<EstateMonitor>();
         services.AddSingleton<DemoEstate>();
         // "Lifecycle:ShutdownTimeout" (e.g. 00:01:00) in any configuration source.
@@ -42,7 +50,12 @@ public static class ServiceExtensions
         services.AddSingleton<IJobKind, CompactRootJob>();
         services.AddSingleton<RestartOutdatedJob>();
         services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<RestartOutdatedJob>());
-        services.AddSingleton<TemplateSwitcher>();
+        // The pages' only way in: commands that change things, queries that read them.
+        services.AddSingleton<QubeCommands>();
+        services.AddSingleton<QubeQueries>();
+        services.AddSingleton<Services.Templates.TemplateCommands>();
+        services.AddSingleton<TaskQueries>();
+        services.AddSingleton<TaskCommands>();
         // "Updates:Concurrency", "Updates:StaleAfter" etc. in any configuration source.
         services.AddOptions<Services.Updates.UpdateOptions>().BindConfiguration("Updates");
         services.AddSingleton<Services.Updates.Guests>();

@@ -7,6 +7,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using QubesWeb.Hosting;
+using QubesWeb.Services;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Jobs;

@@ -59,14 +59,14 @@ public static class CrashKinds
     [
         new()
         {
-            Kind = CreateQubeJob.KindName, Target = "crash-new", Steps = ["private-made", "row-added"],
-            Run = h => EnqueueAsync(h, CreateQubeJob.KindName, "crash-new", new CreateQubeRequest(QubeClass.AppVM, "red", Template, null)),
+            Kind = JobKind.Create.Name, Target = "crash-new", Steps = ["private-made", "row-added"],
+            Run = h => EnqueueAsync(h, JobKind.Create, "crash-new", new CreateQubeRequest(QubeClass.AppVM, "red", Template, null)),
             Verify = (h, step) => step == "private-made" ? AbsentAsync(h, "crash-new") : StartsAsync(h, "crash-new"),
         },
         new()
         {
-            Kind = CloneQubeJob.KindName, Target = "crash-clone", ReadsRoot = Template, Steps = ["copied", "row-added"],
-            Run = h => EnqueueAsync(h, CloneQubeJob.KindName, "crash-clone", new CloneRequest(QubeClass.StandaloneVM, Template, "orange")),
+            Kind = JobKind.Clone.Name, Target = "crash-clone", ReadsRoot = Template, Steps = ["copied", "row-added"],
+            Run = h => EnqueueAsync(h, JobKind.Clone, "crash-clone", new CloneRequest(QubeClass.StandaloneVM, Template, "orange")),
             Verify = async (h, step) =>
             {
                 if (step is "copied" or "root-renamed") { await AbsentAsync(h, "crash-clone"); return; }
@@ -77,42 +77,42 @@ public static class CrashKinds
         },
         new()
         {
-            Kind = RemoveQubeJob.KindName, Target = "banking", Steps = ["undefined", "row-removed"],
-            Run = h => EnqueueAsync(h, RemoveQubeJob.KindName, "banking"),
+            Kind = JobKind.Remove.Name, Target = "banking", Steps = ["undefined", "row-removed"],
+            Run = h => EnqueueAsync(h, JobKind.Remove, "banking"),
             Verify = (h, step) => step == "undefined" ? StartsAsync(h, "banking") : AbsentAsync(h, "banking"),
         },
         new()
         {
             Kind = "start", Target = "vault", Steps = ["volumes-prepared"],
-            Run = h => EnqueueAsync(h, "start", "vault"),
+            Run = h => EnqueueAsync(h, JobKind.Start, "vault"),
             Verify = (h, _) => StartsAsync(h, "vault"),
         },
         new()
         {
             Kind = "shutdown", Target = Template, Root = Template, Steps = ["stopped", "commit-journaled", "commit-renamed"],
             Setup = RunningWithWritesAsync,
-            Run = h => EnqueueAsync(h, "shutdown", Template),
+            Run = h => EnqueueAsync(h, JobKind.Shutdown, Template),
             Verify = (h, _) => OnRevisionAsync(h, 2),
         },
         new()
         {
             Kind = "kill", Target = Template, Root = Template, Steps = ["stopped"],
             Setup = RunningWithWritesAsync,
-            Run = h => EnqueueAsync(h, "kill", Template),
+            Run = h => EnqueueAsync(h, JobKind.Kill, Template),
             Verify = (h, _) => OnRevisionAsync(h, 2),
         },
         new()
         {
             Kind = "restart", Target = Template, Root = Template, Steps = ["started"],
             Setup = RunningWithWritesAsync,
-            Run = h => EnqueueAsync(h, "restart", Template),
+            Run = h => EnqueueAsync(h, JobKind.Restart, Template),
             Verify = (h, _) => OnRevisionAsync(h, 2),
         },
         new()
         {
             Kind = "pause", Target = "vault", Steps = ["paused"],
-            Setup = h => SucceedsAsync(h, "start", "vault"),
-            Run = h => EnqueueAsync(h, "pause", "vault"),
+            Setup = h => SucceedsAsync(h, JobKind.Start, "vault"),
+            Run = h => EnqueueAsync(h, JobKind.Pause, "vault"),
             Verify = (h, _) => StartsAsync(h, "vault"),
         },
         new()
@@ -120,15 +120,15 @@ public static class CrashKinds
             Kind = "resume", Target = "vault", Steps = ["resumed"],
             Setup = async h =>
             {
-                await SucceedsAsync(h, "start", "vault");
-                await SucceedsAsync(h, "pause", "vault");
+                await SucceedsAsync(h, JobKind.Start, "vault");
+                await SucceedsAsync(h, JobKind.Pause, "vault");
             },
-            Run = h => EnqueueAsync(h, "resume", "vault"),
+            Run = h => EnqueueAsync(h, JobKind.Resume, "vault"),
             Verify = (h, _) => StartsAsync(h, "vault"),
         },
         new()
         {
-            Kind = CommitRootJob.KindName, Target = Template, Root = Template, Steps = ["commit-journaled"],
+            Kind = JobKind.Commit.Name, Target = Template, Root = Template, Steps = ["commit-journaled"],
             Setup = RunningWithWritesAsync,
             // Stopped behind the console's back (as virsh would): the console commits the writes in a job of its own.
             Run = async h =>
@@ -137,7 +137,7 @@ public static class CrashKinds
                 var jobs = h.Get<JobEngine>();
                 Job? commit = null;
                 await EstateTests.Eventually.UntilAsync(null, async () =>
-                    (commit = (await jobs.QueryAsync(new JobQuery { Target = Template })).FirstOrDefault(j => j.Kind == CommitRootJob.KindName)) is not null,
+                    (commit = (await jobs.QueryAsync(new JobQuery { Target = Template })).FirstOrDefault(j => JobKind.Commit.Is(j))) is not null,
                     "the console's commit job", Deadline);
                 return commit!.Id;
             },
@@ -145,37 +145,37 @@ public static class CrashKinds
         },
         new()
         {
-            Kind = Services.Updates.UpdateJob.KindName, Target = Template, Root = Template, MakesNewData = true,
+            Kind = JobKind.Update.Name, Target = Template, Root = Template, MakesNewData = true,
             Steps = ["commands-ran", "commit-renamed"],
-            Run = h => EnqueueAsync(h, Services.Updates.UpdateJob.KindName, Template),
+            Run = h => EnqueueAsync(h, JobKind.Update, Template),
             Verify = (h, step) => OnRevisionAsync(h, step == "started" ? 1 : 2),
         },
         new()
         {
-            Kind = Services.Updates.CheckUpdatesJob.KindName, Target = Template, Root = Template, Steps = ["checked"],
-            Run = h => EnqueueAsync(h, Services.Updates.CheckUpdatesJob.KindName, Template),
+            Kind = JobKind.CheckUpdates.Name, Target = Template, Root = Template, Steps = ["checked"],
+            Run = h => EnqueueAsync(h, JobKind.CheckUpdates, Template),
             Verify = (h, _) => OnRevisionAsync(h, 1),
         },
         new()
         {
-            Kind = RevertRootJob.KindName, Target = Template, Root = Template, Steps = ["done"],
+            Kind = JobKind.Revert.Name, Target = Template, Root = Template, Steps = ["done"],
             Setup = UpdatedOnceAsync,
-            Run = h => EnqueueAsync(h, RevertRootJob.KindName, Template, new RevertRootRequest(1)),
+            Run = h => EnqueueAsync(h, JobKind.Revert, Template, new RevertRootRequest(1)),
             Verify = (h, step) => OnRevisionAsync(h, step == "checked" ? 2 : 1),
         },
         new()
         {
-            Kind = CompactRootJob.KindName, Target = Template, Root = Template, Steps = ["compared", "swapped"],
+            Kind = JobKind.Compact.Name, Target = Template, Root = Template, Steps = ["compared", "swapped"],
             Setup = UpdatedOnceAsync,
-            Run = h => EnqueueAsync(h, CompactRootJob.KindName, Template, new CompactRequest()),
+            Run = h => EnqueueAsync(h, JobKind.Compact, Template, new CompactRequest()),
             Verify = (h, _) => OnRevisionAsync(h, 2),
         },
         new()
         {
             // mail (started by the demo at every start) runs on revision 1; the setup makes revision 2, so mail is outdated.
-            Kind = RestartOutdatedJob.KindName, Target = Template, Root = Template, Steps = ["planned", "restart/stopped"],
+            Kind = JobKind.RestartOutdated.Name, Target = Template, Root = Template, Steps = ["planned", "restart/stopped"],
             Setup = UpdatedOnceAsync,
-            Run = h => EnqueueAsync(h, RestartOutdatedJob.KindName, Template, new RestartOutdatedRequest()),
+            Run = h => EnqueueAsync(h, JobKind.RestartOutdated, Template, new RestartOutdatedRequest()),
             Verify = async (h, _) =>
             {
                 await OnRevisionAsync(h, 2);
@@ -190,19 +190,19 @@ public static class CrashKinds
 
     private static async Task RunningWithWritesAsync(CrashEstate host)
     {
-        await SucceedsAsync(host, "start", Template);
+        await SucceedsAsync(host, JobKind.Start, Template);
         await QemuImg.WritePatternAsync(Pool(host, Template, RootVolumes.DirtyFile), 0xab, 32 * MiB, 4 * MiB);
     }
 
     private static async Task UpdatedOnceAsync(CrashEstate host)
     {
         await RunningWithWritesAsync(host);
-        await SucceedsAsync(host, "shutdown", Template);
+        await SucceedsAsync(host, JobKind.Shutdown, Template);
     }
 
     public static string Pool(CrashEstate host, string qube, string file) => Path.Combine(host.DataDir, "pool", qube, file);
 
-    public static async Task SucceedsAsync(CrashEstate host, string kind, string target)
+    public static async Task SucceedsAsync(CrashEstate host, JobKind kind, string target)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Deadline);
@@ -210,10 +210,10 @@ public static class CrashKinds
         if (job.State != JobState.Succeeded) throw new InvalidOperationException($"{kind} {target} ended {job.State}: {job.Error}");
     }
 
-    private static async Task<long> EnqueueAsync(CrashEstate host, string kind, string target) =>
+    private static async Task<long> EnqueueAsync(CrashEstate host, JobKind kind, string target) =>
         (await host.Get<JobEngine>().EnqueueAsync(kind, target)).Id;
 
-    private static async Task<long> EnqueueAsync<T>(CrashEstate host, string kind, string target, T arguments) where T : class =>
+    private static async Task<long> EnqueueAsync<T>(CrashEstate host, JobKind kind, string target, T arguments) where T : class =>
         (await host.Get<JobEngine>().EnqueueAsync(kind, target, arguments, CancellationToken.None)).Id;
 
     // --- what the recovered estate must show ---
@@ -229,9 +229,9 @@ public static class CrashKinds
     private static async Task StartsAsync(CrashEstate host, string name, bool alreadyRunning = false)
     {
         Assert.NotNull(await host.Get<Inventory>().FindAsync(name));
-        if (!alreadyRunning) await SucceedsAsync(host, "start", name);
+        if (!alreadyRunning) await SucceedsAsync(host, JobKind.Start, name);
         Assert.Equal(RunState.Running, host.Get<Services.Estate.EstateMonitor>().StateOf(name));
-        await SucceedsAsync(host, "shutdown", name);
+        await SucceedsAsync(host, JobKind.Shutdown, name);
     }
 
     private static async Task OnRevisionAsync(CrashEstate host, int revision) =>

@@ -6,6 +6,7 @@
 // Each case owns its data folder and libvirt node file (the demo's, inside the folder). The test driver forgets the
 // killed process's domains; the inventory is what exists, and the next start defines them again from it. Cases run
 // a few at a time (CrashMatrix): each is mostly a child console's start, waiting on its process and on qemu-img.
+using QubesWeb.Services;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
@@ -163,7 +164,7 @@ public sealed class CrashMatrixTests(CrashMatrix matrix, ITestOutputHelper outpu
         var app = QubesWebHost.Build([$"--DataDir={dataDir}", "--Port=0"]);
         try
         {
-            return app.Services.GetServices<IJobKind>().Select(k => k.Kind).Order(StringComparer.Ordinal).ToList();
+            return app.Services.GetServices<IJobKind>().Select(k => k.Kind.Name).Order(StringComparer.Ordinal).ToList();
         }
         finally
         {

@@ -171,8 +171,8 @@ public static class EstateConsistency
         var reference = RefFile(host.DataDir, history.Current);
         if (File.Exists(reference)) await AssertRootEqualsAsync(host, qube, reference);
         else Assert.True(makesNewData, $"{qube} is on revision {history.Current}, which reads like nothing from before the crash");
-        await CrashKinds.SucceedsAsync(host, "start", qube);
-        await CrashKinds.SucceedsAsync(host, "shutdown", qube);
+        await CrashKinds.SucceedsAsync(host, JobKind.Start, qube);
+        await CrashKinds.SucceedsAsync(host, JobKind.Shutdown, qube);
         Assert.Equal(history.Current, (await roots.HistoryAsync(qube))!.Current);
     }
 }

@@ -28,7 +28,7 @@ public sealed class PrivateFilesTests
             .Where(e => (e.Mode & ~(e.Folder ? PrivateFiles.FolderMode : PrivateFiles.FileMode)) != 0)
             .Select(e => $"{Path.GetRelativePath(dataDir, e.Path)} {PrivateFiles.Octal(e.Mode)}").ToList();
 
-    private static async Task SucceedsAsync(ConsoleHost host, string kind, string target, object? arguments = null)
+    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
@@ -47,10 +47,10 @@ public sealed class PrivateFilesTests
         Assert.Contains(Path.Combine(host.DataDir, "qubesweb.db-wal"), Directory.GetFiles(host.DataDir));
         Assert.NotEmpty(Directory.GetFiles(Path.Combine(pool, "work"), "*.qcow2"));
 
-        await SucceedsAsync(host, UpdateJob.KindName, "debian-13");
-        await SucceedsAsync(host, CompactRootJob.KindName, "debian-13", new CompactRequest());
-        await SucceedsAsync(host, CloneQubeJob.KindName, "dev-copy", new CloneRequest(QubeClass.StandaloneVM, "fedora-42", "purple"));
-        await SucceedsAsync(host, "start", "dev-copy");
+        await SucceedsAsync(host, JobKind.Update, "debian-13");
+        await SucceedsAsync(host, JobKind.Compact, "debian-13", new CompactRequest());
+        await SucceedsAsync(host, JobKind.Clone, "dev-copy", new CloneRequest(QubeClass.StandaloneVM, "fedora-42", "purple"));
+        await SucceedsAsync(host, JobKind.Start, "dev-copy");
 
         Assert.Empty(TooOpen(host.DataDir));
         // Traverse for qemu's own user on a real host: the data folder, the pool and each qube's folder are 0711.

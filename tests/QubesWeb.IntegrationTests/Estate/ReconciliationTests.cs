@@ -174,7 +174,7 @@ public sealed class ReconciliationTests
         Assert.False(estate.Connection.IsUp);
         Assert.False(string.IsNullOrWhiteSpace(estate.Connection.Error));
         Assert.Equal("test:///nonexistent/node.xml", estate.Connection.Uri);
-        var error = await Assert.ThrowsAsync<HypervisorUnavailableException>(() => host.Get<JobEngine>().EnqueueAsync("start", "fedora-42"));
+        var error = await Assert.ThrowsAsync<HypervisorUnavailableException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Start, "fedora-42"));
         Assert.Contains("libvirt is not reachable", error.Message);
         Assert.Contains("actions are disabled until it is back", error.Message);
         Assert.Empty(await host.Get<JobEngine>().RecentAsync(10));

@@ -54,10 +54,10 @@ public sealed class InvisibleTextTests : IAsyncLifetime
         await using var db = await host.Get<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
         var jobsBefore = await db.Jobs.CountAsync();
 
-        var create = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(CreateQubeJob.KindName, "bank-2",
+        var create = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(JobKind.Create, "bank-2",
             new CreateQubeRequest(QubeClass.AppVM, "green", "fedora-42", null, Notes: "\uFEFFbank"), CancellationToken.None));
         Assert.Contains("remove U+FEFF (zero width no-break space) at character 1", create.Message);
-        var clone = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(CloneQubeJob.KindName, "dev-tools",
+        var clone = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(JobKind.Clone, "dev-tools",
             new CloneRequest(QubeClass.StandaloneVM, "fedora-42", "green", Notes: "dev\u202Dtools"), CancellationToken.None));
         Assert.Contains("remove U+202D (left-to-right override) at character 4", clone.Message);
 

@@ -130,7 +130,7 @@ public sealed class JobQueryTests
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
 
-        var done = await jobs.WaitAsync((await jobs.EnqueueAsync("start", "vault", cts.Token)).Id, cts.Token);
+        var done = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Start, "vault", cts.Token)).Id, cts.Token);
 
         Assert.Equal(JobState.Succeeded, done.State);
         Assert.NotEmpty(done.Log);

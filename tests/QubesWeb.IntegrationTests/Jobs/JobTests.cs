@@ -32,7 +32,7 @@ public sealed class JobTests
         return host;
     }
 
-    private static async Task<Job> RunAsync(ConsoleHost host, string kind, string target)
+    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target)
     {
         var jobs = host.Get<JobEngine>();
         var job = await jobs.EnqueueAsync(kind, target);
@@ -63,7 +63,7 @@ public sealed class JobTests
         using var node = new TestNode();
         await using var host = await StartAsync(node);
 
-        var job = await RunAsync(host, "start", "vault");
+        var job = await RunAsync(host, JobKind.Start, "vault");
 
         Assert.Equal(JobState.Succeeded, job.State);
         Assert.Equal(100, job.Progress);
@@ -82,7 +82,7 @@ public sealed class JobTests
         using var node = new TestNode();
         await using var host = await StartAsync(node);
 
-        var job = await RunAsync(host, "start", "work");
+        var job = await RunAsync(host, JobKind.Start, "work");
 
         Assert.Equal(JobState.Succeeded, job.State);
         Assert.Contains(job.Log, l => l.Text.Contains("Starting sys-net"));
@@ -97,7 +97,7 @@ public sealed class JobTests
         await using var host = await StartAsync(node);
         host.Get<IHypervisor>().Start("vault");
 
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync("start", "vault"));
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Start, "vault"));
 
         Assert.Equal("'vault' is already running.", error.Message);
         Assert.Empty(await host.Get<JobEngine>().RecentAsync(10));
@@ -110,9 +110,9 @@ public sealed class JobTests
         await using var host = await StartAsync(node);
         var jobs = host.Get<JobEngine>();
 
-        var dom0 = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync("shutdown", "dom0"));
-        var missing = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync("start", "nope"));
-        var kind = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync("format-disk", "vault"));
+        var dom0 = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(JobKind.Shutdown, "dom0"));
+        var missing = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(JobKind.Start, "nope"));
+        var kind = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(new JobKind("format-disk"), "vault"));
 
         Assert.Contains("read-only", dom0.Message);
         Assert.Equal("There is no qube named 'nope'.", missing.Message);
@@ -127,7 +127,7 @@ public sealed class JobTests
         var contexts = host.Get<IDbContextFactory<InventoryDbContext>>();
         var holder = await InsertHeldJobAsync(contexts, "vault", JobState.Running);
 
-        var error = await Assert.ThrowsAsync<JobConflictException>(() => host.Get<JobEngine>().EnqueueAsync("start", "vault"));
+        var error = await Assert.ThrowsAsync<JobConflictException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Start, "vault"));
 
         Assert.Equal(holder, error.HolderJobId);
         Assert.Contains($"job #{holder} (Shutdown vault) holds its lock", error.Message);
@@ -146,7 +146,7 @@ public sealed class JobTests
         var outcomes = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
         {
             go.SignalAndWait();
-            try { return (Job: await jobs.EnqueueAsync("start", "vault"), Error: (Exception?)null); }
+            try { return (Job: await jobs.EnqueueAsync(JobKind.Start, "vault"), Error: (Exception?)null); }
             catch (Exception e) { return (Job: (Job?)null, Error: e); }
         })));
 
@@ -187,7 +187,7 @@ public sealed class JobTests
         Assert.NotNull(job.FinishedUtc);
         Assert.False(await LockedAsync(contexts, "vault"));
         Assert.False(await jobs.CancelAsync(queued));
-        var next = await RunAsync(host, "start", "vault");
+        var next = await RunAsync(host, JobKind.Start, "vault");
         Assert.Equal(JobState.Succeeded, next.State);
     }
 
@@ -220,7 +220,7 @@ public sealed class JobTests
         Assert.Contains(recovered.Log, l => l.Level == JobLogLevel.Warning && l.Text.Contains("interrupted"));
         Assert.Contains(recovered.Log, l => l.Text.StartsWith("libvirt reports ") && l.Text.EndsWith("its volumes were settled by start-up recovery."));
         Assert.False(await LockedAsync(host.Get<IDbContextFactory<InventoryDbContext>>(), "vault"));
-        var next = await RunAsync(host, "start", "vault");
+        var next = await RunAsync(host, JobKind.Start, "vault");
         Assert.Equal(JobState.Succeeded, next.State);
     }
 
@@ -229,13 +229,13 @@ public sealed class JobTests
     {
         using var node = new TestNode();
         await using var host = await StartAsync(node);
-        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "start", "work")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Start, "work")).State);
         var jobs = host.Get<JobEngine>();
 
         string message;
         try
         {
-            var job = await jobs.EnqueueAsync("shutdown", "sys-net");
+            var job = await jobs.EnqueueAsync(JobKind.Shutdown, "sys-net");
             using var cts = new CancellationTokenSource(Timeout);
             var done = await jobs.WaitAsync(job.Id, cts.Token);
             Assert.Equal(JobState.Failed, done.State);
@@ -256,9 +256,9 @@ public sealed class JobTests
     {
         using var node = new TestNode();
         await using var host = await StartAsync(node);
-        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "start", "sys-net")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Start, "sys-net")).State);
 
-        var job = await RunAsync(host, "shutdown", "sys-net");
+        var job = await RunAsync(host, JobKind.Shutdown, "sys-net");
 
         Assert.Equal(JobState.Succeeded, job.State);
         Assert.Equal(RunState.Halted, host.Get<EstateMonitor>().StateOf("sys-net"));
@@ -269,9 +269,9 @@ public sealed class JobTests
     {
         using var node = new TestNode();
         await using var host = await StartAsync(node);
-        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "start", "vault")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Start, "vault")).State);
 
-        var job = await RunAsync(host, "restart", "vault");
+        var job = await RunAsync(host, JobKind.Restart, "vault");
 
         Assert.Equal(JobState.Succeeded, job.State);
         Assert.Equal(100, job.Progress);
@@ -286,17 +286,17 @@ public sealed class JobTests
         using var node = new TestNode();
         await using var host = await StartAsync(node);
         var estate = host.Get<EstateMonitor>();
-        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "start", "vault")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Start, "vault")).State);
 
-        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "pause", "vault")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Pause, "vault")).State);
         Assert.Equal(RunState.Paused, estate.StateOf("vault"));
-        var startPaused = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync("start", "vault"));
+        var startPaused = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Start, "vault"));
         Assert.Equal("'vault' is paused; resume it instead.", startPaused.Message);
-        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "resume", "vault")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Resume, "vault")).State);
         Assert.Equal(RunState.Running, estate.StateOf("vault"));
-        Assert.Equal(JobState.Succeeded, (await RunAsync(host, "kill", "vault")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Kill, "vault")).State);
         Assert.Equal(RunState.Halted, estate.StateOf("vault"));
-        var shutdownHalted = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync("shutdown", "vault"));
+        var shutdownHalted = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Shutdown, "vault"));
         Assert.Equal("'vault' is not running.", shutdownHalted.Message);
     }
 }

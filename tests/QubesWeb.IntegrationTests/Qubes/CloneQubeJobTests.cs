@@ -29,11 +29,11 @@ public sealed class CloneQubeJobTests
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.EnqueueAsync(CloneQubeJob.KindName, name, request, cts.Token);
+        var job = await jobs.EnqueueAsync(JobKind.Clone, name, request, cts.Token);
         return await jobs.WaitAsync(job.Id, cts.Token);
     }
 
-    private static async Task SucceedsAsync(ConsoleHost host, string kind, string target)
+    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
@@ -57,9 +57,9 @@ public sealed class CloneQubeJobTests
     /// <summary>Makes debian-13's current revision hold <paramref name="mib"/> MiB more, so a copy takes a while.</summary>
     private static async Task GrowAsync(ConsoleHost host, string template, long mib)
     {
-        await SucceedsAsync(host, "start", template);
+        await SucceedsAsync(host, JobKind.Start, template);
         await QemuImg.WritePatternAsync(FileOf(host, template, RootVolumes.DirtyFile), 0x77, 256 * MiB, mib * MiB);
-        await SucceedsAsync(host, "shutdown", template);
+        await SucceedsAsync(host, JobKind.Shutdown, template);
     }
 
     [Fact]
@@ -91,7 +91,7 @@ public sealed class CloneQubeJobTests
         Assert.Single(await QemuImg.ChainAsync(FileOf(host, "dev-env", "private.qcow2")));
         Assert.False(await SameDataAsync(FileOf(host, "fedora-42", "private.qcow2"), FileOf(host, "dev-env", "private.qcow2")));
 
-        await SucceedsAsync(host, "start", "dev-env");
+        await SucceedsAsync(host, JobKind.Start, "dev-env");
         Assert.Equal(root, (await QemuImg.ChainAsync(FileOf(host, "dev-env", RootVolumes.DirtyFile)))[1].Path);
     }
 
@@ -109,9 +109,9 @@ public sealed class CloneQubeJobTests
         Assert.Equal("debian", clone.Feature("os-distribution"));
         Assert.True(await SameDataAsync(FileOf(host, "debian-13", RootVolumes.RevisionFile(2)), FileOf(host, "debian-13-work", RootVolumes.RevisionFile(1))));
         Assert.True(await SameDataAsync(FileOf(host, "debian-13", "private.qcow2"), FileOf(host, "debian-13-work", "private.qcow2")));
-        var results = await host.Get<Services.Templates.TemplateSwitcher>().SwitchAsync(["vault"], "debian-13-work");
-        Assert.True(results.Single().Switched, results.Single().Error);
-        await SucceedsAsync(host, "start", "vault");
+        var results = await host.Get<QubeCommands>().SwitchTemplateAsync(["vault"], "debian-13-work");
+        Assert.True(results.Single().Done, results.Single().Refusal);
+        await SucceedsAsync(host, JobKind.Start, "vault");
     }
 
     [Fact]
@@ -138,7 +138,7 @@ public sealed class CloneQubeJobTests
         await using var host = await ConsoleHost.StartAsync();
         var before = Directory.GetFileSystemEntries(Pool(host), "*", SearchOption.AllDirectories).Order().ToList();
 
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(CloneQubeJob.KindName, name,
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Clone, name,
             new CloneRequest(cls, source, "red"), CancellationToken.None));
 
         if (message is not null) Assert.Equal(message, error.Message);
@@ -150,7 +150,7 @@ public sealed class CloneQubeJobTests
     public async Task A_root_smaller_than_the_sources_is_refused_with_the_size_to_use()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(CloneQubeJob.KindName, "small",
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Clone, "small",
             new CloneRequest(QubeClass.StandaloneVM, "fedora-42", "red", RootSizeBytes: 5 * GiB), CancellationToken.None));
         Assert.Equal("The root cannot be smaller than 10 GiB, the size of fedora-42's root.", error.Message);
     }
@@ -161,7 +161,7 @@ public sealed class CloneQubeJobTests
         await using var host = await ConsoleHost.StartAsync();
         await GrowAsync(host, "debian-13", 1024);
         var jobs = host.Get<JobEngine>();
-        var job = await jobs.EnqueueAsync(CloneQubeJob.KindName, "cancelled", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"), CancellationToken.None);
+        var job = await jobs.EnqueueAsync(JobKind.Clone, "cancelled", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"), CancellationToken.None);
         await Eventually.UntilAsync(null, async () => ((await jobs.GetAsync(job.Id))!.Step ?? "").StartsWith("Copying debian-13 revision 2:", StringComparison.Ordinal),
             "the copy to report progress");
 
@@ -204,7 +204,7 @@ public sealed class CloneQubeJobTests
 
         var attempts = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
         {
-            try { return (Job: await jobs.EnqueueAsync(CloneQubeJob.KindName, "twin", request, CancellationToken.None), Error: (string?)null); }
+            try { return (Job: await jobs.EnqueueAsync(JobKind.Clone, "twin", request, CancellationToken.None), Error: (string?)null); }
             catch (Exception e) when (e is JobConflictException or QubeRuleException) { return (Job: (Job?)null, Error: e.Message); }
         })));
 
@@ -226,14 +226,14 @@ public sealed class CloneQubeJobTests
         var reference = Path.Combine(host.DataDir, "reference.qcow2");
         await QemuImg.ConvertAsync(copied, reference);
         var jobs = host.Get<JobEngine>();
-        var job = await jobs.EnqueueAsync(CloneQubeJob.KindName, "snapshot-copy", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"), CancellationToken.None);
+        var job = await jobs.EnqueueAsync(JobKind.Clone, "snapshot-copy", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"), CancellationToken.None);
         await Eventually.UntilAsync(null, async () => ((await jobs.GetAsync(job.Id))!.Step ?? "").StartsWith("Copying", StringComparison.Ordinal), "the copy to start");
 
         // Meanwhile the template runs, changes and commits revision 3; with revisions_to_keep=0, revision 2 would go
         // at once were the copy not reading it.
-        await SucceedsAsync(host, "start", "debian-13");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
         await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootVolumes.DirtyFile), 0x99, 0, 8 * MiB);
-        await SucceedsAsync(host, "shutdown", "debian-13");
+        await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
 
         using var cts = new CancellationTokenSource(Timeout);
         var done = await jobs.WaitAsync(job.Id, cts.Token);

@@ -29,11 +29,11 @@ public sealed class CreateQubeJobTests
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.EnqueueAsync(CreateQubeJob.KindName, name, request, cts.Token);
+        var job = await jobs.EnqueueAsync(JobKind.Create, name, request, cts.Token);
         return await jobs.WaitAsync(job.Id, cts.Token);
     }
 
-    private static async Task<Job> RunAsync(ConsoleHost host, string kind, string target)
+    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
@@ -60,7 +60,7 @@ public sealed class CreateQubeJobTests
         var qubesBefore = (await host.Get<InventoryService>().ListAsync()).Select(q => q.Name).Order().ToList();
 
         var error = await Assert.ThrowsAsync<QubeRuleException>(() =>
-            host.Get<JobEngine>().EnqueueAsync(CreateQubeJob.KindName, name, request, CancellationToken.None));
+            host.Get<JobEngine>().EnqueueAsync(JobKind.Create, name, request, CancellationToken.None));
 
         Assert.Equal(jobsBefore, await JobCountAsync(host));
         Assert.Equal(filesBefore, Files(host));
@@ -108,7 +108,7 @@ public sealed class CreateQubeJobTests
         Assert.Contains(priv, xml);
         Assert.Contains(vol, xml);
 
-        var start = await RunAsync(host, "start", "project-x");
+        var start = await RunAsync(host, JobKind.Start, "project-x");
         Assert.True(start.State == JobState.Succeeded, start.Error);
         Assert.Equal(RunState.Running, hypervisor.GetDomain("project-x")!.State);
         Assert.Equal(10L << 30, (await QemuImg.InfoAsync(vol)).VirtualSizeBytes);
@@ -260,7 +260,7 @@ public sealed class CreateQubeJobTests
         await using var db = new InventoryDbContext(options.Options);
         var job = new Job
         {
-            Kind = CreateQubeJob.KindName, Target = target, State = JobState.Running, Progress = 30, Step = "Creating the volatile volume",
+            Kind = JobKind.Create.Name, Target = target, State = JobState.Running, Progress = 30, Step = "Creating the volatile volume",
             Arguments = JobArguments.Serialize(Request()), CreatedUtc = DateTime.UtcNow, StartedUtc = DateTime.UtcNow,
         };
         db.Jobs.Add(job);

@@ -25,7 +25,7 @@ public sealed class RemoveQubeJobTests
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.EnqueueAsync(RemoveQubeJob.KindName, name, cts.Token);
+        var job = await jobs.EnqueueAsync(JobKind.Remove, name, cts.Token);
         return await jobs.WaitAsync(job.Id, cts.Token);
     }
 
@@ -57,7 +57,7 @@ public sealed class RemoveQubeJobTests
         var filesBefore = Files(host.DataDir);
         var estateBefore = await EstateAsync(host);
 
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(RemoveQubeJob.KindName, name));
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Remove, name));
 
         Assert.Equal(jobsBefore, await JobCountAsync(host));
         Assert.Equal(filesBefore, Files(host.DataDir));
@@ -94,7 +94,7 @@ public sealed class RemoveQubeJobTests
         Assert.DoesNotContain(report.Unmanaged, u => u.Name == "vault");
         Assert.Null(hypervisor.GetDomain("vault"));
         // The name is free again.
-        var again = await host.Get<JobEngine>().EnqueueAsync(CreateQubeJob.KindName, "vault",
+        var again = await host.Get<JobEngine>().EnqueueAsync(JobKind.Create, "vault",
             new CreateQubeRequest(QubeClass.AppVM, "black", "debian-13", null), CancellationToken.None);
         using var cts = new CancellationTokenSource(Timeout);
         Assert.Equal(JobState.Succeeded, (await host.Get<JobEngine>().WaitAsync(again.Id, cts.Token)).State);
@@ -143,7 +143,7 @@ public sealed class RemoveQubeJobTests
         var options = new DbContextOptionsBuilder<InventoryDbContext>();
         DataExtensions.Configure(options, Path.Combine(dataDir, "qubesweb.db"));
         await using var db = new InventoryDbContext(options.Options);
-        var job = new Job { Kind = RemoveQubeJob.KindName, Target = "vault", State = JobState.Running, Progress = 50, Step = "Removing it from the inventory", CreatedUtc = DateTime.UtcNow, StartedUtc = DateTime.UtcNow };
+        var job = new Job { Kind = JobKind.Remove.Name, Target = "vault", State = JobState.Running, Progress = 50, Step = "Removing it from the inventory", CreatedUtc = DateTime.UtcNow, StartedUtc = DateTime.UtcNow };
         db.Jobs.Add(job);
         await db.SaveChangesAsync();
         db.Locks.Add(new QubeLock { QubeName = "vault", JobId = job.Id, AcquiredUtc = DateTime.UtcNow });

@@ -37,7 +37,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             Assert.Equal(RunState.Halted, estate.StateOf(name));
 
             var jobs = host.Get<JobEngine>();
-            var start = await jobs.WaitAsync((await jobs.EnqueueAsync("start", name)).Id, Cancel());
+            var start = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Start, name)).Id, Cancel());
             Assert.True(start.State == JobState.Succeeded, start.Error);
             Assert.Equal(RunState.Running, estate.StateOf(name));
             // The console's private modes (0600 images in 0711 folders, see PrivateFiles) did not keep qemu out:
@@ -54,7 +54,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             // qemu's domain XML, with all libvirt's defaults, still reads as what the console defined.
             Assert.DoesNotContain(name, await estate.AlignDomainsAsync());
 
-            var shutdown = await jobs.WaitAsync((await jobs.EnqueueAsync("shutdown", name)).Id, Cancel());
+            var shutdown = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Shutdown, name)).Id, Cancel());
             Assert.True(shutdown.State == JobState.Succeeded, shutdown.Error);
             Assert.Contains(shutdown.Log, l => l.Text.Contains("did not shut down within 3 s; killing it"));
             Assert.Equal(RunState.Halted, hypervisor.GetDomain(name)!.State);
@@ -112,11 +112,11 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             var estate = host.Get<EstateMonitor>();
             await estate.ReconcileAsync();
             var jobs = host.Get<JobEngine>();
-            var start = await jobs.WaitAsync((await jobs.EnqueueAsync("start", name)).Id, Cancel());
+            var start = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Start, name)).Id, Cancel());
             Assert.True(start.State == JobState.Succeeded, start.Error);
 
             // No guest OS answers the ACPI request: the job waits for the guest, and the user gives up on it.
-            var shutdown = await jobs.EnqueueAsync("shutdown", name);
+            var shutdown = await jobs.EnqueueAsync(JobKind.Shutdown, name);
             var changed = new SemaphoreSlim(0);
             jobs.JobChanged += id => { if (id == shutdown.Id) changed.Release(); };
             while ((await jobs.GetAsync(shutdown.Id))!.Step != "Shutting down")
@@ -127,7 +127,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             Assert.Equal(JobState.Cancelled, ended.State);
             Assert.Equal(RunState.Running, host.Get<IHypervisor>().GetDomain(name)!.State);
             // Its lock is free again: the user can kill it now.
-            var kill = await jobs.WaitAsync((await jobs.EnqueueAsync("kill", name)).Id, Cancel());
+            var kill = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Kill, name)).Id, Cancel());
             Assert.True(kill.State == JobState.Succeeded, kill.Error);
         }
         finally
@@ -144,7 +144,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
     private static async Task CreateStandaloneAsync(ConsoleHost host, string name, string label, string notes = "")
     {
         var jobs = host.Get<JobEngine>();
-        var made = await jobs.WaitAsync((await jobs.EnqueueAsync(CloneQubeJob.KindName, name, new CloneRequest(QubeClass.StandaloneVM, null,
+        var made = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Clone, name, new CloneRequest(QubeClass.StandaloneVM, null,
             label, MemoryMiB: 128, VCpus: 1, RootSizeBytes: 1L << 30, PrivateSizeBytes: 64L << 20, Notes: notes), Cancel())).Id, Cancel());
         Assert.True(made.State == JobState.Succeeded, made.Error);
     }

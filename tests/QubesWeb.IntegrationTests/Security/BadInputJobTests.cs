@@ -32,16 +32,16 @@ public sealed class BadInputJobTests
     /// <summary>Every job kind, with arguments that would be valid for a valid target.</summary>
     public static TheoryData<string, string?> Kinds => new()
     {
-        { CreateQubeJob.KindName, JobArguments.Serialize(new CreateQubeRequest(QubeClass.AppVM, "blue", "fedora-42", "sys-firewall")) },
-        { CloneQubeJob.KindName, JobArguments.Serialize(new CloneRequest(QubeClass.StandaloneVM, "fedora-42", "blue")) },
-        { RemoveQubeJob.KindName, null },
+        { JobKind.Create.Name, JobArguments.Serialize(new CreateQubeRequest(QubeClass.AppVM, "blue", "fedora-42", "sys-firewall")) },
+        { JobKind.Clone.Name, JobArguments.Serialize(new CloneRequest(QubeClass.StandaloneVM, "fedora-42", "blue")) },
+        { JobKind.Remove.Name, null },
         { "start", null }, { "shutdown", null }, { "kill", null }, { "pause", null }, { "resume", null }, { "restart", null },
-        { Services.Updates.UpdateJob.KindName, null },
-        { Services.Updates.CheckUpdatesJob.KindName, null },
-        { CommitRootJob.KindName, JobArguments.Serialize(new CommitRootRequest("bad input")) },
-        { RevertRootJob.KindName, JobArguments.Serialize(new RevertRootRequest(1)) },
-        { CompactRootJob.KindName, null },
-        { RestartOutdatedJob.KindName, JobArguments.Serialize(new RestartOutdatedRequest()) },
+        { JobKind.Update.Name, null },
+        { JobKind.CheckUpdates.Name, null },
+        { JobKind.Commit.Name, JobArguments.Serialize(new CommitRootRequest("bad input")) },
+        { JobKind.Revert.Name, JobArguments.Serialize(new RevertRootRequest(1)) },
+        { JobKind.Compact.Name, null },
+        { JobKind.RestartOutdated.Name, JobArguments.Serialize(new RestartOutdatedRequest()) },
     };
 
     private sealed record Snapshot(int Jobs, int Qubes, string Files, string Domains);
@@ -71,7 +71,7 @@ public sealed class BadInputJobTests
         {
             try
             {
-                var error = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(kind, target, arguments, CancellationToken.None));
+                var error = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(new JobKind(kind), target, arguments, CancellationToken.None));
                 Assert.StartsWith("Invalid name", error.Message);
                 // The refusal is shown in the UI: no NUL, no invisible character, not the whole 4 KB back.
                 Assert.DoesNotContain('\0', error.Message);
@@ -91,18 +91,18 @@ public sealed class BadInputJobTests
     public static TheoryData<string, string, string> MalformedArguments => new()
     {
         // kind, arguments, a phrase of the refusal
-        { CreateQubeJob.KindName, "{not json", "arguments are not a valid CreateQubeRequest" },
-        { CreateQubeJob.KindName, "[]", "arguments are not a valid CreateQubeRequest" },
-        { CreateQubeJob.KindName, "null", "needs arguments of type CreateQubeRequest" },
-        { CreateQubeJob.KindName, "{\"class\":\"AppVM\",\"label\":\"blue\",\"template\":\"fedora-42\",\"memoryMiB\":\"lots\"}", "not a valid CreateQubeRequest" },
-        { CreateQubeJob.KindName, "{\"class\":\"AppVM\",\"label\":\"blue\",\"template\":\"fedora-42\",\"memoryMiB\":0}", "Memory must be between" },
-        { CreateQubeJob.KindName, "{\"class\":\"AppVM\",\"label\":\"blue\",\"template\":\"fedora-42\",\"vcpus\":-1}", "VCPUs must be between" },
-        { CreateQubeJob.KindName, "{\"class\":\"AppVM\",\"label\":\"<img src=x onerror=alert(1)>\",\"template\":\"fedora-42\"}", "There is no label" },
-        { CreateQubeJob.KindName, "{\"class\":\"AppVM\",\"label\":\"blue\",\"template\":\"../fedora-42\"}", "There is no template named" },
-        { CloneQubeJob.KindName, "{\"class\":\"Nope\",\"source\":\"fedora-42\",\"label\":\"blue\"}", "not a valid CloneRequest" },
-        { CloneQubeJob.KindName, "{\"class\":\"StandaloneVM\",\"source\":\"fedora-42\",\"label\":\"blue\",\"rootSizeBytes\":-1}", "cannot be smaller" },
-        { CloneQubeJob.KindName, "{\"class\":\"StandaloneVM\",\"source\":\"fedora-42\",\"label\":\"blue\",\"memoryMiB\":2147483647}", "Memory must be between" },
-        { RevertRootJob.KindName, "{\"revision\":\"one\"}", "not a valid RevertRootRequest" },
+        { JobKind.Create.Name, "{not json", "arguments are not a valid CreateQubeRequest" },
+        { JobKind.Create.Name, "[]", "arguments are not a valid CreateQubeRequest" },
+        { JobKind.Create.Name, "null", "needs arguments of type CreateQubeRequest" },
+        { JobKind.Create.Name, "{\"class\":\"AppVM\",\"label\":\"blue\",\"template\":\"fedora-42\",\"memoryMiB\":\"lots\"}", "not a valid CreateQubeRequest" },
+        { JobKind.Create.Name, "{\"class\":\"AppVM\",\"label\":\"blue\",\"template\":\"fedora-42\",\"memoryMiB\":0}", "Memory must be between" },
+        { JobKind.Create.Name, "{\"class\":\"AppVM\",\"label\":\"blue\",\"template\":\"fedora-42\",\"vcpus\":-1}", "VCPUs must be between" },
+        { JobKind.Create.Name, "{\"class\":\"AppVM\",\"label\":\"<img src=x onerror=alert(1)>\",\"template\":\"fedora-42\"}", "There is no label" },
+        { JobKind.Create.Name, "{\"class\":\"AppVM\",\"label\":\"blue\",\"template\":\"../fedora-42\"}", "There is no template named" },
+        { JobKind.Clone.Name, "{\"class\":\"Nope\",\"source\":\"fedora-42\",\"label\":\"blue\"}", "not a valid CloneRequest" },
+        { JobKind.Clone.Name, "{\"class\":\"StandaloneVM\",\"source\":\"fedora-42\",\"label\":\"blue\",\"rootSizeBytes\":-1}", "cannot be smaller" },
+        { JobKind.Clone.Name, "{\"class\":\"StandaloneVM\",\"source\":\"fedora-42\",\"label\":\"blue\",\"memoryMiB\":2147483647}", "Memory must be between" },
+        { JobKind.Revert.Name, "{\"revision\":\"one\"}", "not a valid RevertRootRequest" },
     };
 
     [Theory]
@@ -111,9 +111,9 @@ public sealed class BadInputJobTests
     {
         await using var host = await ConsoleHost.StartAsync();
         var before = await SnapshotAsync(host);
-        var target = kind == RevertRootJob.KindName ? "fedora-42" : "new-one";
+        var target = kind == JobKind.Revert.Name ? "fedora-42" : "new-one";
 
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(kind, target, arguments, CancellationToken.None));
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(new JobKind(kind), target, arguments, CancellationToken.None));
 
         Assert.Contains(phrase, error.Message);
         Assert.Equal(before, await SnapshotAsync(host));
@@ -132,9 +132,10 @@ public sealed class BadInputJobTests
         Assert.Contains("no domain with matching name 'vault?x'", start.Message);
         Assert.Equal(RunState.Halted, hypervisor.GetDomain("vault")?.State);
 
-        // The template switcher asks libvirt first: each hostile name is refused on its own, vault keeps its template.
-        var results = await host.Get<TemplateSwitcher>().SwitchAsync(["vault\0x", "../vault", "vault\u202E"], "fedora-42");
-        Assert.All(results, r => Assert.Contains("There is no qube named", r.Error));
+        // The template switch checks each name by the name rule before libvirt is asked: each hostile name is refused
+        // on its own, and vault keeps its template.
+        var results = await host.Get<QubeCommands>().SwitchTemplateAsync(["vault\0x", "../vault", "vault\u202E"], "fedora-42");
+        Assert.All(results, r => Assert.StartsWith("Invalid name '", r.Refusal));
         Assert.Equal("debian-13", (await host.Get<InventoryService>().GetAsync("vault")).Template?.Name);
     }
 
@@ -154,8 +155,8 @@ public sealed class BadInputJobTests
             {
                 go.Wait(cts.Token);
                 return request is CreateQubeRequest c
-                    ? await jobs.EnqueueAsync(CreateQubeJob.KindName, name, c, cts.Token)
-                    : await jobs.EnqueueAsync(CloneQubeJob.KindName, name, (CloneRequest)request, cts.Token);
+                    ? await jobs.EnqueueAsync(JobKind.Create, name, c, cts.Token)
+                    : await jobs.EnqueueAsync(JobKind.Clone, name, (CloneRequest)request, cts.Token);
             });
             var tabs = new[] { Submit(create), Submit(second) };
             go.Set();
@@ -216,11 +217,11 @@ public sealed class BadInputJobTests
         const string nullNotes = "{\"class\":\"AppVM\",\"label\":\"blue\",\"template\":\"fedora-42\",\"netVm\":\"sys-firewall\",\"notes\":null}";
         const string nullLabel = "{\"class\":\"AppVM\",\"label\":null,\"template\":\"fedora-42\"}";
 
-        var noLabel = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(CreateQubeJob.KindName, "no-label", nullLabel, cts.Token));
+        var noLabel = await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(JobKind.Create, "no-label", nullLabel, cts.Token));
         Assert.StartsWith("There is no label", noLabel.Message);
 
         // No notes is empty notes: the qube is made (it used to fail at the inventory step as "already exists").
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(CreateQubeJob.KindName, "no-notes", nullNotes, cts.Token)).Id, cts.Token);
+        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Create, "no-notes", nullNotes, cts.Token)).Id, cts.Token);
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal("", (await host.Get<InventoryService>().GetAsync("no-notes")).Notes);
     }

@@ -19,7 +19,7 @@ public sealed class CompactionTests
 
     private static string FileOf(string dataDir, string qube, string file) => Path.Combine(dataDir, "pool", qube, file);
 
-    private static async Task<Job> RunAsync(ConsoleHost host, string kind, string target, object? arguments = null)
+    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
@@ -27,7 +27,7 @@ public sealed class CompactionTests
         return await jobs.WaitAsync(job.Id, cts.Token);
     }
 
-    private static async Task SucceedsAsync(ConsoleHost host, string kind, string target, object? arguments = null)
+    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
     {
         var job = await RunAsync(host, kind, target, arguments);
         Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.Error}");
@@ -40,15 +40,15 @@ public sealed class CompactionTests
     private static async Task<string> WastefulTemplateAsync(ConsoleHost host)
     {
         var dataDir = host.DataDir;
-        await SucceedsAsync(host, "shutdown", "mail");
-        await SucceedsAsync(host, "start", "debian-13");
+        await SucceedsAsync(host, JobKind.Shutdown, "mail");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
         await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile), 0xaa, 64 * MiB, 64 * MiB);
-        await SucceedsAsync(host, "shutdown", "debian-13");
-        await SucceedsAsync(host, "start", "debian-13");
+        await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
         var dirty = FileOf(dataDir, "debian-13", RootVolumes.DirtyFile);
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-f", "qcow2", "-c", $"write -z -u {64 * MiB} {48 * MiB}", "--", dirty]);
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-f", "qcow2", "-c", $"discard {112 * MiB} {8 * MiB}", "--", dirty]);
-        await SucceedsAsync(host, "shutdown", "debian-13");
+        await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
         // What qemu-img convert alone makes of the same chain, for comparison.
         var reference = Path.Combine(dataDir, "reference.qcow2");
         await QemuImg.ConvertAsync(FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(3)), reference);
@@ -70,7 +70,7 @@ public sealed class CompactionTests
         Assert.True(allocated - compacted >= 48 * MiB, $"reclaimable {allocated - compacted}");
         var before = await RevisionBytesAsync(host.DataDir);
 
-        var job = await RunAsync(host, CompactRootJob.KindName, "debian-13", new CompactRequest());
+        var job = await RunAsync(host, JobKind.Compact, "debian-13", new CompactRequest());
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal(100, job.Progress);
@@ -89,7 +89,7 @@ public sealed class CompactionTests
         Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(rev3)!, "*" + FileReaper.Suffix));
         Assert.Equal([rev3], Directory.GetFiles(Path.GetDirectoryName(rev3)!, "root.*"));
         Assert.Contains(job.Log, l => l.Text.StartsWith("Compacted revision 3 of debian-13: its revisions took ") && l.Text.Contains("; won "));
-        await SucceedsAsync(host, "start", "mail");
+        await SucceedsAsync(host, JobKind.Start, "mail");
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0xaa {112 * MiB + 8 * MiB} {8 * MiB}", "--",
             FileOf(host.DataDir, "mail", RootVolumes.SnapshotFile)]);
     }
@@ -98,8 +98,8 @@ public sealed class CompactionTests
     public async Task Compaction_is_refused_while_the_template_runs()
     {
         await using var host = await ConsoleHost.StartAsync();
-        await SucceedsAsync(host, "start", "fedora-42");
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(CompactRootJob.KindName, "fedora-42", CancellationToken.None));
+        await SucceedsAsync(host, JobKind.Start, "fedora-42");
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Compact, "fedora-42", CancellationToken.None));
         Assert.Equal("'fedora-42' is running; shut it down before compacting its root.", error.Message);
     }
 
@@ -126,7 +126,7 @@ public sealed class CompactionTests
             {
                 reference = await WastefulTemplateAsync(host);
                 await using var db = await host.Get<Microsoft.EntityFrameworkCore.IDbContextFactory<Data.InventoryDbContext>>().CreateDbContextAsync();
-                var job = new Job { Kind = CompactRootJob.KindName, Target = "debian-13", State = JobState.Running, Progress = 40, Step = "Writing the compacted root: 42%", CreatedUtc = DateTime.UtcNow, StartedUtc = DateTime.UtcNow };
+                var job = new Job { Kind = JobKind.Compact.Name, Target = "debian-13", State = JobState.Running, Progress = 40, Step = "Writing the compacted root: 42%", CreatedUtc = DateTime.UtcNow, StartedUtc = DateTime.UtcNow };
                 db.Jobs.Add(job);
                 await db.SaveChangesAsync();
                 db.Locks.Add(new QubeLock { QubeName = "debian-13", JobId = job.Id, AcquiredUtc = DateTime.UtcNow });
@@ -156,13 +156,13 @@ public sealed class CompactionTests
             var history = (await again.Get<RootVolumes>().HistoryAsync("debian-13"))!;
             Assert.Equal(3, history.Current);
             Assert.Equal(afterSwap ? null : 2, history.Revisions.Single(r => r.Number == 3).BackingNumber);
-            var interrupted = (await again.Get<JobEngine>().QueryAsync(new JobQuery { Target = "debian-13" })).Single(j => j.Kind == CompactRootJob.KindName);
+            var interrupted = (await again.Get<JobEngine>().QueryAsync(new JobQuery { Target = "debian-13" })).Single(j => JobKind.Compact.Is(j));
             Assert.Equal(JobState.Interrupted, interrupted.State);
-            await SucceedsAsync(again, "start", "debian-13");
+            await SucceedsAsync(again, JobKind.Start, "debian-13");
             Assert.True(await SameDataAsync(reference, FileOf(dataDir, "debian-13", RootVolumes.DirtyFile)));
             // And it compacts fine afterwards.
-            await SucceedsAsync(again, "shutdown", "debian-13");
-            await SucceedsAsync(again, CompactRootJob.KindName, "debian-13", new CompactRequest());
+            await SucceedsAsync(again, JobKind.Shutdown, "debian-13");
+            await SucceedsAsync(again, JobKind.Compact, "debian-13", new CompactRequest());
             Assert.True(await SameDataAsync(reference, rev3));
         }
         finally

@@ -5,6 +5,7 @@
 // volumes' usage follows each job as it ends, with the one-minute timer set to a day so it cannot be what helps.
 using Microsoft.Data.Sqlite;
 using QubesWeb.Components.Shared;
+using QubesWeb.Services;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
@@ -26,7 +27,7 @@ public sealed class CompactionWhileReadTests
 
     private static string FileOf(string dataDir, string qube, string file) => Path.Combine(dataDir, "pool", qube, file);
 
-    private static async Task<Job> SucceedsAsync(ConsoleHost host, string kind, string target, object? arguments = null)
+    private static async Task<Job> SucceedsAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
@@ -53,13 +54,13 @@ public sealed class CompactionWhileReadTests
     /// </summary>
     private static async Task<(Job Compaction, long Rev1Bytes, long Rev2Bytes)> UpdateThenCompactWhileReadAsync(ConsoleHost host)
     {
-        await SucceedsAsync(host, UpdateJob.KindName, "fedora-42");
+        await SucceedsAsync(host, JobKind.Update, "fedora-42");
         var history = await HistoryAsync(host);
         Assert.Equal(2, history.Current);
         Assert.Equal(Readers, history.Revisions.Single(r => r.Number == 1).UsedBy);
         var before = history.Revisions.Sum(r => r.SizeBytes);
 
-        var compaction = await SucceedsAsync(host, CompactRootJob.KindName, "fedora-42", new CompactRequest());
+        var compaction = await SucceedsAsync(host, JobKind.Compact, "fedora-42", new CompactRequest());
 
         history = await HistoryAsync(host);
         var rev1 = history.Revisions.Single(r => r.Number == 1);
@@ -100,11 +101,11 @@ public sealed class CompactionWhileReadTests
         var (compaction, rev1Bytes, rev2Bytes) = await UpdateThenCompactWhileReadAsync(host);
 
         // Two readers stop: revision 1 stays for the other two.
-        await SucceedsAsync(host, "shutdown", "work");
-        await SucceedsAsync(host, "shutdown", "personal");
+        await SucceedsAsync(host, JobKind.Shutdown, "work");
+        await SucceedsAsync(host, JobKind.Shutdown, "personal");
         Assert.Equal(["sys-firewall", "sys-net"], (await HistoryAsync(host)).Revisions.Single(r => r.Number == 1).UsedBy);
         // "Restart outdated" restarts the others; the last one's stop lets revision 1 go.
-        await SucceedsAsync(host, RestartOutdatedJob.KindName, "fedora-42", new RestartOutdatedRequest());
+        await SucceedsAsync(host, JobKind.RestartOutdated, "fedora-42", new RestartOutdatedRequest());
 
         await AssertRevision1GoneAndReportedAsync(host, compaction.Id, rev1Bytes, rev2Bytes);
         Assert.All((await HistoryAsync(host)).Revisions, r => Assert.False(r.Released));
@@ -166,12 +167,12 @@ public sealed class CompactionWhileReadTests
         async Task<long> RootUsageAsync() => (await host.Get<Inventory>().GetAsync("fedora-42")).Volumes.Single(v => v.Kind == VolumeKind.Root).UsageBytes;
         var atStart = await RootUsageAsync();
 
-        await SucceedsAsync(host, UpdateJob.KindName, "fedora-42");
+        await SucceedsAsync(host, JobKind.Update, "fedora-42");
         await Eventually.UntilAsync(estate, () => RootUsageIsCurrentAsync(host), "fedora-42's root usage measured after the update");
         var afterUpdate = await RootUsageAsync();
         Assert.True(afterUpdate > atStart, $"{atStart} -> {afterUpdate}");
 
-        await SucceedsAsync(host, CompactRootJob.KindName, "fedora-42", new CompactRequest());
+        await SucceedsAsync(host, JobKind.Compact, "fedora-42", new CompactRequest());
         await Eventually.UntilAsync(estate, () => RootUsageIsCurrentAsync(host), "fedora-42's root usage measured after the compaction");
         Assert.NotEqual(afterUpdate, await RootUsageAsync());
     }

@@ -1,6 +1,7 @@
 // The console killed (SIGKILL, no clean-up) at the worst moments of a commit and of a merge, then started again on
 // the same data folder: recovery leaves the template on a consistent revision that starts and reads right, and the
 // job that was cut off is marked.
+using QubesWeb.Services;
 using Microsoft.Extensions.Options;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Hosting;
@@ -20,7 +21,7 @@ public sealed class CrashTests
 
     private static string FileOf(string dataDir, string qube, string file) => Path.Combine(dataDir, "pool", qube, file);
 
-    private static async Task SucceedsAsync(ConsoleHost host, string kind, string target)
+    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Deadline);
@@ -38,7 +39,7 @@ public sealed class CrashTests
         var host = await ConsoleHost.StartAsync(dataDir: dataDir);
         try
         {
-            await SucceedsAsync(host, "start", "debian-13");
+            await SucceedsAsync(host, JobKind.Start, "debian-13");
             await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile), 0xab, 32 * MiB, 4 * MiB);
         }
         finally
@@ -73,11 +74,11 @@ public sealed class CrashTests
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-r", "-f", "qcow2", "-c", $"read -P 0xab {32 * MiB} {4 * MiB}", "--", rev2]);
         Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile)));
 
-        var commits = (await host.Get<JobEngine>().QueryAsync(new JobQuery { Target = "debian-13" })).Where(j => j.Kind == CommitRootJob.KindName).ToList();
+        var commits = (await host.Get<JobEngine>().QueryAsync(new JobQuery { Target = "debian-13" })).Where(j => JobKind.Commit.Is(j)).ToList();
         Assert.Contains(commits, j => j.State == JobState.Interrupted);
 
-        await SucceedsAsync(host, "start", "debian-13");
-        await SucceedsAsync(host, "start", "vault");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
+        await SucceedsAsync(host, JobKind.Start, "vault");
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath,
             ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0xab {32 * MiB} {4 * MiB}", "--", FileOf(dataDir, "vault", RootVolumes.SnapshotFile)]);
     }
@@ -156,9 +157,9 @@ public sealed class CrashTests
                 // Two updates while mail runs on revision 1: revision 1 is past revisions_to_keep but in use.
                 foreach (var (pattern, offset) in new[] { ((byte)0xb2, 64 * MiB), ((byte)0xb3, 128 * MiB) })
                 {
-                    await SucceedsAsync(host, "start", "debian-13");
+                    await SucceedsAsync(host, JobKind.Start, "debian-13");
                     await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile), pattern, offset, 4 * MiB);
-                    await SucceedsAsync(host, "shutdown", "debian-13");
+                    await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
                 }
                 Assert.Equal([3, 2, 1], (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
             }
@@ -179,7 +180,7 @@ public sealed class CrashTests
             Assert.Equal([rev3, FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(2))], (await QemuImg.ChainAsync(rev3)).Select(l => l.Path));
             foreach (var (pattern, offset, length) in new[] { ((byte)0x51, 0L, 16 * MiB), ((byte)0xb2, 64 * MiB, 4 * MiB), ((byte)0xb3, 128 * MiB, 4 * MiB) })
                 await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0x{pattern:x2} {offset} {length}", "--", rev3]);
-            await SucceedsAsync(again, "start", "debian-13");
+            await SucceedsAsync(again, JobKind.Start, "debian-13");
         }
         finally
         {

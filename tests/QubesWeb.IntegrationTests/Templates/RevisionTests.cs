@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
+using QubesWeb.Services.Qubes;
 using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
@@ -27,7 +28,7 @@ public sealed class RevisionTests
     private static string Pool(ConsoleHost host) => host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
     private static string FileOf(ConsoleHost host, string qube, string file) => Path.Combine(Pool(host), qube, file);
 
-    private static async Task<Job> RunAsync(ConsoleHost host, string kind, string target, object? arguments = null)
+    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
@@ -37,7 +38,7 @@ public sealed class RevisionTests
         return await jobs.WaitAsync(job.Id, cts.Token);
     }
 
-    private static async Task SucceedsAsync(ConsoleHost host, string kind, string target, object? arguments = null)
+    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
     {
         var job = await RunAsync(host, kind, target, arguments);
         Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.State} {job.Error}");
@@ -46,9 +47,9 @@ public sealed class RevisionTests
     /// <summary>Start the template, write <paramref name="pattern"/> into its dirty overlay as a guest would, shut it down.</summary>
     private static async Task ChangeTemplateAsync(ConsoleHost host, string template, byte pattern, long offset)
     {
-        await SucceedsAsync(host, "start", template);
+        await SucceedsAsync(host, JobKind.Start, template);
         await QemuImg.WritePatternAsync(FileOf(host, template, RootVolumes.DirtyFile), pattern, offset, 4 * MiB);
-        await SucceedsAsync(host, "shutdown", template);
+        await SucceedsAsync(host, JobKind.Shutdown, template);
     }
 
     private static async Task<RootStaleness> StalenessAsync(ConsoleHost host, string qube)
@@ -75,14 +76,14 @@ public sealed class RevisionTests
         await using var host = await ConsoleHost.StartAsync();
         var rev1 = FileOf(host, "fedora-42", RootVolumes.RevisionFile(1));
 
-        await SucceedsAsync(host, "start", "fedora-42");
+        await SucceedsAsync(host, JobKind.Start, "fedora-42");
         var dirty = FileOf(host, "fedora-42", RootVolumes.DirtyFile);
         var chain = await QemuImg.ChainAsync(dirty);
         Assert.Equal([dirty, rev1], chain.Select(l => l.Path));
         await QemuImg.WritePatternAsync(dirty, 0xcd, 64 * MiB, 4 * MiB);
         Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!.Current);
 
-        var shutdown = await RunAsync(host, "shutdown", "fedora-42");
+        var shutdown = await RunAsync(host, JobKind.Shutdown, "fedora-42");
 
         Assert.True(shutdown.State == JobState.Succeeded, shutdown.Error);
         Assert.Contains(shutdown.Log, l => l.Text == "Committed the root of fedora-42 as revision 2 (was 1).");
@@ -107,7 +108,7 @@ public sealed class RevisionTests
 
         for (var run = 0; run < 2; run++)
         {
-            await SucceedsAsync(host, "start", "research");
+            await SucceedsAsync(host, JobKind.Start, "research");
             // The second start's volume is the kept image of the first, written again: it must still be a sound,
             // empty image of the qube's volatile size, not what the first run left in it.
             Assert.False(await ReadsPatternAsync(volatilePath, 0x7e, 0));
@@ -120,7 +121,7 @@ public sealed class RevisionTests
             await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "--", reference, volatilePath]);
             await QemuImg.WritePatternAsync(volatilePath, 0x7e, 0, 4 * MiB);
             Assert.True(await ReadsPatternAsync(volatilePath, 0x7e, 0));
-            await SucceedsAsync(host, "kill", "research");
+            await SucceedsAsync(host, JobKind.Kill, "research");
             Assert.False(File.Exists(volatilePath));
         }
     }
@@ -129,8 +130,8 @@ public sealed class RevisionTests
     public async Task A_template_started_and_stopped_without_writes_makes_no_new_revision()
     {
         await using var host = await ConsoleHost.StartAsync();
-        await SucceedsAsync(host, "start", "debian-13");
-        var shutdown = await RunAsync(host, "shutdown", "debian-13");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
+        var shutdown = await RunAsync(host, JobKind.Shutdown, "debian-13");
 
         Assert.Contains(shutdown.Log, l => l.Text == "Nothing was written to the root of debian-13; revision 1 stays current.");
         Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
@@ -148,17 +149,17 @@ public sealed class RevisionTests
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "work"));
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "research")); // halted: never outdated
 
-        await SucceedsAsync(host, "start", "fedora-42");
+        await SucceedsAsync(host, JobKind.Start, "fedora-42");
         Assert.Equal(RootStaleness.ToBeOutdated, await StalenessAsync(host, "work"));
         await QemuImg.WritePatternAsync(FileOf(host, "fedora-42", RootVolumes.DirtyFile), 0xcd, 64 * MiB, 4 * MiB);
-        await SucceedsAsync(host, "shutdown", "fedora-42");
+        await SucceedsAsync(host, JobKind.Shutdown, "fedora-42");
 
         Assert.Equal(RootStaleness.Outdated, await StalenessAsync(host, "work"));
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "research"));
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "mail")); // on debian-13
         Assert.False(await ReadsPatternAsync(snap, 0xcd, 64 * MiB));
 
-        await SucceedsAsync(host, "restart", "work");
+        await SucceedsAsync(host, JobKind.Restart, "work");
 
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "work"));
         Assert.Equal(FileOf(host, "fedora-42", RootVolumes.RevisionFile(2)), (await QemuImg.ChainAsync(snap))[1].Path);
@@ -175,8 +176,8 @@ public sealed class RevisionTests
             var first = await ConsoleHost.StartAsync(dataDir: dataDir);
             try
             {
-                await SucceedsAsync(first, "start", "research");
-                await SucceedsAsync(first, "start", "social");
+                await SucceedsAsync(first, JobKind.Start, "research");
+                await SucceedsAsync(first, JobKind.Start, "social");
                 await ChangeTemplateAsync(first, "fedora-42", 0xcd, 64 * MiB);
                 Assert.Equal(RootStaleness.Outdated, await StalenessAsync(first, "research"));
                 qubes = await first.Get<InventoryService>().ListAsync();
@@ -221,7 +222,7 @@ public sealed class RevisionTests
         Assert.Contains("work", history.Revisions.Single(r => r.Number == 1).UsedBy);
         Assert.True(File.Exists(FileOf(host, "fedora-42", RootVolumes.RevisionFile(1))));
 
-        await SucceedsAsync(host, RestartOutdatedJob.KindName, "fedora-42", new RestartOutdatedRequest());
+        await SucceedsAsync(host, JobKind.RestartOutdated, "fedora-42", new RestartOutdatedRequest());
 
         history = (await roots.HistoryAsync("fedora-42"))!;
         Assert.Equal([3, 2], history.Revisions.Select(r => r.Number));
@@ -252,10 +253,10 @@ public sealed class RevisionTests
     {
         await using var host = await ConsoleHost.StartAsync();
         await ChangeTemplateAsync(host, "debian-13", 0xd2, 64 * MiB);
-        await SucceedsAsync(host, "restart", "mail");
+        await SucceedsAsync(host, JobKind.Restart, "mail");
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "mail"));
 
-        var revert = await RunAsync(host, RevertRootJob.KindName, "debian-13", new RevertRootRequest(1));
+        var revert = await RunAsync(host, JobKind.Revert, "debian-13", new RevertRootRequest(1));
 
         Assert.True(revert.State == JobState.Succeeded, revert.Error);
         Assert.Contains(revert.Log, l => l.Text == "Outdated until they restart: mail.");
@@ -263,7 +264,7 @@ public sealed class RevisionTests
         Assert.Equal(1, history.Current);
         Assert.Equal([2, 1], history.Revisions.Select(r => r.Number));
         Assert.Equal(RootStaleness.Outdated, await StalenessAsync(host, "mail"));
-        await SucceedsAsync(host, "restart", "mail");
+        await SucceedsAsync(host, JobKind.Restart, "mail");
         Assert.False(await ReadsPatternAsync(FileOf(host, "mail", RootVolumes.SnapshotFile), 0xd2, 64 * MiB));
 
         // The next commit goes on revision 1; revision 2, reverted from, is still there to go back to.
@@ -273,9 +274,9 @@ public sealed class RevisionTests
         Assert.Equal(1, history.Revisions.Single(r => r.Number == 3).BackingNumber);
         Assert.Contains(history.Revisions, r => r.Number == 2);
 
-        await SucceedsAsync(host, "start", "debian-13");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
         var refused = await Assert.ThrowsAsync<QubeRuleException>(() =>
-            host.Get<JobEngine>().EnqueueAsync(RevertRootJob.KindName, "debian-13", new RevertRootRequest(2), CancellationToken.None));
+            host.Get<JobEngine>().EnqueueAsync(JobKind.Revert, "debian-13", new RevertRootRequest(2), CancellationToken.None));
         Assert.Equal("'debian-13' is running; shut it down before reverting its root.", refused.Message);
     }
 
@@ -283,7 +284,7 @@ public sealed class RevisionTests
     public async Task A_template_stopped_behind_the_consoles_back_is_committed_by_a_job()
     {
         await using var host = await ConsoleHost.StartAsync();
-        await SucceedsAsync(host, "start", "debian-13");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
         await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootVolumes.DirtyFile), 0xe1, 0, 4 * MiB);
 
         host.Get<IHypervisor>().Kill("debian-13");
@@ -292,7 +293,7 @@ public sealed class RevisionTests
         Job? commit = null;
         await Eventually.UntilAsync(host.Get<EstateMonitor>(), async () =>
         {
-            commit = (await jobs.QueryAsync(new JobQuery { Target = "debian-13" })).FirstOrDefault(j => j.Kind == CommitRootJob.KindName);
+            commit = (await jobs.QueryAsync(new JobQuery { Target = "debian-13" })).FirstOrDefault(j => JobKind.Commit.Is(j));
             return commit is { State: JobState.Succeeded or JobState.Failed };
         }, "a commit job for debian-13 to finish");
         Assert.Equal(JobState.Succeeded, commit!.State);
@@ -304,14 +305,14 @@ public sealed class RevisionTests
     public async Task A_commit_qemu_img_refuses_leaves_the_template_on_its_last_revision_and_it_starts_again()
     {
         await using var host = await ConsoleHost.StartAsync();
-        await SucceedsAsync(host, "start", "debian-13");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
         var dirty = FileOf(host, "debian-13", RootVolumes.DirtyFile);
         await QemuImg.WritePatternAsync(dirty, 0xe2, 0, 4 * MiB);
         // A broken image: its qcow2 header is overwritten, so qemu-img check fails.
         await using (var f = new FileStream(dirty, FileMode.Open, FileAccess.Write))
             f.Write(new byte[64]);
 
-        var shutdown = await RunAsync(host, "shutdown", "debian-13");
+        var shutdown = await RunAsync(host, JobKind.Shutdown, "debian-13");
 
         Assert.Equal(JobState.Failed, shutdown.State);
         Assert.Contains("It stays on revision 1", shutdown.Error);
@@ -320,7 +321,7 @@ public sealed class RevisionTests
         var history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
         Assert.Equal(1, history.Current);
         Assert.Equal([1], history.Revisions.Select(r => r.Number));
-        await SucceedsAsync(host, "start", "debian-13");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
         Assert.Equal(FileOf(host, "debian-13", RootVolumes.RevisionFile(1)), (await QemuImg.ChainAsync(dirty))[1].Path);
     }
 
@@ -332,13 +333,13 @@ public sealed class RevisionTests
             new QubeChanges(Features: new Dictionary<string, string?> { ["restart-after-update"] = "False" }));
         await ChangeTemplateAsync(host, "fedora-42", 0xc2, 64 * MiB);
 
-        var job = await RunAsync(host, RestartOutdatedJob.KindName, QubeRules.AdminVmName, new RestartOutdatedRequest());
+        var job = await RunAsync(host, JobKind.RestartOutdated, QubeRules.AdminVmName, new RestartOutdatedRequest());
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Contains(job.Log, l => l.Text == "Left alone (restart-after-update is false): personal.");
         Assert.Contains(job.Log, l => l.Text == "Restarting 3 outdated qube(s): sys-net, sys-firewall, work.");
         var restarts = (await host.Get<JobEngine>().QueryAsync(new JobQuery()))
-            .Where(j => j.Kind == "restart").OrderBy(j => j.Id).Select(j => j.Target).ToList();
+            .Where(j => JobKind.Restart.Is(j)).OrderBy(j => j.Id).Select(j => j.Target).ToList();
         Assert.Equal(["sys-net", "sys-firewall", "work"], restarts);
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "work"));
         Assert.Equal(RootStaleness.Outdated, await StalenessAsync(host, "personal"));
@@ -348,11 +349,11 @@ public sealed class RevisionTests
     public async Task Restart_outdated_can_shut_the_running_template_down_first()
     {
         await using var host = await ConsoleHost.StartAsync();
-        await SucceedsAsync(host, "start", "debian-13");
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
         await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootVolumes.DirtyFile), 0xe3, 0, 4 * MiB);
         Assert.Equal(["debian-13"], await host.Get<RestartOutdatedJob>().RunningTemplatesAsync("debian-13", CancellationToken.None));
 
-        var job = await RunAsync(host, RestartOutdatedJob.KindName, "debian-13", new RestartOutdatedRequest(ShutDownTemplatesFirst: true));
+        var job = await RunAsync(host, JobKind.RestartOutdated, "debian-13", new RestartOutdatedRequest(ShutDownTemplatesFirst: true));
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal(RunState.Halted, host.Get<EstateMonitor>().StateOf("debian-13"));
@@ -365,15 +366,15 @@ public sealed class RevisionTests
     {
         await using var host = await ConsoleHost.StartAsync();
 
-        var results = await host.Get<TemplateSwitcher>().SwitchAsync(["research", "work", "social"], "debian-13");
+        var results = await host.Get<QubeCommands>().SwitchTemplateAsync(["research", "work", "social"], "debian-13");
 
-        Assert.Equal([("research", true), ("work", false), ("social", true)], results.Select(r => (r.Qube, r.Switched)));
-        Assert.Equal("'work' is running; shut it down to switch its template.", results[1].Error);
+        Assert.Equal([("research", true), ("work", false), ("social", true)], results.Select(r => (r.Qube, r.Done)));
+        Assert.Equal("'work' is running; its template can change only while it is halted. Shut it down first.", results[1].Refusal);
         var qubes = await host.Get<InventoryService>().ListAsync();
         Assert.Equal("debian-13", qubes.Single(q => q.Name == "research").Template!.Name);
         Assert.Equal("fedora-42", qubes.Single(q => q.Name == "work").Template!.Name);
         Assert.Equal("debian-13", host.Get<IHypervisor>().GetMetadata("research")?.Template);
-        await SucceedsAsync(host, "start", "research");
+        await SucceedsAsync(host, JobKind.Start, "research");
         Assert.Equal(FileOf(host, "debian-13", RootVolumes.RevisionFile(1)),
             (await QemuImg.ChainAsync(FileOf(host, "research", RootVolumes.SnapshotFile)))[1].Path);
     }

@@ -41,16 +41,16 @@ public sealed class UnsafeImageTests
         var revisionBytes = Hash(revision);
         var filesBefore = Files(host.DataDir);
 
-        var start = await RunAsync(host, "start", "debian-13");
+        var start = await RunAsync(host, JobKind.Start, "debian-13");
         Assert.Equal(JobState.Failed, start.State);
         Assert.Contains($"Refused to open the image {revision}: {reason}", start.Error);
         Assert.Contains("The console opens only images whose whole backing chain is plain qcow2 or raw files in its pool; nothing was read through it or written.", start.Error);
 
-        var compact = await RunAsync(host, CompactRootJob.KindName, "debian-13", new CompactRequest());
+        var compact = await RunAsync(host, JobKind.Compact, "debian-13", new CompactRequest());
         Assert.Equal(JobState.Failed, compact.State);
         Assert.Contains(reason, compact.Error);
 
-        var clone = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(CloneQubeJob.KindName, "copied",
+        var clone = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Clone, "copied",
             new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"), CancellationToken.None));
         Assert.StartsWith("debian-13's root cannot be copied. Refused to open the image", clone.Message);
         Assert.Contains(reason, clone.Message);
@@ -63,7 +63,7 @@ public sealed class UnsafeImageTests
         _ = what;
     }
 
-    private static async Task<Job> RunAsync(ConsoleHost host, string kind, string target, object? arguments = null)
+    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);

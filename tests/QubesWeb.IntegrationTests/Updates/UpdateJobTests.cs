@@ -18,7 +18,7 @@ public sealed class UpdateJobTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
 
-    private static async Task<Job> RunAsync(ConsoleHost host, string kind, string target)
+    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target)
     {
         var jobs = host.Get<JobEngine>();
         using var cts = new CancellationTokenSource(Timeout);
@@ -33,7 +33,7 @@ public sealed class UpdateJobTests
     {
         await using var host = await ConsoleHost.StartAsync();
         var jobs = host.Get<JobEngine>();
-        var queued = await jobs.EnqueueAsync(UpdateJob.KindName, "fedora-42", CancellationToken.None);
+        var queued = await jobs.EnqueueAsync(JobKind.Update, "fedora-42", CancellationToken.None);
         // The log streams: package lines are there while the job still runs.
         await Eventually.UntilAsync(null, async () =>
         {
@@ -67,7 +67,7 @@ public sealed class UpdateJobTests
     {
         await using var host = await ConsoleHost.StartAsync();
         var jobs = host.Get<JobEngine>();
-        var queued = await jobs.EnqueueAsync(UpdateJob.KindName, "debian-13", CancellationToken.None);
+        var queued = await jobs.EnqueueAsync(JobKind.Update, "debian-13", CancellationToken.None);
         await Eventually.UntilAsync(null, async () => (await jobs.GetAsync(queued.Id))!.Log.Any(l => l.Text.Contains("Unpacking")), "the update to be under way");
 
         Assert.True(await jobs.CancelAsync(queued.Id));
@@ -90,7 +90,7 @@ public sealed class UpdateJobTests
     {
         await using var host = await ConsoleHost.StartAsync();
 
-        var check = await RunAsync(host, CheckUpdatesJob.KindName, "fedora-42");
+        var check = await RunAsync(host, JobKind.CheckUpdates, "fedora-42");
 
         Assert.True(check.State == JobState.Succeeded, check.Error);
         var fedora = await host.Get<InventoryService>().GetAsync("fedora-42");
@@ -99,8 +99,8 @@ public sealed class UpdateJobTests
         Assert.Equal(RunState.Halted, host.Get<EstateMonitor>().StateOf("fedora-42"));
         Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!.Current);
 
-        Assert.Equal(JobState.Succeeded, (await RunAsync(host, UpdateJob.KindName, "fedora-42")).State);
-        Assert.Equal(JobState.Succeeded, (await RunAsync(host, CheckUpdatesJob.KindName, "fedora-42")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Update, "fedora-42")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.CheckUpdates, "fedora-42")).State);
         Assert.Equal("False", (await host.Get<InventoryService>().GetAsync("fedora-42")).Feature("updates-available"));
     }
 
@@ -108,7 +108,7 @@ public sealed class UpdateJobTests
     public async Task An_AppVM_is_not_updated_on_its_own_and_the_reason_is_given()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(UpdateJob.KindName, "work", CancellationToken.None));
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Update, "work", CancellationToken.None));
         Assert.Equal("'work' is an AppVM: it gets its software from its template; update the template instead.", error.Message);
     }
 
@@ -117,7 +117,7 @@ public sealed class UpdateJobTests
     {
         await using var host = await ConsoleHost.StartAsync();
         await host.Get<InventoryService>().UpdateAsync("devbox", new QubeChanges(Features: new Dictionary<string, string?> { ["os-distribution"] = "plan9" }));
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(UpdateJob.KindName, "devbox", CancellationToken.None));
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Update, "devbox", CancellationToken.None));
         Assert.Equal("No update command is known for devbox (os-distribution 'plan9'); set its feature qubesweb-update-command, e.g. '/usr/bin/dnf -y upgrade'.", error.Message);
     }
 }

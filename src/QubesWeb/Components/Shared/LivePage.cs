@@ -12,7 +12,7 @@ namespace QubesWeb.Components.Shared;
 public abstract class LivePage : ComponentBase, IDisposable
 {
     [Inject] protected EstateMonitor Estate { get; set; } = null!;
-    [Inject] protected JobEngine Jobs { get; set; } = null!;
+    [Inject] protected TaskQueries Jobs { get; set; } = null!;
 
     private const int Full = 1, States = 2, JobsFlag = 4;
     private int _pending;

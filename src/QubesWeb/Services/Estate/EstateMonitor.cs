@@ -20,6 +20,7 @@ public sealed class EstateMonitor : IDisposable
 {
     private readonly IHypervisor _hypervisor;
     private readonly Inventory _inventory;
+    private readonly DomainDefinitions _definitions;
     private readonly ILogger<EstateMonitor> _log;
     private readonly ConcurrentDictionary<string, DomainStatus> _domains = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _reconcileGate = new(1, 1);
@@ -33,8 +34,9 @@ public sealed class EstateMonitor : IDisposable
     private long _eventSeq;
     private readonly ConcurrentDictionary<string, long> _lastEvent = new(StringComparer.Ordinal);
 
-    public EstateMonitor(IHypervisor hypervisor, Inventory inventory, ILogger<EstateMonitor> log)
+    public EstateMonitor(IHypervisor hypervisor, Inventory inventory, DomainDefinitions definitions, ILogger<EstateMonitor> log)
     {
+        _definitions = definitions;
         _hypervisor = hypervisor;
         _inventory = inventory;
         _log = log;
@@ -117,7 +119,7 @@ public sealed class EstateMonitor : IDisposable
             try
             {
                 var qube = await _inventory.GetForDomainAsync(name, ct);
-                _hypervisor.Define(DomainSpecs.From(qube));
+                _definitions.Apply(qube);
                 defined.Add(name);
                 if (_hypervisor.GetDomain(name) is { } now) byName[name] = now;
             }

@@ -53,7 +53,7 @@ public sealed class JobEngine : BackgroundService
     public JobEngine(IDbContextFactory<InventoryDbContext> contexts, IEnumerable<IJobKind> kinds, ILogger<JobEngine> log)
     {
         _contexts = contexts;
-        _kinds = kinds.ToDictionary(k => k.Kind, StringComparer.Ordinal);
+        _kinds = kinds.ToDictionary(k => k.Kind.Name, StringComparer.Ordinal);
         _log = log;
     }
 
@@ -67,34 +67,19 @@ public sealed class JobEngine : BackgroundService
     /// <summary>Queues a job of <paramref name="kind"/> on <paramref name="target"/>, taking the qube's lock.</summary>
     /// <exception cref="JobConflictException">another job holds the qube's lock.</exception>
     /// <exception cref="QubeRuleException">the job cannot succeed; the message says why.</exception>
-    public Task<Job> EnqueueAsync(string kind, string target, CancellationToken ct = default) => EnqueueAsync(kind, target, null, ct);
+    public Task<Job> EnqueueAsync(JobKind kind, string target, CancellationToken ct = default) => EnqueueAsync(kind, target, null, ct);
 
     /// <summary>Queues a job whose kind takes arguments (serialized as JSON into the job).</summary>
-    public Task<Job> EnqueueAsync<TArguments>(string kind, string target, TArguments arguments, CancellationToken ct) where TArguments : class =>
+    public Task<Job> EnqueueAsync<TArguments>(JobKind kind, string target, TArguments arguments, CancellationToken ct) where TArguments : class =>
         EnqueueAsync(kind, target, JobArguments.Serialize(arguments), ct);
 
-    public async Task<Job> EnqueueAsync(string kind, string target, string? arguments, CancellationToken ct = default)
+    public async Task<Job> EnqueueAsync(JobKind kind, string target, string? arguments, CancellationToken ct = default)
     {
         await _recovered.Task.WaitAsync(ct);
-        if (!_kinds.TryGetValue(kind, out var handler))
-            throw new QubeRuleException($"There is no job kind '{Data.Qubes.Inventory.Shown(kind)}'.");
-        try
-        {
-            // Every job acts on a qube (or dom0) by its name: a target no qube could have is refused here, before any
-            // kind looks it up in the inventory, the pool or libvirt (whose C API would read "vault\0x" as "vault").
-            QubeRules.ValidateName(target);
-            await handler.ValidateAsync(target, arguments, ct);
-        }
-        catch (Exception e) when (e is QubeRuleException or HypervisorException or HypervisorUnavailableException)
-        {
-            // The refusal is the user's to read in the UI; the log keeps it for whoever reads it later.
-            _log.LogWarning("Refused {Kind} on {Target}: {Reason}", kind, Data.Qubes.Inventory.Shown(target), e.Message);
-            throw;
-        }
-
+        var handler = await ValidateAsync(kind, target, arguments, ct);
         await using var db = await _contexts.CreateDbContextAsync(ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
-        var job = new Job { Kind = kind, Target = target, Arguments = arguments, State = JobState.Queued, CreatedUtc = DateTime.UtcNow, Step = "Queued" };
+        var job = new Job { Kind = kind.Name, Target = target, Arguments = arguments, State = JobState.Queued, CreatedUtc = DateTime.UtcNow, Step = "Queued" };
         db.Jobs.Add(job);
         await db.SaveChangesAsync(ct);
         var lockName = handler.LockName(target);
@@ -117,6 +102,30 @@ public sealed class JobEngine : BackgroundService
         _queue.Writer.TryWrite(job);
         JobChanged?.Invoke(job.Id);
         return job;
+    }
+
+    /// <summary>
+    /// Runs a job kind's own checks for <paramref name="target"/> without queuing anything, so a page can say a
+    /// refusal before the user confirms (e.g. why a qube cannot be removed).
+    /// </summary>
+    public async Task<IJobKind> ValidateAsync(JobKind kind, string target, string? arguments, CancellationToken ct = default)
+    {
+        if (!_kinds.TryGetValue(kind.Name, out var handler))
+            throw new QubeRuleException($"There is no job kind '{QubeRules.Shown(kind.Name)}'.");
+        try
+        {
+            // Every job acts on a qube (or dom0) by its name: a target no qube could have is refused here, before any
+            // kind looks it up in the inventory, the pool or libvirt (whose C API would read "vault\0x" as "vault").
+            QubeRules.ValidateName(target);
+            await handler.ValidateAsync(target, arguments, ct);
+        }
+        catch (RefusalException e)
+        {
+            // The refusal is the user's to read in the UI; the log keeps it for whoever reads it later.
+            _log.LogWarning("Refused {Kind} on {Target}: {Reason}", kind, QubeRules.Shown(target), e.Message);
+            throw;
+        }
+        return handler;
     }
 
     private async Task<JobConflictException> ConflictAsync(InventoryDbContext db, string target, CancellationToken ct)
@@ -327,11 +336,11 @@ public sealed class JobEngine : BackgroundService
         using var cts = new CancellationTokenSource();
         _running[id] = cts;
         var ctx = new JobContext(id, job.Kind, job.Target, job.Arguments, this);
-        Storage.FaultPoints.EnterJob(job.Kind);
+        FaultPoints.EnterJob(job.Kind);
         try
         {
             await _kinds[job.Kind].RunAsync(ctx, cts.Token);
-            Storage.FaultPoints.Hit("done");
+            FaultPoints.Hit("done");
             await FinishAsync(id, JobState.Succeeded, null, "Done");
         }
         catch (OperationCanceledException) when (cts.IsCancellationRequested)
@@ -341,8 +350,8 @@ public sealed class JobEngine : BackgroundService
         }
         catch (Exception e)
         {
-            var known = e is QubeRuleException or HypervisorException or HypervisorUnavailableException or TimeoutException
-                        or Hypervisor.Storage.ProcessFailedException or Storage.StorageException or JobConflictException;
+            // A refusal or a tool's failure is the job's outcome, said in its log; anything else is a fault worth a stack.
+            var known = e is RefusalException or TimeoutException or Hypervisor.Storage.ProcessFailedException;
             if (!known) _log.LogError(e, "Job #{Id} ({Kind} {Target}) failed", id, job.Kind, job.Target);
             else _log.LogWarning("Job #{Id} ({Kind} {Target}) failed: {Error}", id, job.Kind, job.Target, e.Message);
             await AppendLogAsync(id, e.Message, JobLogLevel.Error);

@@ -8,7 +8,7 @@ namespace QubesWeb.Services.Jobs;
 /// </summary>
 public interface IJobKind
 {
-    string Kind { get; }
+    JobKind Kind { get; }
 
     /// <summary>A sentence for the tasks list, e.g. "Start work".</summary>
     string Describe(string target);
@@ -34,7 +34,7 @@ public interface IJobKind
 }
 
 /// <summary>Another job holds the qube's lock; the message names it.</summary>
-public sealed class JobConflictException(string message, long holderJobId) : Exception(message)
+public sealed class JobConflictException(string message, long holderJobId) : RefusalException(message)
 {
     public long HolderJobId { get; } = holderJobId;
 }

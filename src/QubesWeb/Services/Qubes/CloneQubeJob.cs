@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Options;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Estate;
@@ -50,16 +49,15 @@ public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceV
 /// or copied, its row and its domain. The copy reads a pinned revision, so the source may start, stop and commit
 /// meanwhile. A failure or cancel removes everything the job made: no file, row or domain is left.
 /// </summary>
-public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, RootVolumes roots,
-    IOptions<QubesWebOptions> options) : IJobKind
+public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, DomainDefinitions domains, RootVolumes roots,
+    IOptions<EstateOptions> options) : IJobKind
 {
-    public const string KindName = "clone";
     public const long DefaultRootSize = 10L << 30;
     public const long DefaultPrivateSize = 2L << 30;
     public const long VolatileSize = 10L << 30;
     public const long MaxVolumeSize = 2L << 40;
 
-    public string Kind => KindName;
+    public JobKind Kind => JobKind.Clone;
 
     public string Describe(string target) => $"Create {target} with its own root";
 
@@ -81,10 +79,10 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         QubeRules.ValidateNotes(request.Notes);
         QubeRules.ValidateResources(request.MemoryMiB ?? QubeRules.DefaultMemoryMiB, request.VCpus ?? QubeRules.DefaultVCpus);
         if (!(await inventory.LabelsAsync(ct)).Any(l => l.Name == request.Label))
-            throw new QubeRuleException($"There is no label '{Inventory.Shown(request.Label)}'.");
+            throw new QubeRuleException($"There is no label '{QubeRules.Shown(request.Label)}'.");
         if (request.NetVm is not null)
         {
-            var net = await inventory.FindAsync(request.NetVm, ct) ?? throw new QubeRuleException($"There is no qube named '{Inventory.Shown(request.NetVm)}' to use as netvm.");
+            var net = await inventory.FindAsync(request.NetVm, ct) ?? throw QubeRuleException.NoQube(request.NetVm, "to use as netvm");
             if (!net.ProvidesNetwork)
                 throw new QubeRuleException($"'{net.Name}' does not provide network; choose a qube with provides_network set, or none.");
         }
@@ -103,7 +101,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
     {
         if (request.Source is null) return null;
         var source = await inventory.FindAsync(request.Source, ct)
-            ?? throw new QubeRuleException($"There is no qube named '{Inventory.Shown(request.Source)}' to copy.");
+            ?? throw QubeRuleException.NoQube(request.Source, "to copy");
         if (source.Class is not (QubeClass.TemplateVM or QubeClass.StandaloneVM))
             throw new QubeRuleException($"'{source.Name}' is {QubeRules.Article(source.Class)}: only a template's or a standalone's root can be copied.");
         if (!source.Volumes.Any(v => v.IsSaveOnStopRoot))
@@ -113,7 +111,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         return source;
     }
 
-    private static string Format(long bytes) => Components.Shared.Format.Bytes(bytes);
+    private static string Format(long bytes) => QubesWeb.Services.Format.Bytes(bytes);
 
     /// <summary>The source's current revision, what a copy of it needs (qemu-img measure of its chain), and the pool's free space.</summary>
     public async Task<ClonePlan> PlanAsync(CloneRequest request, CancellationToken ct = default)
@@ -250,7 +248,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(96, "Defining its domain");
-            hypervisor.Define(DomainSpecs.From(await inventory.GetForDomainAsync(job.Target, ct)));
+            await domains.ApplyAsync(job.Target, ct);
             defined = true;
             FaultPoints.Hit("defined");
             await job.LogAsync($"{job.Target} created: {request.Class}{(source is null ? ", empty root" : $" from {source.Name}")}, label {request.Label}, netvm {request.NetVm ?? "none"}.");

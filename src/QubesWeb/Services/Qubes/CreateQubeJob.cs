@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Options;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Estate;
@@ -25,13 +24,12 @@ public sealed record CreateQubeRequest(
 /// Everything is checked before the job is queued; a failure or cancel removes all it made, so no file, row or
 /// domain is left behind.
 /// </summary>
-public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, IOptions<QubesWebOptions> options) : IJobKind
+public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, DomainDefinitions domains, IOptions<EstateOptions> options) : IJobKind
 {
-    public const string KindName = "create";
     public const long PrivateSize = 2L << 30;
     public const long VolatileSize = 10L << 30;
 
-    public string Kind => KindName;
+    public JobKind Kind => JobKind.Create;
 
     public string Describe(string target) => $"Create {target}";
 
@@ -48,14 +46,14 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         if (hypervisor.Connection.IsUp && hypervisor.GetDomain(target) is not null)
             throw new QubeRuleException($"libvirt already has a domain named '{target}' (unmanaged); choose another name.");
         var template = request.Template is null ? null
-            : await inventory.FindAsync(request.Template, ct) ?? throw new QubeRuleException($"There is no template named '{Inventory.Shown(request.Template)}'.");
+            : await inventory.FindAsync(request.Template, ct) ?? throw new QubeRuleException($"There is no template named '{QubeRules.Shown(request.Template)}'.");
         QubeRules.ValidateTemplate(request.Class, template);
         var net = request.NetVm is null ? null
-            : await inventory.FindAsync(request.NetVm, ct) ?? throw new QubeRuleException($"There is no qube named '{Inventory.Shown(request.NetVm)}' to use as netvm.");
+            : await inventory.FindAsync(request.NetVm, ct) ?? throw QubeRuleException.NoQube(request.NetVm, "to use as netvm");
         if (net is not null && !net.ProvidesNetwork)
             throw new QubeRuleException($"'{net.Name}' does not provide network; choose a qube with provides_network set, or none.");
         if (!(await Labels(ct)).Contains(request.Label))
-            throw new QubeRuleException($"There is no label '{Inventory.Shown(request.Label)}'.");
+            throw new QubeRuleException($"There is no label '{QubeRules.Shown(request.Label)}'.");
     }
 
     private async Task<HashSet<string>> Labels(CancellationToken ct) => (await inventory.LabelsAsync(ct)).Select(l => l.Name).ToHashSet();
@@ -93,7 +91,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(80, "Defining its domain");
-            hypervisor.Define(DomainSpecs.From(await inventory.GetForDomainAsync(job.Target, ct)));
+            await domains.ApplyAsync(job.Target, ct);
             defined = true;
             FaultPoints.Hit("defined");
             await job.LogAsync($"{job.Target} created: {request.Class} on {request.Template}, label {request.Label}, netvm {request.NetVm ?? "none"}.");

@@ -1,6 +1,5 @@
 using Microsoft.Extensions.Options;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
@@ -14,12 +13,10 @@ namespace QubesWeb.Services.Qubes;
 /// again when it runs. Files go last, so a removal cut short never leaves a row whose disks are gone; only files the
 /// inventory listed for the qube, and the folder <c>&lt;pool&gt;/&lt;name&gt;</c>, are ever deleted.
 /// </summary>
-public sealed class RemoveQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, IOptions<QubesWebOptions> options,
+public sealed class RemoveQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, IOptions<EstateOptions> options,
     ILogger<RemoveQubeJob> log) : IJobKind
 {
-    public const string KindName = "remove";
-
-    public string Kind => KindName;
+    public JobKind Kind => JobKind.Remove;
 
     public string Describe(string target) => $"Remove {target}";
 
@@ -122,7 +119,7 @@ public sealed class RemoveQubeJob(Inventory inventory, IHypervisor hypervisor, E
         var dir = Path.GetFullPath(Path.Combine(pool, name));
         // A valid qube name is one path segment, but the folder is checked anyway: never anything outside the pool.
         if (name is "." or ".." || !string.Equals(Path.GetDirectoryName(dir), pool, StringComparison.Ordinal))
-            throw new InvalidOperationException($"'{Inventory.Shown(name)}' does not name a folder inside the pool.");
+            throw new InvalidOperationException($"'{QubeRules.Shown(name)}' does not name a folder inside the pool.");
         var info = new DirectoryInfo(dir);
         if (!info.Exists) return null;
         if (info.LinkTarget is not null)

@@ -1,4 +1,3 @@
-using QubesWeb.Components.Shared;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
@@ -12,14 +11,13 @@ public sealed record CompactRequest(bool DropOldRevisions = true);
 /// <summary>Wins back the space a template's (or standalone's) root holds for data deleted inside it.</summary>
 public sealed class CompactRootJob(RootVolumes roots, IHypervisor hypervisor, EstateMonitor estate) : IJobKind
 {
-    public const string KindName = "compact";
-    public string Kind => KindName;
+    public JobKind Kind => JobKind.Compact;
     public string Describe(string target) => $"Compact the root of {target}";
 
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
         var history = await roots.HistoryAsync(target, ct)
-            ?? throw new QubeRuleException($"'{Inventory.Shown(target)}' has no root of its own with revisions (only templates and standalones do).");
+            ?? throw new QubeRuleException($"'{QubeRules.Shown(target)}' has no root of its own with revisions (only templates and standalones do).");
         if (estate.StateOf(target) is not RunState.Halted)
             throw new QubeRuleException($"'{target}' is running; shut it down before compacting its root.");
         if (history.HasDirtyOverlay)

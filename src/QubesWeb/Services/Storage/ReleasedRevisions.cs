@@ -1,4 +1,3 @@
-using QubesWeb.Components.Shared;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Services.Jobs;

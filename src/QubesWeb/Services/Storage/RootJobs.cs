@@ -10,8 +10,7 @@ public sealed record CommitRootRequest(string Reason);
 /// <summary>Commits the dirty overlay of a template or standalone that stopped without a job of the console.</summary>
 public sealed class CommitRootJob(RootVolumes roots, IHypervisor hypervisor) : IJobKind
 {
-    public const string KindName = "commit";
-    public string Kind => KindName;
+    public JobKind Kind => JobKind.Commit;
     public string Describe(string target) => $"Commit the root of {target}";
 
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
@@ -45,15 +44,14 @@ public sealed record RevertRootRequest(int Revision);
 /// <summary>Makes an older revision of a template's root current again (Qubes' qvm-volume revert).</summary>
 public sealed class RevertRootJob(RootVolumes roots, IHypervisor hypervisor, EstateMonitor estate) : IJobKind
 {
-    public const string KindName = "revert";
-    public string Kind => KindName;
+    public JobKind Kind => JobKind.Revert;
     public string Describe(string target) => $"Revert the root of {target}";
 
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
         var request = JobArguments.Parse<RevertRootRequest>(arguments);
         var history = await roots.HistoryAsync(target, ct)
-            ?? throw new QubeRuleException($"'{Inventory.Shown(target)}' has no root of its own with revisions (only templates and standalones do).");
+            ?? throw new QubeRuleException($"'{QubeRules.Shown(target)}' has no root of its own with revisions (only templates and standalones do).");
         if (estate.StateOf(target) is not RunState.Halted)
             throw new QubeRuleException($"'{target}' is running; shut it down before reverting its root.");
         if (history.Revisions.All(r => r.Number != request.Revision || r.State != Data.Qubes.RevisionState.Committed))

@@ -78,7 +78,7 @@ public sealed class RootVolumeEvents(EstateMonitor estate, RootVolumes roots, Jo
     {
         try
         {
-            await jobs.EnqueueAsync(CommitRootJob.KindName, name, new CommitRootRequest(reason), CancellationToken.None);
+            await jobs.EnqueueAsync(JobKind.Commit, name, new CommitRootRequest(reason), CancellationToken.None);
         }
         catch (JobConflictException)
         {

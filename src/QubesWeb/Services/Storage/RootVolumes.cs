@@ -14,7 +14,7 @@ public sealed record SettleOutcome(string Qube, int? CommittedRevision, int? Pre
 }
 
 /// <summary>A storage step failed; the message says what state the qube was left in.</summary>
-public sealed class StorageException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class StorageException(string message, Exception? inner = null) : RefusalException(message, inner);
 
 /// <summary>
 /// Qubes' volume lifecycle on the pool (core-admin qubes/storage): before a start, the runtime overlays (a
@@ -27,7 +27,7 @@ public sealed class StorageException(string message, Exception? inner = null) : 
 /// after their own, so the order is fixed and cannot deadlock.
 /// </summary>
 public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, EstateMonitor estate, VolumeUsage usage,
-    ReleasedRevisions released, ILogger<RootVolumes> log, Microsoft.Extensions.Options.IOptions<Hosting.QubesWebOptions> options)
+    ReleasedRevisions released, ILogger<RootVolumes> log, Microsoft.Extensions.Options.IOptions<EstateOptions> options)
 {
     /// <summary>Every image chain the console opens stays inside this folder (<see cref="ImageChain"/>).</summary>
     private string Pool => options.Value.PoolDir;
@@ -172,7 +172,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         await using var db = await contexts.CreateDbContextAsync(ct);
         var qube = await db.Qubes.Include(q => q.Volumes).ThenInclude(v => v.Revisions)
             .Include(q => q.Template).ThenInclude(t => t!.Volumes).ThenInclude(v => v.Revisions)
-            .AsSplitQuery().FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw new QubeRuleException($"There is no qube named '{Inventory.Shown(name)}'.");
+            .AsSplitQuery().FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw QubeRuleException.NoQube(name);
         var changed = false;
         // The images are made side by side (each is its own qemu-img run); the rows are written once all are there.
         var making = new List<Task>();
@@ -584,8 +584,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             .FirstOrDefaultAsync(v => v.Kind == VolumeKind.Root && v.CurrentRevision != null && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == name), ct)
         // A name no qube has is said as such, not as a qube without a root of its own.
         ?? throw (await db.Qubes.AnyAsync(q => q.Name == name, ct)
-            ? new QubeRuleException($"'{Inventory.Shown(name)}' has no root of its own with revisions (only templates and standalones do).")
-            : new QubeRuleException($"There is no qube named '{Inventory.Shown(name)}'."));
+            ? new QubeRuleException($"'{QubeRules.Shown(name)}' has no root of its own with revisions (only templates and standalones do).")
+            : QubeRuleException.NoQube(name));
 
     /// <summary>
     /// Host bytes the current revision's chain takes against what a compacted copy would (qemu-img measure): a

@@ -17,12 +17,11 @@ public sealed record RestartOutdatedRequest(bool ShutDownTemplatesFirst = false)
 /// </summary>
 public sealed class RestartOutdatedJob(Inventory inventory, EstateMonitor estate) : IJobKind
 {
-    public const string KindName = "restart-outdated";
-    public string Kind => KindName;
+    public JobKind Kind => JobKind.RestartOutdated;
     public bool Orchestrates => true;
 
     // Not the template's own lock: shutting the template down first is a job on the template.
-    public string LockName(string target) => $"{KindName}:{target}";
+    public string LockName(string target) => $"{Kind.Name}:{target}";
 
     public string Describe(string target) =>
         target == QubeRules.AdminVmName ? "Restart all outdated qubes" : $"Restart the outdated qubes of {target}";
@@ -78,7 +77,7 @@ public sealed class RestartOutdatedJob(Inventory inventory, EstateMonitor estate
             {
                 await job.ProgressAsync(5, $"Shutting down {template}");
                 await job.LogAsync($"Shutting down {template} first, so its changes are committed before its qubes restart.");
-                var shutdown = await jobs.EnqueueAsync("shutdown", template, ct);
+                var shutdown = await jobs.EnqueueAsync(JobKind.Shutdown, template, ct);
                 var stopped = await jobs.WaitAsync(shutdown.Id, ct);
                 if (stopped.State != JobState.Succeeded)
                     throw new QubeRuleException($"Shutting down {template} did not succeed (job #{stopped.Id}: {stopped.Error}); no qube was restarted.");
@@ -94,7 +93,7 @@ public sealed class RestartOutdatedJob(Inventory inventory, EstateMonitor estate
             return;
         }
         await job.LogAsync($"Restarting {order.Count} outdated qube(s): {string.Join(", ", order.Select(q => q.Name))}.");
-        Storage.FaultPoints.Hit("planned");
+        FaultPoints.Hit("planned");
         var failed = new List<string>();
         var done = 0;
         // Service qubes one by one (the next may hang on it); the others together, the engine's workers pacing them.
@@ -105,7 +104,7 @@ public sealed class RestartOutdatedJob(Inventory inventory, EstateMonitor estate
             Job child;
             try
             {
-                child = await jobs.EnqueueAsync("restart", q.Name, ct);
+                child = await jobs.EnqueueAsync(JobKind.Restart, q.Name, ct);
             }
             catch (Exception e) when (e is JobConflictException or QubeRuleException)
             {

@@ -94,5 +94,5 @@ public sealed class GuestOutputLog(GuestOutputLimits limits, Func<IReadOnlyList<
             : line[..limits.MaxLineLength] + $" [line cut at {limits.MaxLineLength} characters; it had {line.Length}]");
     }
 
-    private static string Bytes(long n) => Components.Shared.Format.Bytes(n);
+    private static string Bytes(long n) => QubesWeb.Services.Format.Bytes(n);
 }

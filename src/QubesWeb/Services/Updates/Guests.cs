@@ -173,7 +173,7 @@ public sealed class SimulatedGuest(Qube qube, string dirtyOverlay) : IGuest
 }
 
 /// <summary>Which guest a qube has: the simulation in demo mode, its guest agent otherwise.</summary>
-public sealed class Guests(LibvirtHypervisor hypervisor, Microsoft.Extensions.Options.IOptions<Hosting.QubesWebOptions> options)
+public sealed class Guests(LibvirtHypervisor hypervisor, Microsoft.Extensions.Options.IOptions<EstateOptions> options)
 {
     public bool Simulated => options.Value.IsDemo;
 
@@ -193,14 +193,14 @@ public static class UpdateCommands
         if (qube.Feature(CommandFeature) is { Length: > 0 } custom)
         {
             var parts = custom.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (!parts[0].StartsWith('/')) throw new QubeRuleException($"The feature {CommandFeature} of {qube.Name} must start with an absolute path; it is '{Inventory.Shown(custom)}'.");
+            if (!parts[0].StartsWith('/')) throw new QubeRuleException($"The feature {CommandFeature} of {qube.Name} must start with an absolute path; it is '{QubeRules.Shown(custom)}'.");
             return [(parts[0], parts[1..])];
         }
         return Family(qube) switch
         {
             "fedora" => [("/usr/bin/dnf", ["-y", "upgrade", "--refresh"])],
             "debian" => [("/usr/bin/apt-get", ["-q", "update"]), ("/usr/bin/apt-get", ["-q", "-y", "dist-upgrade"])],
-            var other => throw new QubeRuleException($"No update command is known for {qube.Name} (os-distribution '{Inventory.Shown(other)}'); set its feature {CommandFeature}, e.g. '/usr/bin/dnf -y upgrade'."),
+            var other => throw new QubeRuleException($"No update command is known for {qube.Name} (os-distribution '{QubeRules.Shown(other)}'); set its feature {CommandFeature}, e.g. '/usr/bin/dnf -y upgrade'."),
         };
     }
 
@@ -209,7 +209,7 @@ public static class UpdateCommands
     {
         "fedora" => ("/usr/bin/dnf", ["-q", "check-update", "--refresh"], r => r.ExitCode == 100),
         "debian" => ("/usr/bin/apt-get", ["-s", "-q", "dist-upgrade"], r => r.Output.Split('\n').Any(l => l.StartsWith("Inst ", StringComparison.Ordinal))),
-        var other => throw new QubeRuleException($"No update check is known for {qube.Name} (os-distribution '{Inventory.Shown(other)}')."),
+        var other => throw new QubeRuleException($"No update check is known for {qube.Name} (os-distribution '{QubeRules.Shown(other)}')."),
     };
 
     private static string Family(Qube qube) => qube.Feature("os-distribution")?.ToLowerInvariant() switch

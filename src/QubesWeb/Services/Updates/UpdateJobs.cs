@@ -1,3 +1,4 @@
+using QubesWeb.Services.Qubes;
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using QubesWeb.Data.Jobs;
@@ -70,7 +71,7 @@ public sealed class UpdateRunner(Inventory inventory, IHypervisor hypervisor, Es
     {
         if (estate.StateOf(job.Target) is RunState.Running) return false;
         await job.LogAsync($"Starting {job.Target} for the job.");
-        var start = services.GetServices<IJobKind>().OfType<LifecycleJob>().First(k => k.Kind == "start");
+        var start = services.GetServices<IJobKind>().OfType<LifecycleJob>().First(k => k.Kind == JobKind.Start);
         await start.RunAsync(job, ct);
         return true;
     }
@@ -137,8 +138,7 @@ public sealed class UpdateRunner(Inventory inventory, IHypervisor hypervisor, Es
 /// </summary>
 public sealed class UpdateJob(UpdateRunner runner, Inventory inventory, RootVolumes roots, Guests guests) : IJobKind
 {
-    public const string KindName = "update";
-    public string Kind => KindName;
+    public JobKind Kind => JobKind.Update;
     public string Describe(string target) => $"Update {target}";
 
     public Task ValidateAsync(string target, string? arguments, CancellationToken ct) => runner.ValidateAsync(target, ct);
@@ -199,8 +199,7 @@ public sealed class UpdateJob(UpdateRunner runner, Inventory inventory, RootVolu
 /// </summary>
 public sealed class CheckUpdatesJob(UpdateRunner runner, Inventory inventory, Guests guests) : IJobKind
 {
-    public const string KindName = "check-updates";
-    public string Kind => KindName;
+    public JobKind Kind => JobKind.CheckUpdates;
     public string Describe(string target) => $"Check {target} for updates";
 
     public Task ValidateAsync(string target, string? arguments, CancellationToken ct) => runner.ValidateAsync(target, ct);

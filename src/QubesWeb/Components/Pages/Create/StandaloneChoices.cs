@@ -1,3 +1,4 @@
+using QubesWeb.Services;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Services.Qubes;
 
@@ -136,7 +137,7 @@ public sealed class StandaloneChoices
         if (RootGiB > MaxVolumeGiB)
             problems.Add(new(Field.Root, $"A volume is at most {MaxVolumeGiB} GiB; {RootGiB} GiB was given."));
         else if (source is not null && RootGiB < minRoot)
-            problems.Add(new(Field.Root, $"The root cannot be smaller than {Shared.Format.Bytes(source.RootVirtualSizeBytes)}, the size of " +
+            problems.Add(new(Field.Root, $"The root cannot be smaller than {Format.Bytes(source.RootVirtualSizeBytes)}, the size of " +
                                          $"{source.Name}'s root: choose {minRoot} GiB or more."));
         else if (RootGiB < 1)
             problems.Add(new(Field.Root, $"The root is at least 1 GiB; {RootGiB} GiB was given."));

@@ -1,19 +1,20 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using QubesWeb.Data;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Demo;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Storage;
 
-namespace QubesWeb.Services.Estate;
+namespace QubesWeb.Hosting;
 
 /// <summary>
 /// The start-up sequence: data folder, migrations, dom0, the demo estate on first start, then reconciliation with
 /// libvirt. An unreachable libvirt does not stop the console: it starts, says so, and reconciles when libvirt is back.
 /// </summary>
 public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextFactory<InventoryDbContext> contexts,
-    Data.Qubes.Inventory inventory, EstateMonitor estate, DemoEstate demo, LibvirtHypervisor hypervisor, Storage.RootVolumes roots,
+    Data.Qubes.Inventory inventory, EstateMonitor estate, DemoEstate demo, LibvirtHypervisor hypervisor, RootVolumes roots,
     ILogger<EstateStartup> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)

@@ -1,9 +1,10 @@
+using QubesWeb.Services.Jobs;
 using System.Globalization;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 
-namespace QubesWeb.Components.Pages.Updates;
+namespace QubesWeb.Services.Updates;
 
 /// <summary>Qubes' updater column "Updates available".</summary>
 public enum UpdateAvailability
@@ -71,5 +72,5 @@ public sealed record UpdateRow(
 public static class UpdateJobKinds
 {
     public static bool IsUpdateJob(Job job) =>
-        job.Kind is Services.Updates.UpdateJob.KindName or Services.Updates.CheckUpdatesJob.KindName;
+        (JobKind.Update.Is(job) || JobKind.CheckUpdates.Is(job));
 }

@@ -4,17 +4,9 @@ using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Storage;
 
-namespace QubesWeb.Services.Jobs;
+using QubesWeb.Services.Jobs;
 
-public enum LifecycleAction
-{
-    Start,
-    Shutdown,
-    Kill,
-    Pause,
-    Resume,
-    Restart,
-}
+namespace QubesWeb.Services.Qubes;
 
 public sealed class LifecycleOptions
 {
@@ -31,7 +23,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
 {
     private readonly LifecycleOptions _options = options.Value;
 
-    public string Kind { get; } = action.ToString().ToLowerInvariant();
+    public JobKind Kind { get; } = LifecycleRules.KindOf(action);
 
     public string Describe(string target) => $"{action} {target}";
 
@@ -43,8 +35,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
             throw new HypervisorUnavailableException($"libvirt is not reachable ({hypervisor.Connection.Error}); actions are disabled until it is back.");
         var state = hypervisor.GetDomain(target)?.State
             ?? throw new QubeRuleException($"'{target}' is not defined in libvirt yet; the console defines it from the inventory at its next reconciliation.");
-        var refusal = Refusal(target, state);
-        if (refusal is not null) throw new QubeRuleException(refusal);
+        if (LifecycleRules.Refusal(target, action, state) is { } refusal) throw new QubeRuleException(refusal);
         // A restart takes a netvm away only briefly and its clients reconnect, as Qubes' updater restarts sys-net.
         if (action is LifecycleAction.Shutdown)
             await EnsureNoRunningClientsAsync(target, ct);
@@ -60,23 +51,12 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
             throw new QubeRuleException($"'{target}' is the netvm of running qubes: {string.Join(", ", clients)}. Shut them down first.");
     }
 
-    /// <summary>Why <see cref="Kind"/> cannot be done from <paramref name="state"/>, or null when it can.</summary>
-    private string? Refusal(string name, RunState state) => (action, state) switch
-    {
-        (LifecycleAction.Start, RunState.Running or RunState.Transient) => $"'{name}' is already running.",
-        (LifecycleAction.Start, RunState.Paused) => $"'{name}' is paused; resume it instead.",
-        (LifecycleAction.Shutdown or LifecycleAction.Kill or LifecycleAction.Restart, RunState.Halted) => $"'{name}' is not running.",
-        (LifecycleAction.Pause, not RunState.Running) => $"'{name}' can be paused only while it runs; it is {state.ToString().ToLowerInvariant()}.",
-        (LifecycleAction.Resume, not RunState.Paused) => $"'{name}' is not paused.",
-        _ => null,
-    };
-
     public async Task RunAsync(JobContext job, CancellationToken ct)
     {
         var state = hypervisor.GetDomain(job.Target)?.State
             ?? throw new QubeRuleException($"'{job.Target}' is not defined in libvirt.");
         // The state may have changed while the job was queued.
-        if (Refusal(job.Target, state) is { } refusal) throw new QubeRuleException(refusal);
+        if (LifecycleRules.Refusal(job.Target, action, state) is { } refusal) throw new QubeRuleException(refusal);
 
         switch (action)
         {
@@ -121,7 +101,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
         Dictionary<string, string?> netvmOf;
         await using (var db = await inventory.Contexts.CreateDbContextAsync(ct))
             netvmOf = await db.Qubes.Select(q => new { q.Name, Net = q.NetVm == null ? null : q.NetVm.Name }).ToDictionaryAsync(q => q.Name, q => q.Net, ct);
-        if (!netvmOf.ContainsKey(job.Target)) throw new QubeRuleException($"There is no qube named '{Inventory.Shown(job.Target)}'.");
+        if (!netvmOf.ContainsKey(job.Target)) throw QubeRuleException.NoQube(job.Target);
         var chain = new List<string>();
         for (var net = netvmOf[job.Target]; net is not null && netvmOf.ContainsKey(net); net = netvmOf[net])
         {

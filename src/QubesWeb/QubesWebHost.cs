@@ -2,11 +2,15 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.HostFiltering;
 using MudBlazor.Services;
 using QubesWeb.Components;
+using QubesWeb.Hosting;
 using QubesWeb.Hosting.SignIn;
 
-namespace QubesWeb.Hosting;
+namespace QubesWeb;
 
-/// <summary>Builds the console. Program.cs and the tests both start it through here, so they run the same app.</summary>
+/// <summary>
+/// Builds the console: the composition root, above every folder. Program.cs and the tests both start it through here,
+/// so they run the same app.
+/// </summary>
 public static class QubesWebHost
 {
     /// <summary>The largest message a browser may send the console's circuit: 1 MiB (see where it is set).</summary>

@@ -1,14 +1,14 @@
 using Microsoft.Extensions.Options;
-using QubesWeb.Hosting;
+using QubesWeb.Services.Estate;
 
-namespace QubesWeb.Services.Estate;
+namespace QubesWeb.Services.Storage;
 
 /// <summary>
 /// Measures every volume's host allocation with qemu-img on a timer (Qube Manager refreshes it every minute). The
 /// console's own jobs refresh what they change as they end (<see cref="VolumeUsage.RefreshSoon"/>); this timer
 /// catches what changes behind its back: guests writing to their volumes, files touched by hand.
 /// </summary>
-public sealed class DiskUsageRefresher(VolumeUsage usage, EstateMonitor estate, Storage.RootVolumes roots, IOptions<QubesWebOptions> options,
+public sealed class DiskUsageRefresher(VolumeUsage usage, EstateMonitor estate, RootVolumes roots, IOptions<EstateOptions> options,
     ILogger<DiskUsageRefresher> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

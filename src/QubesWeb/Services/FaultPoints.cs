@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace QubesWeb.Services.Storage;
+namespace QubesWeb.Services;
 
 /// <summary>
 /// Crash tests' way in: with QUBESWEB_KILL_AT=NAME in the environment, the process kills itself (SIGKILL, no

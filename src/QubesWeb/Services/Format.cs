@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace QubesWeb.Components.Shared;
+namespace QubesWeb.Services;
 
 public static class Format
 {

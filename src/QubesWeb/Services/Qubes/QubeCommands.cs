@@ -1,0 +1,130 @@
+using QubesWeb.Data.Jobs;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Jobs;
+
+namespace QubesWeb.Services.Qubes;
+
+/// <summary>What a save of a qube's properties did.</summary>
+/// <param name="AppliesAtNextStart">memory or VCPUs changed while it runs: libvirt keeps them for its next start.</param>
+/// <param name="DomainProblem">libvirt did not take the new definition (the inventory change stands); why.</param>
+public sealed record SaveOutcome(string Qube, bool AppliesAtNextStart, string? DomainProblem);
+
+/// <summary>One qube's outcome in a command on many: queued as a job, or refused with the reason.</summary>
+public sealed record QubeOutcome(string Qube, Job? Job, string? Refusal)
+{
+    public bool Done => Refusal is null;
+}
+
+/// <summary>
+/// Everything a page can do to a qube. Each command checks Qubes' rules through the inventory and the job kinds
+/// (a refusal is a <see cref="RefusalException"/> whose message the page shows as it is), then queues a job or
+/// applies the change and announces it. Pages call these, never the engine, the inventory's writers or libvirt.
+/// </summary>
+public sealed class QubeCommands(JobEngine jobs, Inventory inventory, IHypervisor hypervisor, DomainDefinitions domains, EstateMonitor estate,
+    CloneQubeJob clones)
+{
+    /// <summary>
+    /// What a clone or standalone would copy and whether it fits, read from the source's chain before anything is
+    /// queued; a chain that cannot be read is a refusal that says why.
+    /// </summary>
+    public async Task<ClonePlan> PlanCloneAsync(CloneRequest request, CancellationToken ct = default)
+    {
+        try
+        {
+            return await clones.PlanAsync(request, ct);
+        }
+        catch (InvalidOperationException)
+        {
+            throw new Storage.StorageException($"'{QubeRules.Shown(request.Source)}' cannot be copied: its current root revision is missing from the inventory.");
+        }
+        catch (Exception e) when (e is Hypervisor.Storage.ProcessFailedException or IOException or UnauthorizedAccessException)
+        {
+            throw new Storage.StorageException(e.Message, e);
+        }
+    }
+
+    /// <summary>Queues <paramref name="action"/> on <paramref name="qube"/>.</summary>
+    public Task<Job> RunAsync(string qube, LifecycleAction action, CancellationToken ct = default) =>
+        jobs.EnqueueAsync(LifecycleRules.KindOf(action), qube, ct);
+
+    /// <summary>Queues <paramref name="action"/> on each qube; each is queued or refused on its own, in name order.</summary>
+    public async Task<IReadOnlyList<QubeOutcome>> RunManyAsync(IEnumerable<string> qubes, LifecycleAction action, CancellationToken ct = default)
+    {
+        var outcomes = new List<QubeOutcome>();
+        foreach (var name in qubes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
+        {
+            try
+            {
+                outcomes.Add(new QubeOutcome(name, await RunAsync(name, action, ct), null));
+            }
+            catch (RefusalException e)
+            {
+                outcomes.Add(new QubeOutcome(name, null, e.Message));
+            }
+        }
+        return outcomes;
+    }
+
+    public Task<Job> CreateAsync(string name, CreateQubeRequest request, CancellationToken ct = default) =>
+        jobs.EnqueueAsync(JobKind.Create, name, request, ct);
+
+    /// <summary>A clone of a qube, or a standalone made from a template (the wizard): a copy of its root.</summary>
+    public Task<Job> CloneAsync(string name, CloneRequest request, CancellationToken ct = default) =>
+        jobs.EnqueueAsync(JobKind.Clone, name, request, ct);
+
+    /// <summary>Says now, before the user confirms, why <paramref name="qube"/> cannot be removed (throws a refusal).</summary>
+    public Task CheckRemovableAsync(string qube, CancellationToken ct = default) =>
+        jobs.ValidateAsync(JobKind.Remove, qube, null, ct);
+
+    public Task<Job> RemoveAsync(string qube, CancellationToken ct = default) =>
+        jobs.EnqueueAsync(JobKind.Remove, qube, ct);
+
+    /// <summary>
+    /// Saves a change of a qube's properties: the inventory checks every rule and applies all or nothing, then the
+    /// qube's domain is redefined if its definition changed. A running qube keeps its memory and VCPUs until its next
+    /// start, as libvirt does.
+    /// </summary>
+    public async Task<SaveOutcome> SavePropertiesAsync(string qube, QubeChanges changes, CancellationToken ct = default)
+    {
+        // A name no qube could have is refused before libvirt's C API reads "vault\0x" as "vault".
+        QubeRules.ValidateName(qube);
+        // libvirt is asked, not the last event: whether the template may change depends on the state right now.
+        var running = hypervisor.Connection.IsUp && hypervisor.GetDomain(qube)?.State is { } s && s != RunState.Halted;
+        await inventory.UpdateAsync(qube, changes, running, ct);
+        string? problem = null;
+        try
+        {
+            await domains.ReapplyAsync(qube, ct);
+        }
+        catch (RefusalException e)
+        {
+            problem = e.Message;
+        }
+        estate.InventoryChanged();
+        return new SaveOutcome(qube, running && (changes.MemoryMiB is not null || changes.VCpus is not null), problem);
+    }
+
+    /// <summary>
+    /// Qube Manager's Template Switcher: a new template for one or many AppVMs, each only while it is halted. Each is
+    /// switched or refused on its own, with the reason.
+    /// </summary>
+    public async Task<IReadOnlyList<QubeOutcome>> SwitchTemplateAsync(IEnumerable<string> qubes, string template, CancellationToken ct = default)
+    {
+        var outcomes = new List<QubeOutcome>();
+        foreach (var name in qubes.Distinct(StringComparer.Ordinal))
+        {
+            try
+            {
+                var saved = await SavePropertiesAsync(name, new QubeChanges(Template: template), ct);
+                outcomes.Add(new QubeOutcome(name, null, saved.DomainProblem));
+            }
+            catch (RefusalException e)
+            {
+                outcomes.Add(new QubeOutcome(name, null, e.Message));
+            }
+        }
+        return outcomes;
+    }
+}
