@@ -61,7 +61,7 @@ public static class CrashHarness
         foreach (var r in history.Revisions)
             await QemuImg.ConvertAsync(CrashKinds.Pool(host, root, RootVolumes.RevisionFile(r.Number)), EstateConsistency.RefFile(host.DataDir, r.Number));
         var dirty = CrashKinds.Pool(host, root, RootVolumes.DirtyFile);
-        if (history.HasDirtyOverlay && await RootStore.HasOwnDataAsync(dirty))
+        if (history.HasDirtyOverlay && await QemuImg.HasOwnDataAsync(dirty))
             await QemuImg.ConvertAsync(dirty, EstateConsistency.RefFile(host.DataDir, history.Revisions.Max(r => r.Number) + 1));
     }
 }

@@ -123,7 +123,7 @@ public sealed class CloneQubeJobTests
         var info = await QemuImg.InfoAsync(FileOf(host, "installer", RootVolumes.RevisionFile(1)));
         Assert.Equal(20 * GiB, info.VirtualSizeBytes);
         Assert.Null(info.BackingFile);
-        Assert.False(await RootStore.HasOwnDataAsync(FileOf(host, "installer", RootVolumes.RevisionFile(1))));
+        Assert.False(await QemuImg.HasOwnDataAsync(FileOf(host, "installer", RootVolumes.RevisionFile(1))));
     }
 
     [Theory]

@@ -351,7 +351,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         var check = QemuImg.CheckAsync(dirty, CancellationToken.None);
         try
         {
-            changed = await RootStore.HasOwnDataAsync(dirty, ct);
+            changed = await QemuImg.HasOwnDataAsync(dirty, ct);
         }
         catch (ProcessFailedException e)
         {
@@ -628,8 +628,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
             // The copy goes to disk while it is compared: both only read it, and the swap waits for both. The log line
             // comes after they started: its own commit waits for the disk too, and need not hold them back.
             var synced = Task.Run(() => Durable.SyncFile(part), CancellationToken.None);
-            var comparing = ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "-f", "qcow2", "-F", "qcow2", "--", rev.Path, part], ct);
-            ProcessResult compare;
+            var comparing = QemuImg.CompareAsync(rev.Path, part, ct);
+            (bool Same, string Error) compare;
             try
             {
                 await note("Comparing the compacted image with the chain it replaces.");
@@ -640,8 +640,8 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                 try { compare = await comparing; }
                 finally { await synced; }
             }
-            if (compare.ExitCode != 0)
-                throw new StorageException($"The compacted image of {name} does not read the same as revision {rev.Number} ({compare.StandardError.Trim()}); nothing was changed.");
+            if (!compare.Same)
+                throw new StorageException($"The compacted image of {name} does not read the same as revision {rev.Number} ({compare.Error.Trim()}); nothing was changed.");
             FaultPoints.Hit("compared");
         }
         catch
@@ -735,7 +735,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
                 if (v.Kind == VolumeKind.Root && v.OverlaySourceVolumeId == v.Id)
                 {
                     // An overlay whose chain is refused goes to the commit job too, which sets it aside with the reason.
-                    if (File.Exists(v.Path!) && (!await IsSafeAsync(v.Path!, ct) || await RootStore.HasOwnDataAsync(v.Path!, ct))) toCommit.Add(name);
+                    if (File.Exists(v.Path!) && (!await IsSafeAsync(v.Path!, ct) || await QemuImg.HasOwnDataAsync(v.Path!, ct))) toCommit.Add(name);
                     else { RootStore.Delete(v.Path!); SetOverlay(v, null, null); }
                 }
                 else if (v.Kind == VolumeKind.Root && (v.OverlaySourceVolumeId is not null || File.Exists(v.Path!)))
