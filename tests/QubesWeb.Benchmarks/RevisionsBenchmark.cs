@@ -54,7 +54,7 @@ public static class RevisionsBenchmark
         Console.WriteLine();
         Console.WriteLine($"AppVM start: '{AppVm}' on {AppVmTemplate} ({Path.GetFileName(backing)}); the kill between starts is not timed");
 
-        var snap = Path.Combine(scratch, RootVolumes.SnapshotFile);
+        var snap = Path.Combine(scratch, RootFiles.Snapshot);
         var vol = Path.Combine(scratch, "volatile.qcow2");
         async Task Baseline()
         {
@@ -109,13 +109,13 @@ public static class RevisionsBenchmark
         if (estate.StateOf(Template) != RunState.Halted) await JobAsync(host, "kill", Template);
         // Keeps every revision this run makes: merging an old revision is retention, not the commit being measured.
         await roots.SetRevisionsToKeepAsync(Template, RootVolumes.MaxRevisionsToKeep);
-        var dirty = Path.Combine(pool, Template, RootVolumes.DirtyFile);
+        var dirty = Path.Combine(pool, Template, RootFiles.Dirty);
         Console.WriteLine();
         Console.WriteLine($"Template commit: '{Template}', {WrittenMiB} MiB written into its dirty overlay with qemu-io before each stop (untimed);");
         Console.WriteLine($"  revisions_to_keep={RootVolumes.MaxRevisionsToKeep} so no old revision is merged during the run;");
         Console.WriteLine("  a 'Refused commit' warning per kill is expected: the stop event's own commit, refused while the kill job holds the lock");
 
-        var overlay = Path.Combine(scratch, RootVolumes.DirtyFile);
+        var overlay = Path.Combine(scratch, RootFiles.Dirty);
         var committedDir = Path.Combine(scratch, "committed");
         Directory.CreateDirectory(committedDir);
 
@@ -130,7 +130,7 @@ public static class RevisionsBenchmark
 
             // Baseline: an equal overlay on the same revision, then what the commit runs (HasOwnDataAsync's map, qemu-img check, RenameCheckedOverlay).
             var backing = await CurrentRevisionAsync(host, pool, Template);
-            var revision = Path.Combine(committedDir, RootVolumes.RevisionFile(i + 2));
+            var revision = Path.Combine(committedDir, RootFiles.Revision(i + 2));
             File.Delete(overlay);
             await Tool("qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", "--", overlay);
             await QemuImg.WritePatternAsync(overlay, pattern, 0, WrittenMiB * MiB);
@@ -182,7 +182,7 @@ public static class RevisionsBenchmark
     {
         var history = await host.Get<RootVolumes>().HistoryAsync(template)
             ?? throw new InvalidOperationException($"{template} has no revisions.");
-        var path = Path.Combine(pool, template, RootVolumes.RevisionFile(history.Current));
+        var path = Path.Combine(pool, template, RootFiles.Revision(history.Current));
         if (!File.Exists(path)) throw new FileNotFoundException($"The current revision of {template} is missing.", path);
         return path;
     }

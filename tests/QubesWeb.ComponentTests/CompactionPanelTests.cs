@@ -33,19 +33,19 @@ public sealed class CompactionPanelTests : ConsoleTestContext
         await SeedAsync();
         var dir = Path.Combine(Pool, "fedora-42");
         Directory.CreateDirectory(Path.Combine(Pool, "work"));
-        string Rev(int n) => Path.Combine(dir, RootVolumes.RevisionFile(n));
+        string Rev(int n) => Path.Combine(dir, RootFiles.Revision(n));
         Directory.CreateDirectory(dir);
         await QemuImg.CreateAsync(Rev(1), 64 * MiB);
         await QemuImg.WritePatternAsync(Rev(1), 0x51, 0, 8 * MiB);
         await RootStore.CreateOverlayAsync(Rev(1), Rev(2), Pool);
         await QemuImg.WritePatternAsync(Rev(2), 0xcd, 16 * MiB, 2 * MiB);
-        var snapshot = Path.Combine(Pool, "work", RootVolumes.SnapshotFile);
+        var snapshot = Path.Combine(Pool, "work", RootFiles.Snapshot);
         await RootStore.CreateOverlayAsync(Rev(1), snapshot, Pool);
 
         await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
         var root = await db.Volumes.Include(v => v.Revisions)
             .SingleAsync(v => v.Kind == VolumeKind.Root && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == "fedora-42"));
-        root.Path = Path.Combine(dir, RootVolumes.DirtyFile);
+        root.Path = Path.Combine(dir, RootFiles.Dirty);
         root.CurrentRevision = 2;
         foreach (var (n, reason, backing) in new[] { (1, "Installed", (int?)null), (2, "Update (dnf upgrade)", 1) })
             root.Revisions.Add(new RootRevision
@@ -78,7 +78,7 @@ public sealed class CompactionPanelTests : ConsoleTestContext
     public async Task After_a_compaction_the_panel_says_which_revision_waits_for_whom_never_nothing_to_reclaim_and_follows_its_deletion()
     {
         var cut = RenderTemplate();
-        var rev1Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootVolumes.RevisionFile(1)))).ActualSizeBytes;
+        var rev1Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootFiles.Revision(1)))).ActualSizeBytes;
 
         await Roots.CompactAsync("fedora-42", qubeIsHalted: true, dropOldRevisions: true, jobId: null);
 
@@ -102,7 +102,7 @@ public sealed class CompactionPanelTests : ConsoleTestContext
         Assert.Empty(cut.FindAll("[data-released-waiting]"));
         Assert.Contains("nothing to reclaim", cut.Find("#reclaimable").TextContent);
         // The Volumes panel shows the root's new usage (only revision 2's file now) once the measure the change asked for has run.
-        var rev2Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootVolumes.RevisionFile(2)))).ActualSizeBytes;
+        var rev2Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootFiles.Revision(2)))).ActualSizeBytes;
         cut.WaitForAssertion(() => Assert.Equal(rev2Bytes.ToString(), cut.Find("#template-volumes tr[data-volume='root'] td[data-usage]").GetAttribute("data-usage")), Wait);
     }
 

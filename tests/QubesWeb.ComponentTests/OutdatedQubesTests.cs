@@ -58,7 +58,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         root.RevisionsToKeep = 1;
         foreach (var (number, reason, backing, age) in new[] { (1, "Installed", (int?)null, 3), (2, "Committed at shutdown", 1, 1) })
         {
-            var path = Path.Combine(dir, RootVolumes.RevisionFile(number));
+            var path = Path.Combine(dir, RootFiles.Revision(number));
             await File.WriteAllBytesAsync(path, []);
             root.Revisions.Add(new RootRevision
             {

@@ -28,7 +28,7 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
     }
 
     private static Task WriteToTemplateRootAsync(ConsoleHost host, string template) =>
-        QemuImg.WritePatternAsync(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, template, RootVolumes.DirtyFile),
+        QemuImg.WritePatternAsync(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, template, RootFiles.Dirty),
             0xcd, 64 * MiB, 4 * MiB);
 
     /// <summary>

@@ -153,7 +153,7 @@ public static class EstateConsistency
     public static async Task AssertRootEqualsAsync(CrashEstate host, string qube, string reference)
     {
         var history = (await host.Get<RootVolumes>().HistoryAsync(qube))!;
-        var current = CrashKinds.Pool(host, qube, RootVolumes.RevisionFile(history.Current));
+        var current = CrashKinds.Pool(host, qube, RootFiles.Revision(history.Current));
         var compare = await ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-f", "qcow2", "-F", "qcow2", "--", reference, current]);
         Assert.True(compare.ExitCode == 0, $"{qube} revision {history.Current} does not read as {Path.GetFileName(reference)}: {compare.StandardOutput}{compare.StandardError}");
     }
@@ -167,7 +167,7 @@ public static class EstateConsistency
         var roots = host.Get<RootVolumes>();
         var history = (await roots.HistoryAsync(qube))!;
         foreach (var r in history.Revisions)
-            await QemuImg.CheckAsync(CrashKinds.Pool(host, qube, RootVolumes.RevisionFile(r.Number)));
+            await QemuImg.CheckAsync(CrashKinds.Pool(host, qube, RootFiles.Revision(r.Number)));
         var reference = RefFile(host.DataDir, history.Current);
         if (File.Exists(reference)) await AssertRootEqualsAsync(host, qube, reference);
         else Assert.True(makesNewData, $"{qube} is on revision {history.Current}, which reads like nothing from before the crash");

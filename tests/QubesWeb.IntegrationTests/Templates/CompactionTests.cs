@@ -42,16 +42,16 @@ public sealed class CompactionTests
         var dataDir = host.DataDir;
         await SucceedsAsync(host, "shutdown", "mail");
         await SucceedsAsync(host, "start", "debian-13");
-        await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile), 0xaa, 64 * MiB, 64 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootFiles.Dirty), 0xaa, 64 * MiB, 64 * MiB);
         await SucceedsAsync(host, "shutdown", "debian-13");
         await SucceedsAsync(host, "start", "debian-13");
-        var dirty = FileOf(dataDir, "debian-13", RootVolumes.DirtyFile);
+        var dirty = FileOf(dataDir, "debian-13", RootFiles.Dirty);
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-f", "qcow2", "-c", $"write -z -u {64 * MiB} {48 * MiB}", "--", dirty]);
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-f", "qcow2", "-c", $"discard {112 * MiB} {8 * MiB}", "--", dirty]);
         await SucceedsAsync(host, "shutdown", "debian-13");
         // What qemu-img convert alone makes of the same chain, for comparison.
         var reference = Path.Combine(dataDir, "reference.qcow2");
-        await QemuImg.ConvertAsync(FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(3)), reference);
+        await QemuImg.ConvertAsync(FileOf(dataDir, "debian-13", RootFiles.Revision(3)), reference);
         return reference;
     }
 
@@ -65,7 +65,7 @@ public sealed class CompactionTests
         await using var host = await ConsoleHost.StartAsync();
         var reference = await WastefulTemplateAsync(host);
         var roots = host.Get<RootVolumes>();
-        var rev3 = FileOf(host.DataDir, "debian-13", RootVolumes.RevisionFile(3));
+        var rev3 = FileOf(host.DataDir, "debian-13", RootFiles.Revision(3));
         var (allocated, compacted) = await RootVolumes.MeasureCurrentAsync(rev3, Path.Combine(host.DataDir, "pool"));
         Assert.True(allocated - compacted >= 48 * MiB, $"reclaimable {allocated - compacted}");
         var before = await RevisionBytesAsync(host.DataDir);
@@ -91,7 +91,7 @@ public sealed class CompactionTests
         Assert.Contains(job.Log, l => l.Text.StartsWith("Compacted revision 3 of debian-13: its revisions took ") && l.Text.Contains("; won "));
         await SucceedsAsync(host, "start", "mail");
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0xaa {112 * MiB + 8 * MiB} {8 * MiB}", "--",
-            FileOf(host.DataDir, "mail", RootVolumes.SnapshotFile)]);
+            FileOf(host.DataDir, "mail", RootFiles.Snapshot)]);
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public sealed class CompactionTests
         try
         {
             string reference;
-            var rev3 = FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(3));
+            var rev3 = FileOf(dataDir, "debian-13", RootFiles.Revision(3));
             var host = await ConsoleHost.StartAsync(dataDir: dataDir);
             try
             {
@@ -159,7 +159,7 @@ public sealed class CompactionTests
             var interrupted = (await again.Get<JobEngine>().QueryAsync(new JobQuery { Target = "debian-13" })).Single(j => j.Kind == CompactRootJob.KindName);
             Assert.Equal(JobState.Interrupted, interrupted.State);
             await SucceedsAsync(again, "start", "debian-13");
-            Assert.True(await SameDataAsync(reference, FileOf(dataDir, "debian-13", RootVolumes.DirtyFile)));
+            Assert.True(await SameDataAsync(reference, FileOf(dataDir, "debian-13", RootFiles.Dirty)));
             // And it compacts fine afterwards.
             await SucceedsAsync(again, "shutdown", "debian-13");
             await SucceedsAsync(again, CompactRootJob.KindName, "debian-13", new CompactRequest());

@@ -47,7 +47,7 @@ public sealed class RevisionTests
     private static async Task ChangeTemplateAsync(ConsoleHost host, string template, byte pattern, long offset)
     {
         await SucceedsAsync(host, "start", template);
-        await QemuImg.WritePatternAsync(FileOf(host, template, RootVolumes.DirtyFile), pattern, offset, 4 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(host, template, RootFiles.Dirty), pattern, offset, 4 * MiB);
         await SucceedsAsync(host, "shutdown", template);
     }
 
@@ -73,10 +73,10 @@ public sealed class RevisionTests
     public async Task A_template_shutdown_commits_its_dirty_overlay_as_the_next_revision()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var rev1 = FileOf(host, "fedora-42", RootVolumes.RevisionFile(1));
+        var rev1 = FileOf(host, "fedora-42", RootFiles.Revision(1));
 
         await SucceedsAsync(host, "start", "fedora-42");
-        var dirty = FileOf(host, "fedora-42", RootVolumes.DirtyFile);
+        var dirty = FileOf(host, "fedora-42", RootFiles.Dirty);
         var chain = await QemuImg.ChainAsync(dirty);
         Assert.Equal([dirty, rev1], chain.Select(l => l.Path));
         await QemuImg.WritePatternAsync(dirty, 0xcd, 64 * MiB, 4 * MiB);
@@ -87,7 +87,7 @@ public sealed class RevisionTests
         Assert.True(shutdown.State == JobState.Succeeded, shutdown.Error);
         Assert.Contains(shutdown.Log, l => l.Text == "Committed the root of fedora-42 as revision 2 (was 1).");
         Assert.False(File.Exists(dirty));
-        var rev2 = FileOf(host, "fedora-42", RootVolumes.RevisionFile(2));
+        var rev2 = FileOf(host, "fedora-42", RootFiles.Revision(2));
         Assert.Equal([rev2, rev1], (await QemuImg.ChainAsync(rev2)).Select(l => l.Path));
         await ReadsAsync(rev2, 0xcd, 64 * MiB);
         await ReadsAsync(rev2, 0x51, 0, 16 * MiB); // the installed data, through the chain
@@ -143,14 +143,14 @@ public sealed class RevisionTests
         await using var host = await ConsoleHost.StartAsync();
         var estate = host.Get<EstateMonitor>();
         Assert.Equal(RunState.Running, estate.StateOf("work"));
-        var snap = FileOf(host, "work", RootVolumes.SnapshotFile);
-        Assert.Equal(FileOf(host, "fedora-42", RootVolumes.RevisionFile(1)), (await QemuImg.ChainAsync(snap))[1].Path);
+        var snap = FileOf(host, "work", RootFiles.Snapshot);
+        Assert.Equal(FileOf(host, "fedora-42", RootFiles.Revision(1)), (await QemuImg.ChainAsync(snap))[1].Path);
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "work"));
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "research")); // halted: never outdated
 
         await SucceedsAsync(host, "start", "fedora-42");
         Assert.Equal(RootStaleness.ToBeOutdated, await StalenessAsync(host, "work"));
-        await QemuImg.WritePatternAsync(FileOf(host, "fedora-42", RootVolumes.DirtyFile), 0xcd, 64 * MiB, 4 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(host, "fedora-42", RootFiles.Dirty), 0xcd, 64 * MiB, 4 * MiB);
         await SucceedsAsync(host, "shutdown", "fedora-42");
 
         Assert.Equal(RootStaleness.Outdated, await StalenessAsync(host, "work"));
@@ -161,7 +161,7 @@ public sealed class RevisionTests
         await SucceedsAsync(host, "restart", "work");
 
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "work"));
-        Assert.Equal(FileOf(host, "fedora-42", RootVolumes.RevisionFile(2)), (await QemuImg.ChainAsync(snap))[1].Path);
+        Assert.Equal(FileOf(host, "fedora-42", RootFiles.Revision(2)), (await QemuImg.ChainAsync(snap))[1].Path);
         await ReadsAsync(snap, 0xcd, 64 * MiB);
     }
 
@@ -193,8 +193,8 @@ public sealed class RevisionTests
             await using var second = await ConsoleHost.StartAsync(libvirtUri: node.Uri, demo: false, dataDir: dataDir);
 
             Assert.Equal(RootStaleness.Outdated, await StalenessAsync(second, "research"));
-            Assert.True(File.Exists(FileOf(second, "research", RootVolumes.SnapshotFile)));
-            Assert.False(File.Exists(FileOf(second, "social", RootVolumes.SnapshotFile)));
+            Assert.True(File.Exists(FileOf(second, "research", RootFiles.Snapshot)));
+            Assert.False(File.Exists(FileOf(second, "social", RootFiles.Snapshot)));
             Assert.False(File.Exists(FileOf(second, "social", "volatile.qcow2")));
             var history = (await second.Get<RootVolumes>().HistoryAsync("fedora-42"))!;
             Assert.Equal(2, history.Current);
@@ -219,23 +219,23 @@ public sealed class RevisionTests
         Assert.Equal([3, 2, 1], history.Revisions.Select(r => r.Number));
         Assert.False(history.Revisions.Single(r => r.Number == 1).Kept);
         Assert.Contains("work", history.Revisions.Single(r => r.Number == 1).UsedBy);
-        Assert.True(File.Exists(FileOf(host, "fedora-42", RootVolumes.RevisionFile(1))));
+        Assert.True(File.Exists(FileOf(host, "fedora-42", RootFiles.Revision(1))));
 
         await SucceedsAsync(host, RestartOutdatedJob.KindName, "fedora-42", new RestartOutdatedRequest());
 
         history = (await roots.HistoryAsync("fedora-42"))!;
         Assert.Equal([3, 2], history.Revisions.Select(r => r.Number));
-        Assert.False(File.Exists(FileOf(host, "fedora-42", RootVolumes.RevisionFile(1))));
+        Assert.False(File.Exists(FileOf(host, "fedora-42", RootFiles.Revision(1))));
         // Revision 1 was merged into revision 2, which now stands alone and still reads as it did.
-        var rev2 = FileOf(host, "fedora-42", RootVolumes.RevisionFile(2));
+        var rev2 = FileOf(host, "fedora-42", RootFiles.Revision(2));
         Assert.Single(await QemuImg.ChainAsync(rev2));
         await ReadsAsync(rev2, 0x51, 0, 16 * MiB);
         await ReadsAsync(rev2, 0xc2, 64 * MiB);
         Assert.False(await ReadsPatternAsync(rev2, 0xc3, 128 * MiB));
-        var rev3 = FileOf(host, "fedora-42", RootVolumes.RevisionFile(3));
+        var rev3 = FileOf(host, "fedora-42", RootFiles.Revision(3));
         await ReadsAsync(rev3, 0xc3, 128 * MiB);
         await ReadsAsync(rev3, 0xc2, 64 * MiB);
-        await ReadsAsync(FileOf(host, "work", RootVolumes.SnapshotFile), 0xc3, 128 * MiB);
+        await ReadsAsync(FileOf(host, "work", RootFiles.Snapshot), 0xc3, 128 * MiB);
 
         // revisions_to_keep=0: only the current revision is kept, its layers merged into one file.
         await roots.SetRevisionsToKeepAsync("fedora-42", 0);
@@ -264,7 +264,7 @@ public sealed class RevisionTests
         Assert.Equal([2, 1], history.Revisions.Select(r => r.Number));
         Assert.Equal(RootStaleness.Outdated, await StalenessAsync(host, "mail"));
         await SucceedsAsync(host, "restart", "mail");
-        Assert.False(await ReadsPatternAsync(FileOf(host, "mail", RootVolumes.SnapshotFile), 0xd2, 64 * MiB));
+        Assert.False(await ReadsPatternAsync(FileOf(host, "mail", RootFiles.Snapshot), 0xd2, 64 * MiB));
 
         // The next commit goes on revision 1; revision 2, reverted from, is still there to go back to.
         await ChangeTemplateAsync(host, "debian-13", 0xd3, 128 * MiB);
@@ -284,7 +284,7 @@ public sealed class RevisionTests
     {
         await using var host = await ConsoleHost.StartAsync();
         await SucceedsAsync(host, "start", "debian-13");
-        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootVolumes.DirtyFile), 0xe1, 0, 4 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootFiles.Dirty), 0xe1, 0, 4 * MiB);
 
         host.Get<IHypervisor>().Kill("debian-13");
 
@@ -305,7 +305,7 @@ public sealed class RevisionTests
     {
         await using var host = await ConsoleHost.StartAsync();
         await SucceedsAsync(host, "start", "debian-13");
-        var dirty = FileOf(host, "debian-13", RootVolumes.DirtyFile);
+        var dirty = FileOf(host, "debian-13", RootFiles.Dirty);
         await QemuImg.WritePatternAsync(dirty, 0xe2, 0, 4 * MiB);
         // A broken image: its qcow2 header is overwritten, so qemu-img check fails.
         await using (var f = new FileStream(dirty, FileMode.Open, FileAccess.Write))
@@ -315,13 +315,13 @@ public sealed class RevisionTests
 
         Assert.Equal(JobState.Failed, shutdown.State);
         Assert.Contains("It stays on revision 1", shutdown.Error);
-        Assert.True(File.Exists(FileOf(host, "debian-13", RootVolumes.RejectedFile)));
+        Assert.True(File.Exists(FileOf(host, "debian-13", RootFiles.Rejected)));
         Assert.False(File.Exists(dirty));
         var history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
         Assert.Equal(1, history.Current);
         Assert.Equal([1], history.Revisions.Select(r => r.Number));
         await SucceedsAsync(host, "start", "debian-13");
-        Assert.Equal(FileOf(host, "debian-13", RootVolumes.RevisionFile(1)), (await QemuImg.ChainAsync(dirty))[1].Path);
+        Assert.Equal(FileOf(host, "debian-13", RootFiles.Revision(1)), (await QemuImg.ChainAsync(dirty))[1].Path);
     }
 
     [Fact]
@@ -349,7 +349,7 @@ public sealed class RevisionTests
     {
         await using var host = await ConsoleHost.StartAsync();
         await SucceedsAsync(host, "start", "debian-13");
-        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootVolumes.DirtyFile), 0xe3, 0, 4 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootFiles.Dirty), 0xe3, 0, 4 * MiB);
         Assert.Equal(["debian-13"], await host.Get<RestartOutdatedJob>().RunningTemplatesAsync("debian-13", CancellationToken.None));
 
         var job = await RunAsync(host, RestartOutdatedJob.KindName, "debian-13", new RestartOutdatedRequest(ShutDownTemplatesFirst: true));
@@ -357,7 +357,7 @@ public sealed class RevisionTests
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal(RunState.Halted, host.Get<EstateMonitor>().StateOf("debian-13"));
         Assert.Equal(2, (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
-        await ReadsAsync(FileOf(host, "mail", RootVolumes.SnapshotFile), 0xe3, 0);
+        await ReadsAsync(FileOf(host, "mail", RootFiles.Snapshot), 0xe3, 0);
     }
 
     [Fact]
@@ -374,8 +374,8 @@ public sealed class RevisionTests
         Assert.Equal("fedora-42", qubes.Single(q => q.Name == "work").Template!.Name);
         Assert.Equal("debian-13", host.Get<IHypervisor>().GetMetadata("research")?.Template);
         await SucceedsAsync(host, "start", "research");
-        Assert.Equal(FileOf(host, "debian-13", RootVolumes.RevisionFile(1)),
-            (await QemuImg.ChainAsync(FileOf(host, "research", RootVolumes.SnapshotFile)))[1].Path);
+        Assert.Equal(FileOf(host, "debian-13", RootFiles.Revision(1)),
+            (await QemuImg.ChainAsync(FileOf(host, "research", RootFiles.Snapshot)))[1].Path);
     }
 
     [Fact]

@@ -33,7 +33,7 @@ public sealed class UnsafeImageTests
         await using var host = await ConsoleHost.StartAsync();
         var history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
         var folder = Path.Combine(host.DataDir, "pool", "debian-13");
-        var revision = Path.Combine(folder, RootVolumes.RevisionFile(history.Current));
+        var revision = Path.Combine(folder, RootFiles.Revision(history.Current));
         // The crafted image takes the current revision's place, as a tampered or imported file would.
         File.Delete(revision);
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath, ["create", "-q", "-f", "qcow2", .. backing, "--", revision, "64M"]);

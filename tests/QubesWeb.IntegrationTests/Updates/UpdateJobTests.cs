@@ -80,7 +80,7 @@ public sealed class UpdateJobTests
         Assert.Equal(1, history.Current);
         Assert.Single(history.Revisions);
         Assert.False(history.HasDirtyOverlay);
-        Assert.False(File.Exists(Path.Combine(host.DataDir, "pool", "debian-13", RootVolumes.DirtyFile)));
+        Assert.False(File.Exists(Path.Combine(host.DataDir, "pool", "debian-13", RootFiles.Dirty)));
         Assert.Equal(RunState.Halted, host.Get<EstateMonitor>().StateOf("debian-13"));
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "mail"));
     }

@@ -85,15 +85,15 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, Root
             var volumes = new List<NewVolume>();
             if (p.Class is QubeClass.TemplateVM or QubeClass.StandaloneVM)
             {
-                var first = await MakeAsync(Path.Combine(dir, RootVolumes.RevisionFile(1)), VolumeKind.Root, 10 * GiB, p.RootDataMiB, 0x51, ct);
+                var first = await MakeAsync(Path.Combine(dir, RootFiles.Revision(1)), VolumeKind.Root, 10 * GiB, p.RootDataMiB, 0x51, ct);
                 volumes.Add(first with
                 {
-                    Path = Path.Combine(dir, RootVolumes.DirtyFile),
+                    Path = Path.Combine(dir, RootFiles.Dirty),
                     FirstRevision = new NewRevision(first.Path!, "Installed", first.UsageBytes),
                 });
             }
             else
-                volumes.Add(new NewVolume(VolumeKind.Root, Path.Combine(dir, RootVolumes.SnapshotFile), 10 * GiB));
+                volumes.Add(new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Snapshot), 10 * GiB));
             volumes.Add(await MakeAsync(Path.Combine(dir, "private.qcow2"), VolumeKind.Private, 2 * GiB, p.PrivateDataMiB, 0x3a, ct));
             // Made fresh at each start, as Qubes does.
             volumes.Add(new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), 10 * GiB));

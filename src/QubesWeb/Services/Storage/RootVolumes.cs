@@ -32,9 +32,6 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     /// <summary>Every image chain the console opens stays inside this folder (<see cref="ImageChain"/>).</summary>
     private string Pool => options.Value.PoolDir;
 
-    public const string DirtyFile = "root-dirty.qcow2";
-    public const string SnapshotFile = "root-snap.qcow2";
-    public const string RejectedFile = "root-dirty.rejected.qcow2";
     public const int MaxRevisionsToKeep = 10;
 
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new(StringComparer.Ordinal);
@@ -138,8 +135,6 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
 
     /// <summary>The halted qubes start-up recovery found with writes still to commit (taken once, by the commit jobs).</summary>
     public IReadOnlyList<string> TakePendingCommits() => Interlocked.Exchange(ref _pendingCommits, []);
-
-    public static string RevisionFile(int number) => $"root.{number}.qcow2";
 
     private async Task<IDisposable> LockAsync(string name, CancellationToken ct)
     {
@@ -369,7 +364,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
         }
 
         var number = NextNumber(v);
-        var path = Path.Combine(Path.GetDirectoryName(dirty)!, RevisionFile(number));
+        var path = Path.Combine(Path.GetDirectoryName(dirty)!, RootFiles.Revision(number));
         // Journaled first: if the process dies after the rename, start-up recovery finds the file and finishes.
         var rev = new RootRevision
         {
@@ -405,7 +400,7 @@ public sealed class RootVolumes(IDbContextFactory<InventoryDbContext> contexts, 
     private static async Task<StorageException> RejectAsync(InventoryDbContext db, Qube qube, Volume v, int? previous, Exception e)
     {
         var dirty = v.Path!;
-        var aside = Path.Combine(Path.GetDirectoryName(dirty)!, RejectedFile);
+        var aside = Path.Combine(Path.GetDirectoryName(dirty)!, RootFiles.Rejected);
         if (File.Exists(dirty)) File.Move(dirty, aside, overwrite: true);
         SetOverlay(v, null, null);
         await db.SaveChangesAsync(CancellationToken.None);
