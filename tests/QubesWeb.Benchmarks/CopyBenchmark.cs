@@ -33,10 +33,10 @@ public static class CopyBenchmark
 
         // A template worth copying: two updates, the second overwriting half of the first (a two-layer chain on the base).
         await JobAsync(host, "shutdown", "mail");
-        await host.Get<RootVolumes>().SetRevisionsToKeepAsync(Template, 10);
+        await host.Get<RootRetention>().SetRevisionsToKeepAsync(Template, 10);
         await UpdateAsync(host, pool, 0xa1, 64 * MiB, dataMiB * MiB);
         await UpdateAsync(host, pool, 0xa2, 64 * MiB, dataMiB / 2 * MiB);
-        var history = (await host.Get<RootVolumes>().HistoryAsync(Template))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync(Template))!;
         var current = Path.Combine(pool, Template, RootFiles.Revision(history.Current));
         var chain = await QemuImg.ChainAsync(current);
         Console.WriteLine($"Source: {Template} revision {history.Current}, {chain.Count} layers, {chain.Sum(l => l.ActualSizeBytes) / MiB} MiB allocated");
@@ -82,7 +82,7 @@ public static class CopyBenchmark
         {
             await UpdateAsync(host, pool, (byte)(0xb0 + round), 64 * MiB, dataMiB * MiB);
             await UpdateZeroingAsync(host, pool, 64 * MiB, dataMiB * 3 / 4 * MiB);
-            history = (await host.Get<RootVolumes>().HistoryAsync(Template))!;
+            history = (await host.Get<RootRevisions>().HistoryAsync(Template))!;
             current = Path.Combine(pool, Template, RootFiles.Revision(history.Current));
             var reference = Path.Combine(scratch, "compact-reference.qcow2");
             bareCompact.Add(await TimedAsync(current, () => QemuImg.ConvertAsync(current, reference)));

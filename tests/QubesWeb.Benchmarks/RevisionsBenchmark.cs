@@ -104,15 +104,15 @@ public static class RevisionsBenchmark
     /// </summary>
     private static async Task TemplateCommitAsync(ConsoleHost host, string pool, string scratch, int runs)
     {
-        var roots = host.Get<RootVolumes>();
+        var revisions = host.Get<RootRevisions>();
         var estate = host.Get<EstateMonitor>();
         if (estate.StateOf(Template) != RunState.Halted) await JobAsync(host, "kill", Template);
         // Keeps every revision this run makes: merging an old revision is retention, not the commit being measured.
-        await roots.SetRevisionsToKeepAsync(Template, RootVolumes.MaxRevisionsToKeep);
+        await host.Get<RootRetention>().SetRevisionsToKeepAsync(Template, RootRetention.MaxRevisionsToKeep);
         var dirty = Path.Combine(pool, Template, RootFiles.Dirty);
         Console.WriteLine();
         Console.WriteLine($"Template commit: '{Template}', {WrittenMiB} MiB written into its dirty overlay with qemu-io before each stop (untimed);");
-        Console.WriteLine($"  revisions_to_keep={RootVolumes.MaxRevisionsToKeep} so no old revision is merged during the run;");
+        Console.WriteLine($"  revisions_to_keep={RootRetention.MaxRevisionsToKeep} so no old revision is merged during the run;");
         Console.WriteLine("  a 'Refused commit' warning per kill is expected: the stop event's own commit, refused while the kill job holds the lock");
 
         var overlay = Path.Combine(scratch, RootFiles.Dirty);
@@ -146,17 +146,17 @@ public static class RevisionsBenchmark
             // The console: start the template (untimed), write as a guest would (untimed), kill it (timed: kill + commit).
             await JobAsync(host, "start", Template);
             await QemuImg.WritePatternAsync(dirty, pattern, 0, WrittenMiB * MiB);
-            var before = (await roots.HistoryAsync(Template))!.Current;
+            var before = (await revisions.HistoryAsync(Template))!.Current;
             sw.Restart();
             var job = await JobAsync(host, "kill", Template);
             var c = sw.Elapsed.TotalMilliseconds;
-            var after = (await roots.HistoryAsync(Template))!.Current;
+            var after = (await revisions.HistoryAsync(Template))!.Current;
             if (after != before + 1) throw new InvalidOperationException($"The kill made no new revision ({before} -> {after}).");
             // The job's own log dates the kill's end; from there to the job's end is settling the volumes.
             var killed = job.Log.FirstOrDefault(l => l.Text.StartsWith("Killed ", StringComparison.Ordinal))?.TimeUtc;
             var settle = killed is { } k && job.FinishedUtc is { } f ? (f - k).TotalMilliseconds : double.NaN;
             // The commit's measure of reclaimable space runs a moment later, off the job: not during the next kill.
-            await roots.MeasuresSettledAsync();
+            await host.Get<RootMeasures>().MeasuresSettledAsync();
             if (i < warmup) continue;
             tb.Add(b);
             tc.Add(c);
@@ -174,13 +174,13 @@ public static class RevisionsBenchmark
             $"ratio kill job/qemu-img: median {console.Median / baseline.Median:0.00}x   p95 {console.P95 / baseline.P95:0.00}x   (goal <= 1.5x)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"ratio settling only/qemu-img: median {settling.Median / baseline.Median:0.00}x   (job log times, ms resolution)"));
-        var history = (await roots.HistoryAsync(Template))!;
+        var history = (await revisions.HistoryAsync(Template))!;
         Console.WriteLine($"{Template} now at revision {history.Current} ({history.Revisions.Count} kept)");
     }
 
     private static async Task<string> CurrentRevisionAsync(ConsoleHost host, string pool, string template)
     {
-        var history = await host.Get<RootVolumes>().HistoryAsync(template)
+        var history = await host.Get<RootRevisions>().HistoryAsync(template)
             ?? throw new InvalidOperationException($"{template} has no revisions.");
         var path = Path.Combine(pool, template, RootFiles.Revision(history.Current));
         if (!File.Exists(path)) throw new FileNotFoundException($"The current revision of {template} is missing.", path);

@@ -24,7 +24,8 @@ public sealed class CompactionPanelTests : ConsoleTestContext
 {
     private const long MiB = 1L << 20;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
-    private RootVolumes Roots => Services.GetRequiredService<RootVolumes>();
+    private RootCompaction Compaction => Services.GetRequiredService<RootCompaction>();
+    private RootLifecycle Lifecycle => Services.GetRequiredService<RootLifecycle>();
     private string Pool => Services.GetRequiredService<IOptions<QubesWebOptions>>().Value.PoolDir;
 
     public override async Task InitializeAsync()
@@ -80,7 +81,7 @@ public sealed class CompactionPanelTests : ConsoleTestContext
         var cut = RenderTemplate();
         var rev1Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootFiles.Revision(1)))).ActualSizeBytes;
 
-        await Roots.CompactAsync("fedora-42", qubeIsHalted: true, dropOldRevisions: true, jobId: null);
+        await Compaction.CompactAsync("fedora-42", qubeIsHalted: true, dropOldRevisions: true, jobId: null);
 
         cut.WaitForAssertion(() => Assert.NotEmpty(cut.FindAll("[data-released-waiting='1']")), Wait);
         var waiting = cut.Find("[data-released-waiting='1']").TextContent;
@@ -96,7 +97,7 @@ public sealed class CompactionPanelTests : ConsoleTestContext
         Assert.Contains($"{Format.Bytes(rev1Bytes)} more is freed when revision 1 goes", reclaimable);
 
         // work stops: its snapshot goes, and with it the last reader of revision 1.
-        await Roots.SettleStoppedAsync("work", "", DateTime.UtcNow);
+        await Lifecycle.SettleStoppedAsync("work", "", DateTime.UtcNow);
 
         cut.WaitForAssertion(() => Assert.Equal(["2"], RevisionRows(cut)), Wait);
         Assert.Empty(cut.FindAll("[data-released-waiting]"));

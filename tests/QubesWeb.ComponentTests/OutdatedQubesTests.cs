@@ -493,6 +493,6 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
 
         Assert.Empty(await Jobs.RecentAsync(10));
         Assert.Equal("true", RevisionRow(cut, 2).GetAttribute("data-current"));
-        Assert.Equal(2, (await Services.GetRequiredService<RootVolumes>().HistoryAsync("fedora-42"))!.Current);
+        Assert.Equal(2, (await Services.GetRequiredService<RootRevisions>().HistoryAsync("fedora-42"))!.Current);
     }
 }

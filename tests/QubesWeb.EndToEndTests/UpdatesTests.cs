@@ -141,7 +141,7 @@ public sealed class UpdatesTests(BrowserFixture browser) : IClassFixture<Browser
         await SucceedsAsync(host, UpdateJob.KindName, "debian-13");
         await SucceedsAsync(host, "restart", "mail");
         // What the disk usage timer measures, made now rather than within its minute.
-        await host.Get<RootVolumes>().MeasureReclaimableAsync();
+        await host.Get<RootMeasures>().MeasureReclaimableAsync();
         var page = await browser.NewPageAsync(host);
         try
         {

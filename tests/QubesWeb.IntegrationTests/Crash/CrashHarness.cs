@@ -56,7 +56,7 @@ public static class CrashHarness
     /// </summary>
     private static async Task KeepReferencesAsync(CrashEstate host, string root)
     {
-        var history = (await host.Get<RootVolumes>().HistoryAsync(root))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync(root))!;
         Directory.CreateDirectory(Path.Combine(host.DataDir, EstateConsistency.RefsFolder));
         foreach (var r in history.Revisions)
             await QemuImg.ConvertAsync(CrashKinds.Pool(host, root, RootFiles.Revision(r.Number)), EstateConsistency.RefFile(host.DataDir, r.Number));

@@ -235,5 +235,5 @@ public static class CrashKinds
     }
 
     private static async Task OnRevisionAsync(CrashEstate host, int revision) =>
-        Assert.Equal(revision, (await host.Get<RootVolumes>().HistoryAsync(Template))!.Current);
+        Assert.Equal(revision, (await host.Get<RootRevisions>().HistoryAsync(Template))!.Current);
 }

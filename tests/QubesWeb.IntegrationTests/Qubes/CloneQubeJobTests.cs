@@ -85,7 +85,7 @@ public sealed class CloneQubeJobTests
         Assert.Equal(2000, qube.MemoryMiB);
         Assert.Equal("fedora", qube.Feature("os-distribution"));
         Assert.Equal(new QubeMetadata("StandaloneVM", "orange", null), host.Get<IHypervisor>().GetMetadata("dev-env"));
-        var history = (await host.Get<RootVolumes>().HistoryAsync("dev-env"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("dev-env"))!;
         Assert.Equal("Copied from fedora-42 revision 1", history.Revisions.Single().Reason);
         // Its private volume is fresh (Qubes' default), not the template's.
         Assert.Single(await QemuImg.ChainAsync(FileOf(host, "dev-env", "private.qcow2")));
@@ -221,7 +221,7 @@ public sealed class CloneQubeJobTests
     {
         await using var host = await ConsoleHost.StartAsync();
         await GrowAsync(host, "debian-13", 1024);
-        await host.Get<RootVolumes>().SetRevisionsToKeepAsync("debian-13", 0);
+        await host.Get<RootRetention>().SetRevisionsToKeepAsync("debian-13", 0);
         var copied = FileOf(host, "debian-13", RootFiles.Revision(2));
         var reference = Path.Combine(host.DataDir, "reference.qcow2");
         await QemuImg.ConvertAsync(copied, reference);
@@ -240,7 +240,7 @@ public sealed class CloneQubeJobTests
         Assert.True(done.State == JobState.Succeeded, done.Error);
         Assert.True(await SameDataAsync(reference, FileOf(host, "snapshot-copy", RootFiles.Revision(1))));
         // Once the copy let go, the revision it read went (revision 1 stays: mail still runs on it).
-        await host.Get<RootVolumes>().ApplyRetentionAsync("debian-13");
-        Assert.Equal([3, 1], (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
+        await host.Get<RootRetention>().ApplyRetentionAsync("debian-13");
+        Assert.Equal([3, 1], (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
     }
 }

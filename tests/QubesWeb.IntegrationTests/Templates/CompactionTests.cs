@@ -64,9 +64,9 @@ public sealed class CompactionTests
     {
         await using var host = await ConsoleHost.StartAsync();
         var reference = await WastefulTemplateAsync(host);
-        var roots = host.Get<RootVolumes>();
+        var revisions = host.Get<RootRevisions>();
         var rev3 = FileOf(host.DataDir, "debian-13", RootFiles.Revision(3));
-        var (allocated, compacted) = await RootVolumes.MeasureCurrentAsync(rev3, Path.Combine(host.DataDir, "pool"));
+        var (allocated, compacted) = await RootMeasures.MeasureCurrentAsync(rev3, Path.Combine(host.DataDir, "pool"));
         Assert.True(allocated - compacted >= 48 * MiB, $"reclaimable {allocated - compacted}");
         var before = await RevisionBytesAsync(host.DataDir);
 
@@ -79,7 +79,7 @@ public sealed class CompactionTests
         var referenceSize = (await QemuImg.InfoAsync(reference)).ActualSizeBytes;
         Assert.InRange(chain[0].ActualSizeBytes, referenceSize - Cluster, referenceSize + Cluster);
         Assert.True(await SameDataAsync(reference, rev3));
-        var history = (await roots.HistoryAsync("debian-13"))!;
+        var history = (await revisions.HistoryAsync("debian-13"))!;
         Assert.Equal([3], history.Revisions.Select(r => r.Number));
         Assert.EndsWith("(compacted)", history.Revisions[0].Reason);
         var after = await RevisionBytesAsync(host.DataDir);
@@ -153,7 +153,7 @@ public sealed class CompactionTests
 
             Assert.True(await SameDataAsync(reference, rev3));
             Assert.False(File.Exists(part));
-            var history = (await again.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+            var history = (await again.Get<RootRevisions>().HistoryAsync("debian-13"))!;
             Assert.Equal(3, history.Current);
             Assert.Equal(afterSwap ? null : 2, history.Revisions.Single(r => r.Number == 3).BackingNumber);
             var interrupted = (await again.Get<JobEngine>().QueryAsync(new JobQuery { Target = "debian-13" })).Single(j => j.Kind == CompactRootJob.KindName);

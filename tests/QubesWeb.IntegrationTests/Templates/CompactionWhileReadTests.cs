@@ -36,7 +36,7 @@ public sealed class CompactionWhileReadTests
         return job;
     }
 
-    private static async Task<RootHistory> HistoryAsync(ConsoleHost host) => (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!;
+    private static async Task<RootHistory> HistoryAsync(ConsoleHost host) => (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!;
 
     /// <summary>What the inventory says fedora-42's root takes, against what qemu-img says its files take.</summary>
     private static async Task<bool> RootUsageIsCurrentAsync(ConsoleHost host)

@@ -62,11 +62,11 @@ public sealed class CrashTests
     private static async Task AssertRecoveredOnRevision2Async(string dataDir)
     {
         await using var host = await ConsoleHost.StartAsync(dataDir: dataDir);
-        var roots = host.Get<RootVolumes>();
+        var revisions = host.Get<RootRevisions>();
         // The recovered or redone commit.
-        await Eventually.UntilAsync(host.Get<EstateMonitor>(), async () => (await roots.HistoryAsync("debian-13"))!.Current == 2
-            && !(await roots.HasDirtyOverlayAsync("debian-13")), "debian-13 on revision 2");
-        var history = (await roots.HistoryAsync("debian-13"))!;
+        await Eventually.UntilAsync(host.Get<EstateMonitor>(), async () => (await revisions.HistoryAsync("debian-13"))!.Current == 2
+            && !(await host.Get<RootLifecycle>().HasDirtyOverlayAsync("debian-13")), "debian-13 on revision 2");
+        var history = (await revisions.HistoryAsync("debian-13"))!;
         Assert.All(history.Revisions, r => Assert.Equal(Data.Qubes.RevisionState.Committed, r.State));
         var rev2 = FileOf(dataDir, "debian-13", RootFiles.Revision(2));
         Assert.Equal([rev2, FileOf(dataDir, "debian-13", RootFiles.Revision(1))], (await QemuImg.ChainAsync(rev2)).Select(l => l.Path));
@@ -136,7 +136,7 @@ public sealed class CrashTests
             await using var again = await ConsoleHost.StartAsync(dataDir: dataDir);
             Assert.All(left, f => Assert.False(File.Exists(f), f));
             Assert.True(File.Exists(kept));
-            Assert.Equal(1, (await again.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
+            Assert.Equal(1, (await again.Get<RootRevisions>().HistoryAsync("debian-13"))!.Current);
         }
         finally
         {
@@ -160,7 +160,7 @@ public sealed class CrashTests
                     await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootFiles.Dirty), pattern, offset, 4 * MiB);
                     await SucceedsAsync(host, "shutdown", "debian-13");
                 }
-                Assert.Equal([3, 2, 1], (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
+                Assert.Equal([3, 2, 1], (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
             }
             finally
             {
@@ -172,7 +172,7 @@ public sealed class CrashTests
             Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootFiles.Revision(1))));
 
             await using var again = await ConsoleHost.StartAsync(dataDir: dataDir);
-            var history = (await again.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+            var history = (await again.Get<RootRevisions>().HistoryAsync("debian-13"))!;
             Assert.Equal([3, 2], history.Revisions.Select(r => r.Number));
             Assert.Null(history.Revisions.Single(r => r.Number == 2).BackingNumber);
             var rev3 = FileOf(dataDir, "debian-13", RootFiles.Revision(3));

@@ -80,7 +80,7 @@ public sealed class RevisionTests
         var chain = await QemuImg.ChainAsync(dirty);
         Assert.Equal([dirty, rev1], chain.Select(l => l.Path));
         await QemuImg.WritePatternAsync(dirty, 0xcd, 64 * MiB, 4 * MiB);
-        Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!.Current);
+        Assert.Equal(1, (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!.Current);
 
         var shutdown = await RunAsync(host, "shutdown", "fedora-42");
 
@@ -91,7 +91,7 @@ public sealed class RevisionTests
         Assert.Equal([rev2, rev1], (await QemuImg.ChainAsync(rev2)).Select(l => l.Path));
         await ReadsAsync(rev2, 0xcd, 64 * MiB);
         await ReadsAsync(rev2, 0x51, 0, 16 * MiB); // the installed data, through the chain
-        var history = (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!;
         Assert.Equal(2, history.Current);
         Assert.Equal([2, 1], history.Revisions.Select(r => r.Number));
         Assert.Equal("Committed at shutdown", history.Revisions[0].Reason);
@@ -133,7 +133,7 @@ public sealed class RevisionTests
         var shutdown = await RunAsync(host, "shutdown", "debian-13");
 
         Assert.Contains(shutdown.Log, l => l.Text == "Nothing was written to the root of debian-13; revision 1 stays current.");
-        Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
+        Assert.Equal(1, (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Current);
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "mail"));
     }
 
@@ -196,7 +196,7 @@ public sealed class RevisionTests
             Assert.True(File.Exists(FileOf(second, "research", RootFiles.Snapshot)));
             Assert.False(File.Exists(FileOf(second, "social", RootFiles.Snapshot)));
             Assert.False(File.Exists(FileOf(second, "social", "volatile.qcow2")));
-            var history = (await second.Get<RootVolumes>().HistoryAsync("fedora-42"))!;
+            var history = (await second.Get<RootRevisions>().HistoryAsync("fedora-42"))!;
             Assert.Equal(2, history.Current);
             Assert.Equal(["research"], history.Revisions.Single(r => r.Number == 1).UsedBy);
         }
@@ -210,12 +210,12 @@ public sealed class RevisionTests
     public async Task Old_revisions_beyond_revisions_to_keep_go_once_no_running_qube_uses_them()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var roots = host.Get<RootVolumes>();
+        var revisions = host.Get<RootRevisions>();
         await ChangeTemplateAsync(host, "fedora-42", 0xc2, 64 * MiB);
         await ChangeTemplateAsync(host, "fedora-42", 0xc3, 128 * MiB);
 
         // Revision 1 fell out of revisions_to_keep=1, but work, personal, sys-net and sys-firewall run on it.
-        var history = (await roots.HistoryAsync("fedora-42"))!;
+        var history = (await revisions.HistoryAsync("fedora-42"))!;
         Assert.Equal([3, 2, 1], history.Revisions.Select(r => r.Number));
         Assert.False(history.Revisions.Single(r => r.Number == 1).Kept);
         Assert.Contains("work", history.Revisions.Single(r => r.Number == 1).UsedBy);
@@ -223,7 +223,7 @@ public sealed class RevisionTests
 
         await SucceedsAsync(host, RestartOutdatedJob.KindName, "fedora-42", new RestartOutdatedRequest());
 
-        history = (await roots.HistoryAsync("fedora-42"))!;
+        history = (await revisions.HistoryAsync("fedora-42"))!;
         Assert.Equal([3, 2], history.Revisions.Select(r => r.Number));
         Assert.False(File.Exists(FileOf(host, "fedora-42", RootFiles.Revision(1))));
         // Revision 1 was merged into revision 2, which now stands alone and still reads as it did.
@@ -238,8 +238,8 @@ public sealed class RevisionTests
         await ReadsAsync(FileOf(host, "work", RootFiles.Snapshot), 0xc3, 128 * MiB);
 
         // revisions_to_keep=0: only the current revision is kept, its layers merged into one file.
-        await roots.SetRevisionsToKeepAsync("fedora-42", 0);
-        Assert.Equal([3], (await roots.HistoryAsync("fedora-42"))!.Revisions.Select(r => r.Number));
+        await host.Get<RootRetention>().SetRevisionsToKeepAsync("fedora-42", 0);
+        Assert.Equal([3], (await revisions.HistoryAsync("fedora-42"))!.Revisions.Select(r => r.Number));
         Assert.Single(await QemuImg.ChainAsync(rev3));
         await ReadsAsync(rev3, 0x51, 0, 16 * MiB);
         await ReadsAsync(rev3, 0xc2, 64 * MiB);
@@ -259,7 +259,7 @@ public sealed class RevisionTests
 
         Assert.True(revert.State == JobState.Succeeded, revert.Error);
         Assert.Contains(revert.Log, l => l.Text == "Outdated until they restart: mail.");
-        var history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!;
         Assert.Equal(1, history.Current);
         Assert.Equal([2, 1], history.Revisions.Select(r => r.Number));
         Assert.Equal(RootStaleness.Outdated, await StalenessAsync(host, "mail"));
@@ -268,7 +268,7 @@ public sealed class RevisionTests
 
         // The next commit goes on revision 1; revision 2, reverted from, is still there to go back to.
         await ChangeTemplateAsync(host, "debian-13", 0xd3, 128 * MiB);
-        history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+        history = (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!;
         Assert.Equal(3, history.Current);
         Assert.Equal(1, history.Revisions.Single(r => r.Number == 3).BackingNumber);
         Assert.Contains(history.Revisions, r => r.Number == 2);
@@ -296,7 +296,7 @@ public sealed class RevisionTests
             return commit is { State: JobState.Succeeded or JobState.Failed };
         }, "a commit job for debian-13 to finish");
         Assert.Equal(JobState.Succeeded, commit!.State);
-        Assert.Equal(2, (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
+        Assert.Equal(2, (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Current);
         Assert.Equal(RootStaleness.Outdated, await StalenessAsync(host, "mail"));
     }
 
@@ -317,7 +317,7 @@ public sealed class RevisionTests
         Assert.Contains("It stays on revision 1", shutdown.Error);
         Assert.True(File.Exists(FileOf(host, "debian-13", RootFiles.Rejected)));
         Assert.False(File.Exists(dirty));
-        var history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!;
         Assert.Equal(1, history.Current);
         Assert.Equal([1], history.Revisions.Select(r => r.Number));
         await SucceedsAsync(host, "start", "debian-13");
@@ -356,7 +356,7 @@ public sealed class RevisionTests
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal(RunState.Halted, host.Get<EstateMonitor>().StateOf("debian-13"));
-        Assert.Equal(2, (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
+        Assert.Equal(2, (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Current);
         await ReadsAsync(FileOf(host, "mail", RootFiles.Snapshot), 0xe3, 0);
     }
 
@@ -382,8 +382,8 @@ public sealed class RevisionTests
     public async Task Revisions_to_keep_outside_0_to_10_is_refused_and_changes_nothing()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<RootVolumes>().SetRevisionsToKeepAsync("fedora-42", 11));
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<RootRetention>().SetRevisionsToKeepAsync("fedora-42", 11));
         Assert.Equal("revisions_to_keep is between 0 and 10; 11 is not.", error.Message);
-        Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!.RevisionsToKeep);
+        Assert.Equal(1, (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!.RevisionsToKeep);
     }
 }

@@ -11,7 +11,7 @@ namespace QubesWeb.Services.Demo;
 /// qcow2 files made with qemu-img with data written into them by qemu-io, so sizes and usage are real. The
 /// inventory is kept: a second start regenerates nothing.
 /// </summary>
-public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, RootVolumes roots, Estate.EstateMonitor estate,
+public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, RootLifecycle lifecycle, Estate.EstateMonitor estate,
     ILogger<DemoEstate> log)
 {
     public const string SeededFeature = "qubesweb-demo-seeded";
@@ -125,7 +125,7 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, Root
             if (!started.Add(q.Name)) return;
             if (q.NetVm is not null && qubes.FirstOrDefault(n => n.Name == q.NetVm.Name) is { } net) await BootAsync(net);
             if (hypervisor.GetDomain(q.Name)?.State != RunState.Halted) return;
-            await roots.PrepareStartAsync(q.Name, ct: ct);
+            await lifecycle.PrepareStartAsync(q.Name, ct: ct);
             hypervisor.Start(q.Name);
             // The lifecycle event arrives on libvirt's event thread; the console's view takes the new state now so
             // the first page (and the qubes booted after this one) see it running.

@@ -50,7 +50,7 @@ public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceV
 /// or copied, its row and its domain. The copy reads a pinned revision, so the source may start, stop and commit
 /// meanwhile. A failure or cancel removes everything the job made: no file, row or domain is left.
 /// </summary>
-public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, RootVolumes roots,
+public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, RootRevisions roots,
     IOptions<QubesWebOptions> options) : IJobKind
 {
     public const string KindName = "clone";
