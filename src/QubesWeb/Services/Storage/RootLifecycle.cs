@@ -277,7 +277,7 @@ public sealed class RootLifecycle(IDbContextFactory<InventoryDbContext> contexts
         return new StorageException($"Could not commit the root of {qube.Name}: {e.Message.Trim()} It stays on revision {previous}; the uncommitted writes were set aside as {aside}.", e);
     }
 
-    /// <summary>A journaled revision made current; start-up recovery finishes one a killed process left here too.</summary>
+    /// <summary>Internal, not private: start-up recovery finishes with it the commits a killed process journaled but never made current.</summary>
     internal static async Task FinishCommitAsync(InventoryDbContext db, Volume v, RootRevision rev, bool measure = true)
     {
         rev.State = RevisionState.Committed;
