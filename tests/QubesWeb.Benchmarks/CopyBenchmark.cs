@@ -33,11 +33,11 @@ public static class CopyBenchmark
 
         // A template worth copying: two updates, the second overwriting half of the first (a two-layer chain on the base).
         await JobAsync(host, JobKind.Shutdown, "mail");
-        await host.Get<RootVolumes>().SetRevisionsToKeepAsync(Template, 10);
+        await host.Get<RootRetention>().SetRevisionsToKeepAsync(Template, 10);
         await UpdateAsync(host, pool, 0xa1, 64 * MiB, dataMiB * MiB);
         await UpdateAsync(host, pool, 0xa2, 64 * MiB, dataMiB / 2 * MiB);
-        var history = (await host.Get<RootVolumes>().HistoryAsync(Template))!;
-        var current = Path.Combine(pool, Template, RootVolumes.RevisionFile(history.Current));
+        var history = (await host.Get<RootRevisions>().HistoryAsync(Template))!;
+        var current = Path.Combine(pool, Template, RootFiles.Revision(history.Current));
         var chain = await QemuImg.ChainAsync(current);
         Console.WriteLine($"Source: {Template} revision {history.Current}, {chain.Count} layers, {chain.Sum(l => l.ActualSizeBytes) / MiB} MiB allocated");
 
@@ -82,8 +82,8 @@ public static class CopyBenchmark
         {
             await UpdateAsync(host, pool, (byte)(0xb0 + round), 64 * MiB, dataMiB * MiB);
             await UpdateZeroingAsync(host, pool, 64 * MiB, dataMiB * 3 / 4 * MiB);
-            history = (await host.Get<RootVolumes>().HistoryAsync(Template))!;
-            current = Path.Combine(pool, Template, RootVolumes.RevisionFile(history.Current));
+            history = (await host.Get<RootRevisions>().HistoryAsync(Template))!;
+            current = Path.Combine(pool, Template, RootFiles.Revision(history.Current));
             var reference = Path.Combine(scratch, "compact-reference.qcow2");
             bareCompact.Add(await TimedAsync(current, () => QemuImg.ConvertAsync(current, reference)));
             referenceSize = (await QemuImg.InfoAsync(reference)).ActualSizeBytes;
@@ -158,7 +158,7 @@ public static class CopyBenchmark
     private static async Task UpdateAsync(ConsoleHost host, string pool, byte pattern, long offset, long length)
     {
         await JobAsync(host, JobKind.Start, Template);
-        await QemuImg.WritePatternAsync(Path.Combine(pool, Template, RootVolumes.DirtyFile), pattern, offset, length);
+        await QemuImg.WritePatternAsync(Path.Combine(pool, Template, RootFiles.Dirty), pattern, offset, length);
         await JobAsync(host, JobKind.Shutdown, Template);
     }
 
@@ -166,7 +166,7 @@ public static class CopyBenchmark
     {
         await JobAsync(host, JobKind.Start, Template);
         var psi = new ProcessStartInfo(QemuImg.QemuIoPath) { UseShellExecute = false, RedirectStandardOutput = true };
-        foreach (var a in new[] { "-f", "qcow2", "-c", $"write -z -u {offset} {length}", "--", Path.Combine(pool, Template, RootVolumes.DirtyFile) })
+        foreach (var a in new[] { "-f", "qcow2", "-c", $"write -z -u {offset} {length}", "--", Path.Combine(pool, Template, RootFiles.Dirty) })
             psi.ArgumentList.Add(a);
         using (var p = Process.Start(psi)!) { await p.StandardOutput.ReadToEndAsync(); await p.WaitForExitAsync(); }
         await JobAsync(host, JobKind.Shutdown, Template);

@@ -54,7 +54,7 @@ public static class RevisionsBenchmark
         Console.WriteLine();
         Console.WriteLine($"AppVM start: '{AppVm}' on {AppVmTemplate} ({Path.GetFileName(backing)}); the kill between starts is not timed");
 
-        var snap = Path.Combine(scratch, RootVolumes.SnapshotFile);
+        var snap = Path.Combine(scratch, RootFiles.Snapshot);
         var vol = Path.Combine(scratch, "volatile.qcow2");
         async Task Baseline()
         {
@@ -104,18 +104,18 @@ public static class RevisionsBenchmark
     /// </summary>
     private static async Task TemplateCommitAsync(ConsoleHost host, string pool, string scratch, int runs)
     {
-        var roots = host.Get<RootVolumes>();
+        var revisions = host.Get<RootRevisions>();
         var estate = host.Get<EstateMonitor>();
         if (estate.StateOf(Template) != RunState.Halted) await JobAsync(host, JobKind.Kill, Template);
         // Keeps every revision this run makes: merging an old revision is retention, not the commit being measured.
-        await roots.SetRevisionsToKeepAsync(Template, RootVolumes.MaxRevisionsToKeep);
-        var dirty = Path.Combine(pool, Template, RootVolumes.DirtyFile);
+        await host.Get<RootRetention>().SetRevisionsToKeepAsync(Template, RootRetention.MaxRevisionsToKeep);
+        var dirty = Path.Combine(pool, Template, RootFiles.Dirty);
         Console.WriteLine();
         Console.WriteLine($"Template commit: '{Template}', {WrittenMiB} MiB written into its dirty overlay with qemu-io before each stop (untimed);");
-        Console.WriteLine($"  revisions_to_keep={RootVolumes.MaxRevisionsToKeep} so no old revision is merged during the run;");
+        Console.WriteLine($"  revisions_to_keep={RootRetention.MaxRevisionsToKeep} so no old revision is merged during the run;");
         Console.WriteLine("  a 'Refused commit' warning per kill is expected: the stop event's own commit, refused while the kill job holds the lock");
 
-        var overlay = Path.Combine(scratch, RootVolumes.DirtyFile);
+        var overlay = Path.Combine(scratch, RootFiles.Dirty);
         var committedDir = Path.Combine(scratch, "committed");
         Directory.CreateDirectory(committedDir);
 
@@ -130,7 +130,7 @@ public static class RevisionsBenchmark
 
             // Baseline: an equal overlay on the same revision, then what the commit runs (HasOwnDataAsync's map, qemu-img check, RenameCheckedOverlay).
             var backing = await CurrentRevisionAsync(host, pool, Template);
-            var revision = Path.Combine(committedDir, RootVolumes.RevisionFile(i + 2));
+            var revision = Path.Combine(committedDir, RootFiles.Revision(i + 2));
             File.Delete(overlay);
             await Tool("qemu-img", "create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", "--", overlay);
             await QemuImg.WritePatternAsync(overlay, pattern, 0, WrittenMiB * MiB);
@@ -146,17 +146,17 @@ public static class RevisionsBenchmark
             // The console: start the template (untimed), write as a guest would (untimed), kill it (timed: kill + commit).
             await JobAsync(host, JobKind.Start, Template);
             await QemuImg.WritePatternAsync(dirty, pattern, 0, WrittenMiB * MiB);
-            var before = (await roots.HistoryAsync(Template))!.Current;
+            var before = (await revisions.HistoryAsync(Template))!.Current;
             sw.Restart();
             var job = await JobAsync(host, JobKind.Kill, Template);
             var c = sw.Elapsed.TotalMilliseconds;
-            var after = (await roots.HistoryAsync(Template))!.Current;
+            var after = (await revisions.HistoryAsync(Template))!.Current;
             if (after != before + 1) throw new InvalidOperationException($"The kill made no new revision ({before} -> {after}).");
             // The job's own log dates the kill's end; from there to the job's end is settling the volumes.
             var killed = job.Log.FirstOrDefault(l => l.Text.StartsWith("Killed ", StringComparison.Ordinal))?.TimeUtc;
             var settle = killed is { } k && job.FinishedUtc is { } f ? (f - k).TotalMilliseconds : double.NaN;
             // The commit's measure of reclaimable space runs a moment later, off the job: not during the next kill.
-            await roots.MeasuresSettledAsync();
+            await host.Get<RootMeasures>().MeasuresSettledAsync();
             if (i < warmup) continue;
             tb.Add(b);
             tc.Add(c);
@@ -174,15 +174,15 @@ public static class RevisionsBenchmark
             $"ratio kill job/qemu-img: median {console.Median / baseline.Median:0.00}x   p95 {console.P95 / baseline.P95:0.00}x   (goal <= 1.5x)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"ratio settling only/qemu-img: median {settling.Median / baseline.Median:0.00}x   (job log times, ms resolution)"));
-        var history = (await roots.HistoryAsync(Template))!;
+        var history = (await revisions.HistoryAsync(Template))!;
         Console.WriteLine($"{Template} now at revision {history.Current} ({history.Revisions.Count} kept)");
     }
 
     private static async Task<string> CurrentRevisionAsync(ConsoleHost host, string pool, string template)
     {
-        var history = await host.Get<RootVolumes>().HistoryAsync(template)
+        var history = await host.Get<RootRevisions>().HistoryAsync(template)
             ?? throw new InvalidOperationException($"{template} has no revisions.");
-        var path = Path.Combine(pool, template, RootVolumes.RevisionFile(history.Current));
+        var path = Path.Combine(pool, template, RootFiles.Revision(history.Current));
         if (!File.Exists(path)) throw new FileNotFoundException($"The current revision of {template} is missing.", path);
         return path;
     }

@@ -25,7 +25,8 @@ public sealed class CompactionPanelTests : ConsoleTestContext
 {
     private const long MiB = 1L << 20;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
-    private RootVolumes Roots => Services.GetRequiredService<RootVolumes>();
+    private RootCompaction Compaction => Services.GetRequiredService<RootCompaction>();
+    private RootLifecycle Lifecycle => Services.GetRequiredService<RootLifecycle>();
     private string Pool => Services.GetRequiredService<IOptions<QubesWebOptions>>().Value.PoolDir;
 
     public override async Task InitializeAsync()
@@ -34,19 +35,19 @@ public sealed class CompactionPanelTests : ConsoleTestContext
         await SeedAsync();
         var dir = Path.Combine(Pool, "fedora-42");
         Directory.CreateDirectory(Path.Combine(Pool, "work"));
-        string Rev(int n) => Path.Combine(dir, RootVolumes.RevisionFile(n));
+        string Rev(int n) => Path.Combine(dir, RootFiles.Revision(n));
         Directory.CreateDirectory(dir);
         await QemuImg.CreateAsync(Rev(1), 64 * MiB);
         await QemuImg.WritePatternAsync(Rev(1), 0x51, 0, 8 * MiB);
         await RootStore.CreateOverlayAsync(Rev(1), Rev(2), Pool);
         await QemuImg.WritePatternAsync(Rev(2), 0xcd, 16 * MiB, 2 * MiB);
-        var snapshot = Path.Combine(Pool, "work", RootVolumes.SnapshotFile);
+        var snapshot = Path.Combine(Pool, "work", RootFiles.Snapshot);
         await RootStore.CreateOverlayAsync(Rev(1), snapshot, Pool);
 
         await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
         var root = await db.Volumes.Include(v => v.Revisions)
             .SingleAsync(v => v.Kind == VolumeKind.Root && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == "fedora-42"));
-        root.Path = Path.Combine(dir, RootVolumes.DirtyFile);
+        root.Path = Path.Combine(dir, RootFiles.Dirty);
         root.CurrentRevision = 2;
         foreach (var (n, reason, backing) in new[] { (1, "Installed", (int?)null), (2, "Update (dnf upgrade)", 1) })
             root.Revisions.Add(new RootRevision
@@ -79,9 +80,9 @@ public sealed class CompactionPanelTests : ConsoleTestContext
     public async Task After_a_compaction_the_panel_says_which_revision_waits_for_whom_never_nothing_to_reclaim_and_follows_its_deletion()
     {
         var cut = RenderTemplate();
-        var rev1Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootVolumes.RevisionFile(1)))).ActualSizeBytes;
+        var rev1Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootFiles.Revision(1)))).ActualSizeBytes;
 
-        await Roots.CompactAsync("fedora-42", qubeIsHalted: true, dropOldRevisions: true, jobId: null);
+        await Compaction.CompactAsync("fedora-42", qubeIsHalted: true, dropOldRevisions: true, jobId: null);
 
         cut.WaitForAssertion(() => Assert.NotEmpty(cut.FindAll("[data-released-waiting='1']")), Wait);
         var waiting = cut.Find("[data-released-waiting='1']").TextContent;
@@ -97,13 +98,13 @@ public sealed class CompactionPanelTests : ConsoleTestContext
         Assert.Contains($"{Format.Bytes(rev1Bytes)} more is freed when revision 1 goes", reclaimable);
 
         // work stops: its snapshot goes, and with it the last reader of revision 1.
-        await Roots.SettleStoppedAsync("work", "", DateTime.UtcNow);
+        await Lifecycle.SettleStoppedAsync("work", "", DateTime.UtcNow);
 
         cut.WaitForAssertion(() => Assert.Equal(["2"], RevisionRows(cut)), Wait);
         Assert.Empty(cut.FindAll("[data-released-waiting]"));
         Assert.Contains("nothing to reclaim", cut.Find("#reclaimable").TextContent);
         // The Volumes panel shows the root's new usage (only revision 2's file now) once the measure the change asked for has run.
-        var rev2Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootVolumes.RevisionFile(2)))).ActualSizeBytes;
+        var rev2Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootFiles.Revision(2)))).ActualSizeBytes;
         cut.WaitForAssertion(() => Assert.Equal(rev2Bytes.ToString(), cut.Find("#template-volumes tr[data-volume='root'] td[data-usage]").GetAttribute("data-usage")), Wait);
     }
 

@@ -59,7 +59,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         root.RevisionsToKeep = 1;
         foreach (var (number, reason, backing, age) in new[] { (1, "Installed", (int?)null, 3), (2, "Committed at shutdown", 1, 1) })
         {
-            var path = Path.Combine(dir, RootVolumes.RevisionFile(number));
+            var path = Path.Combine(dir, RootFiles.Revision(number));
             await File.WriteAllBytesAsync(path, []);
             root.Revisions.Add(new RootRevision
             {
@@ -494,6 +494,6 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
 
         Assert.Empty(await Jobs.RecentAsync(10));
         Assert.Equal("true", RevisionRow(cut, 2).GetAttribute("data-current"));
-        Assert.Equal(2, (await Services.GetRequiredService<RootVolumes>().HistoryAsync("fedora-42"))!.Current);
+        Assert.Equal(2, (await Services.GetRequiredService<RootRevisions>().HistoryAsync("fedora-42"))!.Current);
     }
 }

@@ -51,14 +51,14 @@ public sealed class StandaloneWizardTests : ConsoleTestContext
     private async Task GiveFedoraARealRootAsync()
     {
         var dir = Directory.CreateDirectory(Path.Combine(PoolDir, "fedora-42")).FullName;
-        var path = Path.Combine(dir, RootVolumes.RevisionFile(1));
+        var path = Path.Combine(dir, RootFiles.Revision(1));
         await QemuImg.CreateAsync(path, 10 * GiB);
         await QemuImg.WritePatternAsync(path, 0x51, 0, 4L << 20);
         var info = await QemuImg.InfoAsync(path);
         await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
         var root = await db.Volumes.Include(v => v.Revisions)
             .SingleAsync(v => v.Kind == VolumeKind.Root && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == "fedora-42"));
-        root.Path = Path.Combine(dir, RootVolumes.DirtyFile);
+        root.Path = Path.Combine(dir, RootFiles.Dirty);
         root.VirtualSizeBytes = info.VirtualSizeBytes;
         root.CurrentRevision = 1;
         root.Revisions.Add(new RootRevision { Number = 1, Path = path, Reason = "Installed", SizeBytes = info.ActualSizeBytes, CreatedUtc = DateTime.UtcNow });
@@ -69,7 +69,7 @@ public sealed class StandaloneWizardTests : ConsoleTestContext
     private async Task AddTemplateOnSparseDataAsync(string name, long size)
     {
         var dir = Directory.CreateDirectory(Path.Combine(PoolDir, name)).FullName;
-        var path = Path.Combine(dir, RootVolumes.RevisionFile(1));
+        var path = Path.Combine(dir, RootFiles.Revision(1));
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath,
         [
             "create", "-q", "-f", "qcow2", "-o",
@@ -79,7 +79,7 @@ public sealed class StandaloneWizardTests : ConsoleTestContext
         var info = await QemuImg.InfoAsync(path);
         await Inventory.CreateAsync(new NewQube(name, QubeClass.TemplateVM, "black", Volumes:
         [
-            new NewVolume(VolumeKind.Root, Path.Combine(dir, RootVolumes.DirtyFile), info.VirtualSizeBytes, info.ActualSizeBytes,
+            new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Dirty), info.VirtualSizeBytes, info.ActualSizeBytes,
                 new NewRevision(path, "Installed", info.ActualSizeBytes)),
         ]));
     }

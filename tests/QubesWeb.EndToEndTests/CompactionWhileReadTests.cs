@@ -69,7 +69,7 @@ public sealed class CompactionWhileReadTests(BrowserFixture browser) : IClassFix
             await Expect(page.Locator("#revisions tr[data-revision='2']")).ToHaveAttributeAsync("data-current", "true");
             await Expect(waiting).ToHaveCountAsync(0);
             await FileReaper.IdleAsync();
-            Assert.False(File.Exists(Path.Combine(host.DataDir, "pool", "fedora-42", RootVolumes.RevisionFile(1))));
+            Assert.False(File.Exists(Path.Combine(host.DataDir, "pool", "fedora-42", RootFiles.Revision(1))));
             await Expect(rootUsage).ToHaveAttributeAsync("data-usage", (await RootFilesBytesAsync(host)).ToString());
             await Screenshots.SaveAsync(page, "compact-while-read-after-restart");
 

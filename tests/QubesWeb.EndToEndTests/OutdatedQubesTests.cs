@@ -28,7 +28,7 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
     }
 
     private static Task WriteToTemplateRootAsync(ConsoleHost host, string template) =>
-        QemuImg.WritePatternAsync(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, template, RootVolumes.DirtyFile),
+        QemuImg.WritePatternAsync(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, template, RootFiles.Dirty),
             0xcd, 64 * MiB, 4 * MiB);
 
     /// <summary>
@@ -173,7 +173,7 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
             await Expect(page.Locator("#outdated-count")).ToHaveTextAsync("0");
             await Expect(page.Locator("#dependents-tree [data-staleness]")).ToHaveCountAsync(0);
             await ShotAsync(page, "template-reverted");
-            Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!.Current);
+            Assert.Equal(1, (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!.Current);
         }
         finally
         {

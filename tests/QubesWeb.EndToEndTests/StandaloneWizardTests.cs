@@ -171,7 +171,7 @@ public sealed class StandaloneWizardTests(BrowserFixture browser) : IClassFixtur
     private static async Task AddSlowTemplateAsync(ConsoleHost host, string name, long size)
     {
         var dir = Directory.CreateDirectory(Path.Combine(host.DataDir, "pool", name)).FullName;
-        var path = Path.Combine(dir, RootVolumes.RevisionFile(1));
+        var path = Path.Combine(dir, RootFiles.Revision(1));
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath,
         [
             "create", "-q", "-f", "qcow2", "-o",
@@ -181,7 +181,7 @@ public sealed class StandaloneWizardTests(BrowserFixture browser) : IClassFixtur
         var info = await QemuImg.InfoAsync(path);
         await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.TemplateVM, "black", Volumes:
         [
-            new NewVolume(VolumeKind.Root, Path.Combine(dir, RootVolumes.DirtyFile), info.VirtualSizeBytes, info.ActualSizeBytes,
+            new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Dirty), info.VirtualSizeBytes, info.ActualSizeBytes,
                 new NewRevision(path, "Installed", info.ActualSizeBytes)),
         ]));
     }

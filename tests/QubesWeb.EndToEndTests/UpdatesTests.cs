@@ -136,12 +136,12 @@ public sealed class UpdatesTests(BrowserFixture browser) : IClassFixture<Browser
         // commits both as revision 2: the rewritten half of revision 1 is space nothing reads any more. mail, the
         // running qube on debian-13, restarts onto revision 2, so no running qube holds revision 1 either.
         await SucceedsAsync(host, JobKind.Start, "debian-13");
-        await QemuImg.WritePatternAsync(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, "debian-13", RootVolumes.DirtyFile),
+        await QemuImg.WritePatternAsync(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, "debian-13", RootFiles.Dirty),
             0xcd, 0, 8 * MiB);
         await SucceedsAsync(host, JobKind.Update, "debian-13");
         await SucceedsAsync(host, JobKind.Restart, "mail");
         // What the disk usage timer measures, made now rather than within its minute.
-        await host.Get<RootVolumes>().MeasureReclaimableAsync();
+        await host.Get<RootMeasures>().MeasureReclaimableAsync();
         var page = await browser.NewPageAsync(host);
         try
         {

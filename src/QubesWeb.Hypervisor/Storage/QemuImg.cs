@@ -111,6 +111,32 @@ public static partial class QemuImg
         return doc.RootElement.TryGetProperty("image-end-offset", out var end) ? end.GetInt64() : 0;
     }
 
+    /// <summary>Whether <paramref name="layer"/> holds any cluster of its own (false: nothing was written since it was made).</summary>
+    public static async Task<bool> HasOwnDataAsync(string layer, CancellationToken ct = default)
+    {
+        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["map", "-U", "--output=json", "-f", "qcow2", "--", layer], ct);
+        using var doc = JsonDocument.Parse(r.StandardOutput);
+        return doc.RootElement.EnumerateArray().Any(e =>
+            e.GetProperty("depth").GetInt32() == 0 && e.GetProperty("present").GetBoolean());
+    }
+
+    /// <summary>
+    /// Writes <paramref name="layer"/>'s clusters into its backing file. -d: the layer keeps them, so until the
+    /// caller replaces it, it still reads the same on its own.
+    /// </summary>
+    public static Task CommitIntoBackingAsync(string layer, CancellationToken ct = default) =>
+        ProcessRunner.RunCheckedAsync(QemuImgPath, ["commit", "-q", "-d", "-f", "qcow2", "--", layer], ct);
+
+    /// <summary>
+    /// Whether two qcow2 images read the same (qemu-img compare, -U: also one a running domain has open). A
+    /// difference and a failure are both "not the same"; <c>Error</c> holds what qemu-img said, if anything.
+    /// </summary>
+    public static async Task<(bool Same, string Error)> CompareAsync(string first, string second, CancellationToken ct = default)
+    {
+        var r = await ProcessRunner.RunAsync(QemuImgPath, ["compare", "-U", "-q", "-f", "qcow2", "-F", "qcow2", "--", first, second], ct);
+        return (r.ExitCode == 0, r.StandardError);
+    }
+
     /// <summary>Writes <paramref name="length"/> bytes of <paramref name="pattern"/> at <paramref name="offset"/> with qemu-io.</summary>
     public static async Task WritePatternAsync(string path, byte pattern, long offset, long length, CancellationToken ct = default)
     {

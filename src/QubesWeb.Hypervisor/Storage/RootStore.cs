@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 
 namespace QubesWeb.Hypervisor.Storage;
 
@@ -51,15 +50,6 @@ public static class RootStore
         File.Move(tmp, path, overwrite: true);
     }
 
-    /// <summary>Whether <paramref name="layer"/> holds any cluster of its own (false: nothing was written since it was made).</summary>
-    public static async Task<bool> HasOwnDataAsync(string layer, CancellationToken ct = default)
-    {
-        var r = await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath, ["map", "-U", "--output=json", "-f", "qcow2", "--", layer], ct);
-        using var doc = JsonDocument.Parse(r.StandardOutput);
-        return doc.RootElement.EnumerateArray().Any(e =>
-            e.GetProperty("depth").GetInt32() == 0 && e.GetProperty("present").GetBoolean());
-    }
-
     /// <summary>
     /// Makes the overlay the revision file at <paramref name="revisionPath"/>, once qemu-img check passed it: synced,
     /// renamed in one atomic step. Until the rename the overlay is untouched, so a failure leaves everything as it was.
@@ -84,8 +74,8 @@ public static class RootStore
         var info = (await ImageChain.ReadAsync(child, pool, ct))[0];
         if (info.BackingFile != Path.GetFullPath(parent))
             throw new InvalidOperationException($"{child} is not written on {parent}.");
-        // -d: the child keeps its clusters, so until the rename it still reads the same on its own.
-        await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath, ["commit", "-q", "-d", "-f", "qcow2", "--", child], ct);
+        // Until the rename the child still reads the same on its own.
+        await QemuImg.CommitIntoBackingAsync(child, ct);
         Durable.SyncFile(parent);
         FileReaper.RenameOver(parent, child);
     }

@@ -14,7 +14,7 @@ namespace QubesWeb.Hosting;
 /// libvirt. An unreachable libvirt does not stop the console: it starts, says so, and reconciles when libvirt is back.
 /// </summary>
 public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextFactory<InventoryDbContext> contexts,
-    Data.Qubes.Inventory inventory, EstateMonitor estate, DemoEstate demo, LibvirtHypervisor hypervisor, RootVolumes roots,
+    Data.Qubes.Inventory inventory, EstateMonitor estate, DemoEstate demo, LibvirtHypervisor hypervisor, RootRecovery recovery,
     ILogger<EstateStartup> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
@@ -47,7 +47,7 @@ public sealed class EstateStartup(IOptions<QubesWebOptions> options, IDbContextF
                 report.Qubes, report.Domains, report.Unmanaged.Count);
             await estate.AlignDomainsAsync(ct);
             // Half-done commits, stale snapshots of qubes that no longer run: settled before anything starts.
-            var toCommit = await roots.RecoverAsync(name => estate.StateOf(name) == RunState.Halted, ct);
+            var toCommit = await recovery.RecoverAsync(name => estate.StateOf(name) == RunState.Halted, ct);
             if (toCommit.Count > 0)
                 log.LogWarning("Uncommitted writes of halted qubes are committed by jobs: {Qubes}", string.Join(", ", toCommit));
             if (o.IsDemo && hypervisor.Connection.IsUp)

@@ -44,7 +44,13 @@ public static class ServiceExtensions
         services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<CloneQubeJob>());
         services.AddSingleton<VolumeUsage>();
         services.AddSingleton<ReleasedRevisions>();
-        services.AddSingleton<RootVolumes>();
+        services.AddSingleton<RootLocks>();
+        services.AddSingleton<RootMeasures>();
+        services.AddSingleton<RootRetention>();
+        services.AddSingleton<RootLifecycle>();
+        services.AddSingleton<RootRevisions>();
+        services.AddSingleton<RootCompaction>();
+        services.AddSingleton<RootRecovery>();
         services.AddSingleton<IJobKind, CommitRootJob>();
         services.AddSingleton<IJobKind, RevertRootJob>();
         services.AddSingleton<IJobKind, CompactRootJob>();

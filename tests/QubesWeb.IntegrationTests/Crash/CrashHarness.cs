@@ -57,12 +57,12 @@ public static class CrashHarness
     /// </summary>
     private static async Task KeepReferencesAsync(CrashEstate host, string root)
     {
-        var history = (await host.Get<RootVolumes>().HistoryAsync(root))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync(root))!;
         Directory.CreateDirectory(Path.Combine(host.DataDir, EstateConsistency.RefsFolder));
         foreach (var r in history.Revisions)
-            await QemuImg.ConvertAsync(CrashKinds.Pool(host, root, RootVolumes.RevisionFile(r.Number)), EstateConsistency.RefFile(host.DataDir, r.Number));
-        var dirty = CrashKinds.Pool(host, root, RootVolumes.DirtyFile);
-        if (history.HasDirtyOverlay && await RootStore.HasOwnDataAsync(dirty))
+            await QemuImg.ConvertAsync(CrashKinds.Pool(host, root, RootFiles.Revision(r.Number)), EstateConsistency.RefFile(host.DataDir, r.Number));
+        var dirty = CrashKinds.Pool(host, root, RootFiles.Dirty);
+        if (history.HasDirtyOverlay && await QemuImg.HasOwnDataAsync(dirty))
             await QemuImg.ConvertAsync(dirty, EstateConsistency.RefFile(host.DataDir, history.Revisions.Max(r => r.Number) + 1));
     }
 }

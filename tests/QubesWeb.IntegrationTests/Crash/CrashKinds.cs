@@ -191,7 +191,7 @@ public static class CrashKinds
     private static async Task RunningWithWritesAsync(CrashEstate host)
     {
         await SucceedsAsync(host, JobKind.Start, Template);
-        await QemuImg.WritePatternAsync(Pool(host, Template, RootVolumes.DirtyFile), 0xab, 32 * MiB, 4 * MiB);
+        await QemuImg.WritePatternAsync(Pool(host, Template, RootFiles.Dirty), 0xab, 32 * MiB, 4 * MiB);
     }
 
     private static async Task UpdatedOnceAsync(CrashEstate host)
@@ -235,5 +235,5 @@ public static class CrashKinds
     }
 
     private static async Task OnRevisionAsync(CrashEstate host, int revision) =>
-        Assert.Equal(revision, (await host.Get<RootVolumes>().HistoryAsync(Template))!.Current);
+        Assert.Equal(revision, (await host.Get<RootRevisions>().HistoryAsync(Template))!.Current);
 }

@@ -152,8 +152,8 @@ public static class EstateConsistency
     /// <summary>The current revision of <paramref name="qube"/>'s root reads exactly as <paramref name="reference"/> (qemu-img compare).</summary>
     public static async Task AssertRootEqualsAsync(CrashEstate host, string qube, string reference)
     {
-        var history = (await host.Get<RootVolumes>().HistoryAsync(qube))!;
-        var current = CrashKinds.Pool(host, qube, RootVolumes.RevisionFile(history.Current));
+        var history = (await host.Get<RootRevisions>().HistoryAsync(qube))!;
+        var current = CrashKinds.Pool(host, qube, RootFiles.Revision(history.Current));
         var compare = await ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-f", "qcow2", "-F", "qcow2", "--", reference, current]);
         Assert.True(compare.ExitCode == 0, $"{qube} revision {history.Current} does not read as {Path.GetFileName(reference)}: {compare.StandardOutput}{compare.StandardError}");
     }
@@ -164,15 +164,15 @@ public static class EstateConsistency
     /// </summary>
     public static async Task AssertRootRecoveredAsync(CrashEstate host, string qube, bool makesNewData)
     {
-        var roots = host.Get<RootVolumes>();
-        var history = (await roots.HistoryAsync(qube))!;
+        var revisions = host.Get<RootRevisions>();
+        var history = (await revisions.HistoryAsync(qube))!;
         foreach (var r in history.Revisions)
-            await QemuImg.CheckAsync(CrashKinds.Pool(host, qube, RootVolumes.RevisionFile(r.Number)));
+            await QemuImg.CheckAsync(CrashKinds.Pool(host, qube, RootFiles.Revision(r.Number)));
         var reference = RefFile(host.DataDir, history.Current);
         if (File.Exists(reference)) await AssertRootEqualsAsync(host, qube, reference);
         else Assert.True(makesNewData, $"{qube} is on revision {history.Current}, which reads like nothing from before the crash");
         await CrashKinds.SucceedsAsync(host, JobKind.Start, qube);
         await CrashKinds.SucceedsAsync(host, JobKind.Shutdown, qube);
-        Assert.Equal(history.Current, (await roots.HistoryAsync(qube))!.Current);
+        Assert.Equal(history.Current, (await revisions.HistoryAsync(qube))!.Current);
     }
 }

@@ -20,7 +20,7 @@ public sealed class DomainDisksTests
         // The root snapshot is its own file (copy-on-write on the template's current revision), so it is writable.
         Assert.Equal(
         [
-            ("vda", Path.Combine(pool, "work", RootVolumes.SnapshotFile), false),
+            ("vda", Path.Combine(pool, "work", RootFiles.Snapshot), false),
             ("vdb", Path.Combine(pool, "work", "private.qcow2"), false),
             ("vdc", Path.Combine(pool, "work", "volatile.qcow2"), false),
         ], Disks(host, "work"));
@@ -33,7 +33,7 @@ public sealed class DomainDisksTests
         var pool = Path.Combine(host.DataDir, "pool");
         Assert.Equal(
         [
-            ("vda", Path.Combine(pool, "fedora-42", RootVolumes.DirtyFile), false),
+            ("vda", Path.Combine(pool, "fedora-42", RootFiles.Dirty), false),
             ("vdb", Path.Combine(pool, "fedora-42", "private.qcow2"), false),
             ("vdc", Path.Combine(pool, "fedora-42", "volatile.qcow2"), false),
         ], Disks(host, "fedora-42"));

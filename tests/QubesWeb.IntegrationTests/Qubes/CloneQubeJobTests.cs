@@ -58,7 +58,7 @@ public sealed class CloneQubeJobTests
     private static async Task GrowAsync(ConsoleHost host, string template, long mib)
     {
         await SucceedsAsync(host, JobKind.Start, template);
-        await QemuImg.WritePatternAsync(FileOf(host, template, RootVolumes.DirtyFile), 0x77, 256 * MiB, mib * MiB);
+        await QemuImg.WritePatternAsync(FileOf(host, template, RootFiles.Dirty), 0x77, 256 * MiB, mib * MiB);
         await SucceedsAsync(host, JobKind.Shutdown, template);
     }
 
@@ -72,12 +72,12 @@ public sealed class CloneQubeJobTests
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal(100, job.Progress);
-        var root = FileOf(host, "dev-env", RootVolumes.RevisionFile(1));
+        var root = FileOf(host, "dev-env", RootFiles.Revision(1));
         var chain = await QemuImg.ChainAsync(root);
         Assert.Single(chain); // no backing file
         Assert.Equal(12 * GiB, chain[0].VirtualSizeBytes);
         // Equal to the template's revision over its size; the grown part reads as zeros.
-        Assert.True(await SameDataAsync(FileOf(host, "fedora-42", RootVolumes.RevisionFile(1)), root));
+        Assert.True(await SameDataAsync(FileOf(host, "fedora-42", RootFiles.Revision(1)), root));
         var qube = await host.Get<InventoryService>().GetAsync("dev-env");
         Assert.Equal(QubeClass.StandaloneVM, qube.Class);
         Assert.Null(qube.Template);
@@ -85,14 +85,14 @@ public sealed class CloneQubeJobTests
         Assert.Equal(2000, qube.MemoryMiB);
         Assert.Equal("fedora", qube.Feature("os-distribution"));
         Assert.Equal(new QubeMetadata("StandaloneVM", "orange", null), host.Get<IHypervisor>().GetMetadata("dev-env"));
-        var history = (await host.Get<RootVolumes>().HistoryAsync("dev-env"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("dev-env"))!;
         Assert.Equal("Copied from fedora-42 revision 1", history.Revisions.Single().Reason);
         // Its private volume is fresh (Qubes' default), not the template's.
         Assert.Single(await QemuImg.ChainAsync(FileOf(host, "dev-env", "private.qcow2")));
         Assert.False(await SameDataAsync(FileOf(host, "fedora-42", "private.qcow2"), FileOf(host, "dev-env", "private.qcow2")));
 
         await SucceedsAsync(host, JobKind.Start, "dev-env");
-        Assert.Equal(root, (await QemuImg.ChainAsync(FileOf(host, "dev-env", RootVolumes.DirtyFile)))[1].Path);
+        Assert.Equal(root, (await QemuImg.ChainAsync(FileOf(host, "dev-env", RootFiles.Dirty)))[1].Path);
     }
 
     [Fact]
@@ -107,7 +107,7 @@ public sealed class CloneQubeJobTests
         var clone = await host.Get<InventoryService>().GetAsync("debian-13-work");
         Assert.Equal(QubeClass.TemplateVM, clone.Class);
         Assert.Equal("debian", clone.Feature("os-distribution"));
-        Assert.True(await SameDataAsync(FileOf(host, "debian-13", RootVolumes.RevisionFile(2)), FileOf(host, "debian-13-work", RootVolumes.RevisionFile(1))));
+        Assert.True(await SameDataAsync(FileOf(host, "debian-13", RootFiles.Revision(2)), FileOf(host, "debian-13-work", RootFiles.Revision(1))));
         Assert.True(await SameDataAsync(FileOf(host, "debian-13", "private.qcow2"), FileOf(host, "debian-13-work", "private.qcow2")));
         var results = await host.Get<QubeCommands>().SwitchTemplateAsync(["vault"], "debian-13-work");
         Assert.True(results.Single().Done, results.Single().Refusal);
@@ -120,10 +120,10 @@ public sealed class CloneQubeJobTests
         await using var host = await ConsoleHost.StartAsync();
         var job = await RunAsync(host, "installer", new CloneRequest(QubeClass.StandaloneVM, null, "red", RootSizeBytes: 20 * GiB));
         Assert.True(job.State == JobState.Succeeded, job.Error);
-        var info = await QemuImg.InfoAsync(FileOf(host, "installer", RootVolumes.RevisionFile(1)));
+        var info = await QemuImg.InfoAsync(FileOf(host, "installer", RootFiles.Revision(1)));
         Assert.Equal(20 * GiB, info.VirtualSizeBytes);
         Assert.Null(info.BackingFile);
-        Assert.False(await RootStore.HasOwnDataAsync(FileOf(host, "installer", RootVolumes.RevisionFile(1))));
+        Assert.False(await QemuImg.HasOwnDataAsync(FileOf(host, "installer", RootFiles.Revision(1))));
     }
 
     [Theory]
@@ -221,8 +221,8 @@ public sealed class CloneQubeJobTests
     {
         await using var host = await ConsoleHost.StartAsync();
         await GrowAsync(host, "debian-13", 1024);
-        await host.Get<RootVolumes>().SetRevisionsToKeepAsync("debian-13", 0);
-        var copied = FileOf(host, "debian-13", RootVolumes.RevisionFile(2));
+        await host.Get<RootRetention>().SetRevisionsToKeepAsync("debian-13", 0);
+        var copied = FileOf(host, "debian-13", RootFiles.Revision(2));
         var reference = Path.Combine(host.DataDir, "reference.qcow2");
         await QemuImg.ConvertAsync(copied, reference);
         var jobs = host.Get<JobEngine>();
@@ -232,15 +232,15 @@ public sealed class CloneQubeJobTests
         // Meanwhile the template runs, changes and commits revision 3; with revisions_to_keep=0, revision 2 would go
         // at once were the copy not reading it.
         await SucceedsAsync(host, JobKind.Start, "debian-13");
-        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootVolumes.DirtyFile), 0x99, 0, 8 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootFiles.Dirty), 0x99, 0, 8 * MiB);
         await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
 
         using var cts = new CancellationTokenSource(Timeout);
         var done = await jobs.WaitAsync(job.Id, cts.Token);
         Assert.True(done.State == JobState.Succeeded, done.Error);
-        Assert.True(await SameDataAsync(reference, FileOf(host, "snapshot-copy", RootVolumes.RevisionFile(1))));
+        Assert.True(await SameDataAsync(reference, FileOf(host, "snapshot-copy", RootFiles.Revision(1))));
         // Once the copy let go, the revision it read went (revision 1 stays: mail still runs on it).
-        await host.Get<RootVolumes>().ApplyRetentionAsync("debian-13");
-        Assert.Equal([3, 1], (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
+        await host.Get<RootRetention>().ApplyRetentionAsync("debian-13");
+        Assert.Equal([3, 1], (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
     }
 }

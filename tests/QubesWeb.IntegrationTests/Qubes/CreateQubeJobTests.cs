@@ -95,7 +95,7 @@ public sealed class CreateQubeJobTests
         Assert.Null(privInfo.BackingFile);
         Assert.Equal(priv, Assert.Single(qube.Volumes, v => v.Kind == VolumeKind.Private).Path);
         Assert.Equal(vol, Assert.Single(qube.Volumes, v => v.Kind == VolumeKind.Volatile).Path);
-        var snap = Path.Combine(dir, RootVolumes.SnapshotFile);
+        var snap = Path.Combine(dir, RootFiles.Snapshot);
         Assert.Equal(snap, Assert.Single(qube.Volumes, v => v.Kind == VolumeKind.Root).Path);
 
         var hypervisor = host.Get<IHypervisor>();
@@ -112,7 +112,7 @@ public sealed class CreateQubeJobTests
         Assert.True(start.State == JobState.Succeeded, start.Error);
         Assert.Equal(RunState.Running, hypervisor.GetDomain("project-x")!.State);
         Assert.Equal(10L << 30, (await QemuImg.InfoAsync(vol)).VirtualSizeBytes);
-        Assert.Equal(Path.Combine(PoolDir(host), "fedora-42", RootVolumes.RevisionFile(1)), (await QemuImg.ChainAsync(snap))[1].Path);
+        Assert.Equal(Path.Combine(PoolDir(host), "fedora-42", RootFiles.Revision(1)), (await QemuImg.ChainAsync(snap))[1].Path);
     }
 
     private static readonly string[] BadNames =

@@ -45,7 +45,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             var pool = Path.Combine(host.DataDir, "pool");
             foreach (var folder in new[] { host.DataDir, pool, Path.Combine(pool, name) })
                 Assert.Equal(PrivateFiles.FolderMode, File.GetUnixFileMode(folder));
-            Assert.Equal(["private.qcow2", RootVolumes.DirtyFile, RootVolumes.RevisionFile(1), "volatile.qcow2"],
+            Assert.Equal(["private.qcow2", RootFiles.Dirty, RootFiles.Revision(1), "volatile.qcow2"],
                 Directory.GetFiles(Path.Combine(pool, name)).Select(Path.GetFileName).Order(StringComparer.Ordinal));
             Assert.All(Directory.GetFiles(Path.Combine(pool, name)), f => Assert.Equal(PrivateFiles.FileMode, File.GetUnixFileMode(f)));
             var live = await VirshAsync("dumpxml", name);

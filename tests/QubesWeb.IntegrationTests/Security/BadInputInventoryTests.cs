@@ -155,20 +155,20 @@ public sealed class BadInputInventoryTests
 
     [Theory]
     [InlineData(-1)]
-    [InlineData(RootVolumes.MaxRevisionsToKeep + 1)]
+    [InlineData(RootRetention.MaxRevisionsToKeep + 1)]
     [InlineData(int.MinValue)]
     [InlineData(int.MaxValue)]
     public async Task Revisions_to_keep_out_of_range_is_refused_saying_the_range_and_nothing_changes(int keep)
     {
         await using var host = await ConsoleHost.StartAsync();
-        var roots = host.Get<RootVolumes>();
-        var before = (await roots.HistoryAsync("fedora-42"))!;
+        var revisions = host.Get<RootRevisions>();
+        var before = (await revisions.HistoryAsync("fedora-42"))!;
 
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => roots.SetRevisionsToKeepAsync("fedora-42", keep));
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<RootRetention>().SetRevisionsToKeepAsync("fedora-42", keep));
 
-        Assert.Equal($"revisions_to_keep is between 0 and {RootVolumes.MaxRevisionsToKeep}; {keep} is not.", error.Message);
-        Assert.Equal(before.RevisionsToKeep, (await roots.HistoryAsync("fedora-42"))!.RevisionsToKeep);
-        Assert.Equal(before.Revisions.Count, (await roots.HistoryAsync("fedora-42"))!.Revisions.Count);
+        Assert.Equal($"revisions_to_keep is between 0 and {RootRetention.MaxRevisionsToKeep}; {keep} is not.", error.Message);
+        Assert.Equal(before.RevisionsToKeep, (await revisions.HistoryAsync("fedora-42"))!.RevisionsToKeep);
+        Assert.Equal(before.Revisions.Count, (await revisions.HistoryAsync("fedora-42"))!.Revisions.Count);
     }
 
     [Theory]
@@ -178,11 +178,11 @@ public sealed class BadInputInventoryTests
     public async Task Revisions_to_keep_of_a_hostile_name_is_refused_as_no_such_qube_and_nothing_is_written(string name)
     {
         await using var host = await ConsoleHost.StartAsync();
-        var roots = host.Get<RootVolumes>();
+        var retention = host.Get<RootRetention>();
         await using var db = await host.Get<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
         var keptBefore = await db.Volumes.Select(v => v.RevisionsToKeep).ToListAsync();
 
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => roots.SetRevisionsToKeepAsync(name, 3));
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => retention.SetRevisionsToKeepAsync(name, 3));
 
         Assert.StartsWith("There is no qube named", error.Message);
         Assert.DoesNotContain('\0', error.Message);

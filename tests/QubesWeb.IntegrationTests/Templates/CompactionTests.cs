@@ -42,16 +42,16 @@ public sealed class CompactionTests
         var dataDir = host.DataDir;
         await SucceedsAsync(host, JobKind.Shutdown, "mail");
         await SucceedsAsync(host, JobKind.Start, "debian-13");
-        await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile), 0xaa, 64 * MiB, 64 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootFiles.Dirty), 0xaa, 64 * MiB, 64 * MiB);
         await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
         await SucceedsAsync(host, JobKind.Start, "debian-13");
-        var dirty = FileOf(dataDir, "debian-13", RootVolumes.DirtyFile);
+        var dirty = FileOf(dataDir, "debian-13", RootFiles.Dirty);
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-f", "qcow2", "-c", $"write -z -u {64 * MiB} {48 * MiB}", "--", dirty]);
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-f", "qcow2", "-c", $"discard {112 * MiB} {8 * MiB}", "--", dirty]);
         await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
         // What qemu-img convert alone makes of the same chain, for comparison.
         var reference = Path.Combine(dataDir, "reference.qcow2");
-        await QemuImg.ConvertAsync(FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(3)), reference);
+        await QemuImg.ConvertAsync(FileOf(dataDir, "debian-13", RootFiles.Revision(3)), reference);
         return reference;
     }
 
@@ -64,9 +64,9 @@ public sealed class CompactionTests
     {
         await using var host = await ConsoleHost.StartAsync();
         var reference = await WastefulTemplateAsync(host);
-        var roots = host.Get<RootVolumes>();
-        var rev3 = FileOf(host.DataDir, "debian-13", RootVolumes.RevisionFile(3));
-        var (allocated, compacted) = await RootVolumes.MeasureCurrentAsync(rev3, Path.Combine(host.DataDir, "pool"));
+        var revisions = host.Get<RootRevisions>();
+        var rev3 = FileOf(host.DataDir, "debian-13", RootFiles.Revision(3));
+        var (allocated, compacted) = await RootMeasures.MeasureCurrentAsync(rev3, Path.Combine(host.DataDir, "pool"));
         Assert.True(allocated - compacted >= 48 * MiB, $"reclaimable {allocated - compacted}");
         var before = await RevisionBytesAsync(host.DataDir);
 
@@ -79,7 +79,7 @@ public sealed class CompactionTests
         var referenceSize = (await QemuImg.InfoAsync(reference)).ActualSizeBytes;
         Assert.InRange(chain[0].ActualSizeBytes, referenceSize - Cluster, referenceSize + Cluster);
         Assert.True(await SameDataAsync(reference, rev3));
-        var history = (await roots.HistoryAsync("debian-13"))!;
+        var history = (await revisions.HistoryAsync("debian-13"))!;
         Assert.Equal([3], history.Revisions.Select(r => r.Number));
         Assert.EndsWith("(compacted)", history.Revisions[0].Reason);
         var after = await RevisionBytesAsync(host.DataDir);
@@ -91,7 +91,7 @@ public sealed class CompactionTests
         Assert.Contains(job.Log, l => l.Text.StartsWith("Compacted revision 3 of debian-13: its revisions took ") && l.Text.Contains("; won "));
         await SucceedsAsync(host, JobKind.Start, "mail");
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0xaa {112 * MiB + 8 * MiB} {8 * MiB}", "--",
-            FileOf(host.DataDir, "mail", RootVolumes.SnapshotFile)]);
+            FileOf(host.DataDir, "mail", RootFiles.Snapshot)]);
     }
 
     [Fact]
@@ -120,7 +120,7 @@ public sealed class CompactionTests
         try
         {
             string reference;
-            var rev3 = FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(3));
+            var rev3 = FileOf(dataDir, "debian-13", RootFiles.Revision(3));
             var host = await ConsoleHost.StartAsync(dataDir: dataDir);
             try
             {
@@ -153,13 +153,13 @@ public sealed class CompactionTests
 
             Assert.True(await SameDataAsync(reference, rev3));
             Assert.False(File.Exists(part));
-            var history = (await again.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+            var history = (await again.Get<RootRevisions>().HistoryAsync("debian-13"))!;
             Assert.Equal(3, history.Current);
             Assert.Equal(afterSwap ? null : 2, history.Revisions.Single(r => r.Number == 3).BackingNumber);
             var interrupted = (await again.Get<JobEngine>().QueryAsync(new JobQuery { Target = "debian-13" })).Single(j => JobKind.Compact.Is(j));
             Assert.Equal(JobState.Interrupted, interrupted.State);
             await SucceedsAsync(again, JobKind.Start, "debian-13");
-            Assert.True(await SameDataAsync(reference, FileOf(dataDir, "debian-13", RootVolumes.DirtyFile)));
+            Assert.True(await SameDataAsync(reference, FileOf(dataDir, "debian-13", RootFiles.Dirty)));
             // And it compacts fine afterwards.
             await SucceedsAsync(again, JobKind.Shutdown, "debian-13");
             await SucceedsAsync(again, JobKind.Compact, "debian-13", new CompactRequest());

@@ -37,7 +37,7 @@ public sealed class CompactionWhileReadTests
         return job;
     }
 
-    private static async Task<RootHistory> HistoryAsync(ConsoleHost host) => (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!;
+    private static async Task<RootHistory> HistoryAsync(ConsoleHost host) => (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!;
 
     /// <summary>What the inventory says fedora-42's root takes, against what qemu-img says its files take.</summary>
     private static async Task<bool> RootUsageIsCurrentAsync(ConsoleHost host)
@@ -69,7 +69,7 @@ public sealed class CompactionWhileReadTests
         Assert.True(rev1.Released);
         Assert.False(rev1.Kept);
         Assert.Null(rev2.BackingNumber);
-        Assert.True(File.Exists(FileOf(host.DataDir, "fedora-42", RootVolumes.RevisionFile(1))));
+        Assert.True(File.Exists(FileOf(host.DataDir, "fedora-42", RootFiles.Revision(1))));
         // The report says what the root takes while revision 1 waits, and what it will take; never a bare "won 0 B".
         Assert.Contains(compaction.Log, l => l.Text ==
             $"Compacted revision 2 of fedora-42: its revisions took {Format.Bytes(before)}; they take {Format.Bytes(rev1.SizeBytes + rev2.SizeBytes)} "
@@ -86,7 +86,7 @@ public sealed class CompactionWhileReadTests
         Assert.Equal([2], history.Revisions.Select(r => r.Number));
         await FileReaper.IdleAsync();
         var folder = Path.Combine(host.DataDir, "pool", "fedora-42");
-        Assert.Equal([FileOf(host.DataDir, "fedora-42", RootVolumes.RevisionFile(2))], Directory.GetFiles(folder, "root.*"));
+        Assert.Equal([FileOf(host.DataDir, "fedora-42", RootFiles.Revision(2))], Directory.GetFiles(folder, "root.*"));
         Assert.Empty(Directory.GetFiles(folder, "*" + FileReaper.Suffix));
         var log = (await host.Get<JobEngine>().GetAsync(compactionId))!.Log;
         Assert.Contains(log, l => l.Text ==
@@ -137,7 +137,7 @@ public sealed class CompactionWhileReadTests
                 await db.OpenAsync();
                 var cmd = db.CreateCommand();
                 cmd.CommandText = "SELECT Released, ReleasedByJobId FROM Revisions WHERE Path = $path";
-                cmd.Parameters.AddWithValue("$path", FileOf(dataDir, "fedora-42", RootVolumes.RevisionFile(1)));
+                cmd.Parameters.AddWithValue("$path", FileOf(dataDir, "fedora-42", RootFiles.Revision(1)));
                 await using var row = await cmd.ExecuteReaderAsync();
                 Assert.True(await row.ReadAsync());
                 Assert.Equal(1L, row.GetInt64(0));

@@ -40,7 +40,7 @@ public sealed class CrashTests
         try
         {
             await SucceedsAsync(host, JobKind.Start, "debian-13");
-            await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile), 0xab, 32 * MiB, 4 * MiB);
+            await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootFiles.Dirty), 0xab, 32 * MiB, 4 * MiB);
         }
         finally
         {
@@ -63,16 +63,16 @@ public sealed class CrashTests
     private static async Task AssertRecoveredOnRevision2Async(string dataDir)
     {
         await using var host = await ConsoleHost.StartAsync(dataDir: dataDir);
-        var roots = host.Get<RootVolumes>();
+        var revisions = host.Get<RootRevisions>();
         // The recovered or redone commit.
-        await Eventually.UntilAsync(host.Get<EstateMonitor>(), async () => (await roots.HistoryAsync("debian-13"))!.Current == 2
-            && !(await roots.HasDirtyOverlayAsync("debian-13")), "debian-13 on revision 2");
-        var history = (await roots.HistoryAsync("debian-13"))!;
+        await Eventually.UntilAsync(host.Get<EstateMonitor>(), async () => (await revisions.HistoryAsync("debian-13"))!.Current == 2
+            && !(await host.Get<RootLifecycle>().HasDirtyOverlayAsync("debian-13")), "debian-13 on revision 2");
+        var history = (await revisions.HistoryAsync("debian-13"))!;
         Assert.All(history.Revisions, r => Assert.Equal(Data.Qubes.RevisionState.Committed, r.State));
-        var rev2 = FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(2));
-        Assert.Equal([rev2, FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(1))], (await QemuImg.ChainAsync(rev2)).Select(l => l.Path));
+        var rev2 = FileOf(dataDir, "debian-13", RootFiles.Revision(2));
+        Assert.Equal([rev2, FileOf(dataDir, "debian-13", RootFiles.Revision(1))], (await QemuImg.ChainAsync(rev2)).Select(l => l.Path));
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-r", "-f", "qcow2", "-c", $"read -P 0xab {32 * MiB} {4 * MiB}", "--", rev2]);
-        Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile)));
+        Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootFiles.Dirty)));
 
         var commits = (await host.Get<JobEngine>().QueryAsync(new JobQuery { Target = "debian-13" })).Where(j => JobKind.Commit.Is(j)).ToList();
         Assert.Contains(commits, j => j.State == JobState.Interrupted);
@@ -80,7 +80,7 @@ public sealed class CrashTests
         await SucceedsAsync(host, JobKind.Start, "debian-13");
         await SucceedsAsync(host, JobKind.Start, "vault");
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath,
-            ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0xab {32 * MiB} {4 * MiB}", "--", FileOf(dataDir, "vault", RootVolumes.SnapshotFile)]);
+            ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0xab {32 * MiB} {4 * MiB}", "--", FileOf(dataDir, "vault", RootFiles.Snapshot)]);
     }
 
     [Fact]
@@ -90,7 +90,7 @@ public sealed class CrashTests
         try
         {
             await KilledAtAsync(dataDir, "commit-journaled");
-            Assert.True(File.Exists(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile)));
+            Assert.True(File.Exists(FileOf(dataDir, "debian-13", RootFiles.Dirty)));
             await AssertRecoveredOnRevision2Async(dataDir);
         }
         finally
@@ -106,7 +106,7 @@ public sealed class CrashTests
         try
         {
             await KilledAtAsync(dataDir, "commit-renamed");
-            Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile)));
+            Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootFiles.Dirty)));
             await AssertRecoveredOnRevision2Async(dataDir);
         }
         finally
@@ -127,17 +127,17 @@ public sealed class CrashTests
             // retention, and a layer a merge or compaction renamed over (linked aside).
             var left = new[]
             {
-                FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(7) + ".0123abcd" + FileReaper.Suffix),
-                FileOf(dataDir, "fedora-42", RootVolumes.RevisionFile(1) + ".4567cdef" + FileReaper.Suffix),
+                FileOf(dataDir, "debian-13", RootFiles.Revision(7) + ".0123abcd" + FileReaper.Suffix),
+                FileOf(dataDir, "fedora-42", RootFiles.Revision(1) + ".4567cdef" + FileReaper.Suffix),
             };
             foreach (var f in left) await File.WriteAllBytesAsync(f, new byte[4096]);
-            var kept = FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(1));
+            var kept = FileOf(dataDir, "debian-13", RootFiles.Revision(1));
             Assert.True(File.Exists(kept));
 
             await using var again = await ConsoleHost.StartAsync(dataDir: dataDir);
             Assert.All(left, f => Assert.False(File.Exists(f), f));
             Assert.True(File.Exists(kept));
-            Assert.Equal(1, (await again.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
+            Assert.Equal(1, (await again.Get<RootRevisions>().HistoryAsync("debian-13"))!.Current);
         }
         finally
         {
@@ -158,10 +158,10 @@ public sealed class CrashTests
                 foreach (var (pattern, offset) in new[] { ((byte)0xb2, 64 * MiB), ((byte)0xb3, 128 * MiB) })
                 {
                     await SucceedsAsync(host, JobKind.Start, "debian-13");
-                    await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootVolumes.DirtyFile), pattern, offset, 4 * MiB);
+                    await QemuImg.WritePatternAsync(FileOf(dataDir, "debian-13", RootFiles.Dirty), pattern, offset, 4 * MiB);
                     await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
                 }
-                Assert.Equal([3, 2, 1], (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
+                Assert.Equal([3, 2, 1], (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
             }
             finally
             {
@@ -170,14 +170,14 @@ public sealed class CrashTests
 
             // The next start finds mail halted, so revision 1 is free to go: the console dies just after the merge's rename.
             await KilledAtAsync(dataDir, "merge-renamed");
-            Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(1))));
+            Assert.False(File.Exists(FileOf(dataDir, "debian-13", RootFiles.Revision(1))));
 
             await using var again = await ConsoleHost.StartAsync(dataDir: dataDir);
-            var history = (await again.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+            var history = (await again.Get<RootRevisions>().HistoryAsync("debian-13"))!;
             Assert.Equal([3, 2], history.Revisions.Select(r => r.Number));
             Assert.Null(history.Revisions.Single(r => r.Number == 2).BackingNumber);
-            var rev3 = FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(3));
-            Assert.Equal([rev3, FileOf(dataDir, "debian-13", RootVolumes.RevisionFile(2))], (await QemuImg.ChainAsync(rev3)).Select(l => l.Path));
+            var rev3 = FileOf(dataDir, "debian-13", RootFiles.Revision(3));
+            Assert.Equal([rev3, FileOf(dataDir, "debian-13", RootFiles.Revision(2))], (await QemuImg.ChainAsync(rev3)).Select(l => l.Path));
             foreach (var (pattern, offset, length) in new[] { ((byte)0x51, 0L, 16 * MiB), ((byte)0xb2, 64 * MiB, 4 * MiB), ((byte)0xb3, 128 * MiB, 4 * MiB) })
                 await ProcessRunner.RunCheckedAsync(QemuImg.QemuIoPath, ["-r", "-U", "-f", "qcow2", "-c", $"read -P 0x{pattern:x2} {offset} {length}", "--", rev3]);
             await SucceedsAsync(again, JobKind.Start, "debian-13");

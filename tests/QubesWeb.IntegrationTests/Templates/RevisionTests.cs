@@ -48,7 +48,7 @@ public sealed class RevisionTests
     private static async Task ChangeTemplateAsync(ConsoleHost host, string template, byte pattern, long offset)
     {
         await SucceedsAsync(host, JobKind.Start, template);
-        await QemuImg.WritePatternAsync(FileOf(host, template, RootVolumes.DirtyFile), pattern, offset, 4 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(host, template, RootFiles.Dirty), pattern, offset, 4 * MiB);
         await SucceedsAsync(host, JobKind.Shutdown, template);
     }
 
@@ -74,25 +74,25 @@ public sealed class RevisionTests
     public async Task A_template_shutdown_commits_its_dirty_overlay_as_the_next_revision()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var rev1 = FileOf(host, "fedora-42", RootVolumes.RevisionFile(1));
+        var rev1 = FileOf(host, "fedora-42", RootFiles.Revision(1));
 
         await SucceedsAsync(host, JobKind.Start, "fedora-42");
-        var dirty = FileOf(host, "fedora-42", RootVolumes.DirtyFile);
+        var dirty = FileOf(host, "fedora-42", RootFiles.Dirty);
         var chain = await QemuImg.ChainAsync(dirty);
         Assert.Equal([dirty, rev1], chain.Select(l => l.Path));
         await QemuImg.WritePatternAsync(dirty, 0xcd, 64 * MiB, 4 * MiB);
-        Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!.Current);
+        Assert.Equal(1, (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!.Current);
 
         var shutdown = await RunAsync(host, JobKind.Shutdown, "fedora-42");
 
         Assert.True(shutdown.State == JobState.Succeeded, shutdown.Error);
         Assert.Contains(shutdown.Log, l => l.Text == "Committed the root of fedora-42 as revision 2 (was 1).");
         Assert.False(File.Exists(dirty));
-        var rev2 = FileOf(host, "fedora-42", RootVolumes.RevisionFile(2));
+        var rev2 = FileOf(host, "fedora-42", RootFiles.Revision(2));
         Assert.Equal([rev2, rev1], (await QemuImg.ChainAsync(rev2)).Select(l => l.Path));
         await ReadsAsync(rev2, 0xcd, 64 * MiB);
         await ReadsAsync(rev2, 0x51, 0, 16 * MiB); // the installed data, through the chain
-        var history = (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!;
         Assert.Equal(2, history.Current);
         Assert.Equal([2, 1], history.Revisions.Select(r => r.Number));
         Assert.Equal("Committed at shutdown", history.Revisions[0].Reason);
@@ -134,7 +134,7 @@ public sealed class RevisionTests
         var shutdown = await RunAsync(host, JobKind.Shutdown, "debian-13");
 
         Assert.Contains(shutdown.Log, l => l.Text == "Nothing was written to the root of debian-13; revision 1 stays current.");
-        Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
+        Assert.Equal(1, (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Current);
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "mail"));
     }
 
@@ -144,14 +144,14 @@ public sealed class RevisionTests
         await using var host = await ConsoleHost.StartAsync();
         var estate = host.Get<EstateMonitor>();
         Assert.Equal(RunState.Running, estate.StateOf("work"));
-        var snap = FileOf(host, "work", RootVolumes.SnapshotFile);
-        Assert.Equal(FileOf(host, "fedora-42", RootVolumes.RevisionFile(1)), (await QemuImg.ChainAsync(snap))[1].Path);
+        var snap = FileOf(host, "work", RootFiles.Snapshot);
+        Assert.Equal(FileOf(host, "fedora-42", RootFiles.Revision(1)), (await QemuImg.ChainAsync(snap))[1].Path);
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "work"));
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "research")); // halted: never outdated
 
         await SucceedsAsync(host, JobKind.Start, "fedora-42");
         Assert.Equal(RootStaleness.ToBeOutdated, await StalenessAsync(host, "work"));
-        await QemuImg.WritePatternAsync(FileOf(host, "fedora-42", RootVolumes.DirtyFile), 0xcd, 64 * MiB, 4 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(host, "fedora-42", RootFiles.Dirty), 0xcd, 64 * MiB, 4 * MiB);
         await SucceedsAsync(host, JobKind.Shutdown, "fedora-42");
 
         Assert.Equal(RootStaleness.Outdated, await StalenessAsync(host, "work"));
@@ -162,7 +162,7 @@ public sealed class RevisionTests
         await SucceedsAsync(host, JobKind.Restart, "work");
 
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "work"));
-        Assert.Equal(FileOf(host, "fedora-42", RootVolumes.RevisionFile(2)), (await QemuImg.ChainAsync(snap))[1].Path);
+        Assert.Equal(FileOf(host, "fedora-42", RootFiles.Revision(2)), (await QemuImg.ChainAsync(snap))[1].Path);
         await ReadsAsync(snap, 0xcd, 64 * MiB);
     }
 
@@ -194,10 +194,10 @@ public sealed class RevisionTests
             await using var second = await ConsoleHost.StartAsync(libvirtUri: node.Uri, demo: false, dataDir: dataDir);
 
             Assert.Equal(RootStaleness.Outdated, await StalenessAsync(second, "research"));
-            Assert.True(File.Exists(FileOf(second, "research", RootVolumes.SnapshotFile)));
-            Assert.False(File.Exists(FileOf(second, "social", RootVolumes.SnapshotFile)));
+            Assert.True(File.Exists(FileOf(second, "research", RootFiles.Snapshot)));
+            Assert.False(File.Exists(FileOf(second, "social", RootFiles.Snapshot)));
             Assert.False(File.Exists(FileOf(second, "social", "volatile.qcow2")));
-            var history = (await second.Get<RootVolumes>().HistoryAsync("fedora-42"))!;
+            var history = (await second.Get<RootRevisions>().HistoryAsync("fedora-42"))!;
             Assert.Equal(2, history.Current);
             Assert.Equal(["research"], history.Revisions.Single(r => r.Number == 1).UsedBy);
         }
@@ -211,36 +211,36 @@ public sealed class RevisionTests
     public async Task Old_revisions_beyond_revisions_to_keep_go_once_no_running_qube_uses_them()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var roots = host.Get<RootVolumes>();
+        var revisions = host.Get<RootRevisions>();
         await ChangeTemplateAsync(host, "fedora-42", 0xc2, 64 * MiB);
         await ChangeTemplateAsync(host, "fedora-42", 0xc3, 128 * MiB);
 
         // Revision 1 fell out of revisions_to_keep=1, but work, personal, sys-net and sys-firewall run on it.
-        var history = (await roots.HistoryAsync("fedora-42"))!;
+        var history = (await revisions.HistoryAsync("fedora-42"))!;
         Assert.Equal([3, 2, 1], history.Revisions.Select(r => r.Number));
         Assert.False(history.Revisions.Single(r => r.Number == 1).Kept);
         Assert.Contains("work", history.Revisions.Single(r => r.Number == 1).UsedBy);
-        Assert.True(File.Exists(FileOf(host, "fedora-42", RootVolumes.RevisionFile(1))));
+        Assert.True(File.Exists(FileOf(host, "fedora-42", RootFiles.Revision(1))));
 
         await SucceedsAsync(host, JobKind.RestartOutdated, "fedora-42", new RestartOutdatedRequest());
 
-        history = (await roots.HistoryAsync("fedora-42"))!;
+        history = (await revisions.HistoryAsync("fedora-42"))!;
         Assert.Equal([3, 2], history.Revisions.Select(r => r.Number));
-        Assert.False(File.Exists(FileOf(host, "fedora-42", RootVolumes.RevisionFile(1))));
+        Assert.False(File.Exists(FileOf(host, "fedora-42", RootFiles.Revision(1))));
         // Revision 1 was merged into revision 2, which now stands alone and still reads as it did.
-        var rev2 = FileOf(host, "fedora-42", RootVolumes.RevisionFile(2));
+        var rev2 = FileOf(host, "fedora-42", RootFiles.Revision(2));
         Assert.Single(await QemuImg.ChainAsync(rev2));
         await ReadsAsync(rev2, 0x51, 0, 16 * MiB);
         await ReadsAsync(rev2, 0xc2, 64 * MiB);
         Assert.False(await ReadsPatternAsync(rev2, 0xc3, 128 * MiB));
-        var rev3 = FileOf(host, "fedora-42", RootVolumes.RevisionFile(3));
+        var rev3 = FileOf(host, "fedora-42", RootFiles.Revision(3));
         await ReadsAsync(rev3, 0xc3, 128 * MiB);
         await ReadsAsync(rev3, 0xc2, 64 * MiB);
-        await ReadsAsync(FileOf(host, "work", RootVolumes.SnapshotFile), 0xc3, 128 * MiB);
+        await ReadsAsync(FileOf(host, "work", RootFiles.Snapshot), 0xc3, 128 * MiB);
 
         // revisions_to_keep=0: only the current revision is kept, its layers merged into one file.
-        await roots.SetRevisionsToKeepAsync("fedora-42", 0);
-        Assert.Equal([3], (await roots.HistoryAsync("fedora-42"))!.Revisions.Select(r => r.Number));
+        await host.Get<RootRetention>().SetRevisionsToKeepAsync("fedora-42", 0);
+        Assert.Equal([3], (await revisions.HistoryAsync("fedora-42"))!.Revisions.Select(r => r.Number));
         Assert.Single(await QemuImg.ChainAsync(rev3));
         await ReadsAsync(rev3, 0x51, 0, 16 * MiB);
         await ReadsAsync(rev3, 0xc2, 64 * MiB);
@@ -260,16 +260,16 @@ public sealed class RevisionTests
 
         Assert.True(revert.State == JobState.Succeeded, revert.Error);
         Assert.Contains(revert.Log, l => l.Text == "Outdated until they restart: mail.");
-        var history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!;
         Assert.Equal(1, history.Current);
         Assert.Equal([2, 1], history.Revisions.Select(r => r.Number));
         Assert.Equal(RootStaleness.Outdated, await StalenessAsync(host, "mail"));
         await SucceedsAsync(host, JobKind.Restart, "mail");
-        Assert.False(await ReadsPatternAsync(FileOf(host, "mail", RootVolumes.SnapshotFile), 0xd2, 64 * MiB));
+        Assert.False(await ReadsPatternAsync(FileOf(host, "mail", RootFiles.Snapshot), 0xd2, 64 * MiB));
 
         // The next commit goes on revision 1; revision 2, reverted from, is still there to go back to.
         await ChangeTemplateAsync(host, "debian-13", 0xd3, 128 * MiB);
-        history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+        history = (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!;
         Assert.Equal(3, history.Current);
         Assert.Equal(1, history.Revisions.Single(r => r.Number == 3).BackingNumber);
         Assert.Contains(history.Revisions, r => r.Number == 2);
@@ -285,7 +285,7 @@ public sealed class RevisionTests
     {
         await using var host = await ConsoleHost.StartAsync();
         await SucceedsAsync(host, JobKind.Start, "debian-13");
-        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootVolumes.DirtyFile), 0xe1, 0, 4 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootFiles.Dirty), 0xe1, 0, 4 * MiB);
 
         host.Get<IHypervisor>().Kill("debian-13");
 
@@ -297,7 +297,7 @@ public sealed class RevisionTests
             return commit is { State: JobState.Succeeded or JobState.Failed };
         }, "a commit job for debian-13 to finish");
         Assert.Equal(JobState.Succeeded, commit!.State);
-        Assert.Equal(2, (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
+        Assert.Equal(2, (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Current);
         Assert.Equal(RootStaleness.Outdated, await StalenessAsync(host, "mail"));
     }
 
@@ -306,7 +306,7 @@ public sealed class RevisionTests
     {
         await using var host = await ConsoleHost.StartAsync();
         await SucceedsAsync(host, JobKind.Start, "debian-13");
-        var dirty = FileOf(host, "debian-13", RootVolumes.DirtyFile);
+        var dirty = FileOf(host, "debian-13", RootFiles.Dirty);
         await QemuImg.WritePatternAsync(dirty, 0xe2, 0, 4 * MiB);
         // A broken image: its qcow2 header is overwritten, so qemu-img check fails.
         await using (var f = new FileStream(dirty, FileMode.Open, FileAccess.Write))
@@ -316,13 +316,13 @@ public sealed class RevisionTests
 
         Assert.Equal(JobState.Failed, shutdown.State);
         Assert.Contains("It stays on revision 1", shutdown.Error);
-        Assert.True(File.Exists(FileOf(host, "debian-13", RootVolumes.RejectedFile)));
+        Assert.True(File.Exists(FileOf(host, "debian-13", RootFiles.Rejected)));
         Assert.False(File.Exists(dirty));
-        var history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!;
         Assert.Equal(1, history.Current);
         Assert.Equal([1], history.Revisions.Select(r => r.Number));
         await SucceedsAsync(host, JobKind.Start, "debian-13");
-        Assert.Equal(FileOf(host, "debian-13", RootVolumes.RevisionFile(1)), (await QemuImg.ChainAsync(dirty))[1].Path);
+        Assert.Equal(FileOf(host, "debian-13", RootFiles.Revision(1)), (await QemuImg.ChainAsync(dirty))[1].Path);
     }
 
     [Fact]
@@ -350,15 +350,15 @@ public sealed class RevisionTests
     {
         await using var host = await ConsoleHost.StartAsync();
         await SucceedsAsync(host, JobKind.Start, "debian-13");
-        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootVolumes.DirtyFile), 0xe3, 0, 4 * MiB);
+        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootFiles.Dirty), 0xe3, 0, 4 * MiB);
         Assert.Equal(["debian-13"], await host.Get<RestartOutdatedJob>().RunningTemplatesAsync("debian-13", CancellationToken.None));
 
         var job = await RunAsync(host, JobKind.RestartOutdated, "debian-13", new RestartOutdatedRequest(ShutDownTemplatesFirst: true));
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal(RunState.Halted, host.Get<EstateMonitor>().StateOf("debian-13"));
-        Assert.Equal(2, (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
-        await ReadsAsync(FileOf(host, "mail", RootVolumes.SnapshotFile), 0xe3, 0);
+        Assert.Equal(2, (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Current);
+        await ReadsAsync(FileOf(host, "mail", RootFiles.Snapshot), 0xe3, 0);
     }
 
     [Fact]
@@ -375,16 +375,16 @@ public sealed class RevisionTests
         Assert.Equal("fedora-42", qubes.Single(q => q.Name == "work").Template!.Name);
         Assert.Equal("debian-13", host.Get<IHypervisor>().GetMetadata("research")?.Template);
         await SucceedsAsync(host, JobKind.Start, "research");
-        Assert.Equal(FileOf(host, "debian-13", RootVolumes.RevisionFile(1)),
-            (await QemuImg.ChainAsync(FileOf(host, "research", RootVolumes.SnapshotFile)))[1].Path);
+        Assert.Equal(FileOf(host, "debian-13", RootFiles.Revision(1)),
+            (await QemuImg.ChainAsync(FileOf(host, "research", RootFiles.Snapshot)))[1].Path);
     }
 
     [Fact]
     public async Task Revisions_to_keep_outside_0_to_10_is_refused_and_changes_nothing()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<RootVolumes>().SetRevisionsToKeepAsync("fedora-42", 11));
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<RootRetention>().SetRevisionsToKeepAsync("fedora-42", 11));
         Assert.Equal("revisions_to_keep is between 0 and 10; 11 is not.", error.Message);
-        Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!.RevisionsToKeep);
+        Assert.Equal(1, (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!.RevisionsToKeep);
     }
 }

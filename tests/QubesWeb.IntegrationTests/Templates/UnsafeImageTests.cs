@@ -31,9 +31,9 @@ public sealed class UnsafeImageTests
         string what, string[] backing, string reason)
     {
         await using var host = await ConsoleHost.StartAsync();
-        var history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!;
         var folder = Path.Combine(host.DataDir, "pool", "debian-13");
-        var revision = Path.Combine(folder, RootVolumes.RevisionFile(history.Current));
+        var revision = Path.Combine(folder, RootFiles.Revision(history.Current));
         // The crafted image takes the current revision's place, as a tampered or imported file would.
         File.Delete(revision);
         await ProcessRunner.RunCheckedAsync(QemuImg.QemuImgPath, ["create", "-q", "-f", "qcow2", .. backing, "--", revision, "64M"]);
@@ -59,7 +59,7 @@ public sealed class UnsafeImageTests
         Assert.Equal(revisionBytes, Hash(revision));
         Assert.Equal(shadow, Hash("/etc/shadow"));
         Assert.Null(await host.Get<Inventory>().FindAsync("copied"));
-        Assert.Equal(history.Current, (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!.Current);
+        Assert.Equal(history.Current, (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Current);
         _ = what;
     }
 

@@ -51,7 +51,7 @@ public sealed class UpdateJobTests
         Assert.Contains(done.Log, l => l.Text == "[simulated by the demo] /usr/bin/dnf -y upgrade --refresh");
         Assert.Contains(done.Log, l => l.Text == "fedora-42 is on revision 2 now (was 1).");
         Assert.Contains(done.Log, l => l.Text.StartsWith("Outdated until they restart: ") && l.Text.Contains("work"));
-        var history = (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!;
         Assert.Equal(2, history.Current);
         Assert.StartsWith("Update (dnf -y upgrade --refresh)", history.Revisions[0].Reason);
         Assert.True(history.Revisions[0].SizeBytes >= 5L << 20);
@@ -76,11 +76,11 @@ public sealed class UpdateJobTests
         var done = await jobs.WaitAsync(queued.Id, cts.Token);
         Assert.Equal(JobState.Cancelled, done.State);
         Assert.Contains(done.Log, l => l.Text == "debian-13 stays on revision 1.");
-        var history = (await host.Get<RootVolumes>().HistoryAsync("debian-13"))!;
+        var history = (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!;
         Assert.Equal(1, history.Current);
         Assert.Single(history.Revisions);
         Assert.False(history.HasDirtyOverlay);
-        Assert.False(File.Exists(Path.Combine(host.DataDir, "pool", "debian-13", RootVolumes.DirtyFile)));
+        Assert.False(File.Exists(Path.Combine(host.DataDir, "pool", "debian-13", RootFiles.Dirty)));
         Assert.Equal(RunState.Halted, host.Get<EstateMonitor>().StateOf("debian-13"));
         Assert.Equal(RootStaleness.Current, await StalenessAsync(host, "mail"));
     }
@@ -97,7 +97,7 @@ public sealed class UpdateJobTests
         Assert.Equal("True", fedora.Feature("updates-available"));
         Assert.NotNull(fedora.Feature("last-updates-check"));
         Assert.Equal(RunState.Halted, host.Get<EstateMonitor>().StateOf("fedora-42"));
-        Assert.Equal(1, (await host.Get<RootVolumes>().HistoryAsync("fedora-42"))!.Current);
+        Assert.Equal(1, (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!.Current);
 
         Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Update, "fedora-42")).State);
         Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.CheckUpdates, "fedora-42")).State);

@@ -11,7 +11,7 @@ namespace QubesWeb.Services.Demo;
 /// qcow2 files made with qemu-img with data written into them by qemu-io, so sizes and usage are real. The
 /// inventory is kept: a second start regenerates nothing.
 /// </summary>
-public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, RootVolumes roots, Estate.EstateMonitor estate,
+public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, RootLifecycle lifecycle, Estate.EstateMonitor estate,
     ILogger<DemoEstate> log)
 {
     public const string SeededFeature = "qubesweb-demo-seeded";
@@ -85,15 +85,15 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, Root
             var volumes = new List<NewVolume>();
             if (p.Class is QubeClass.TemplateVM or QubeClass.StandaloneVM)
             {
-                var first = await MakeAsync(Path.Combine(dir, RootVolumes.RevisionFile(1)), VolumeKind.Root, 10 * GiB, p.RootDataMiB, 0x51, ct);
+                var first = await MakeAsync(Path.Combine(dir, RootFiles.Revision(1)), VolumeKind.Root, 10 * GiB, p.RootDataMiB, 0x51, ct);
                 volumes.Add(first with
                 {
-                    Path = Path.Combine(dir, RootVolumes.DirtyFile),
+                    Path = Path.Combine(dir, RootFiles.Dirty),
                     FirstRevision = new NewRevision(first.Path!, "Installed", first.UsageBytes),
                 });
             }
             else
-                volumes.Add(new NewVolume(VolumeKind.Root, Path.Combine(dir, RootVolumes.SnapshotFile), 10 * GiB));
+                volumes.Add(new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Snapshot), 10 * GiB));
             volumes.Add(await MakeAsync(Path.Combine(dir, "private.qcow2"), VolumeKind.Private, 2 * GiB, p.PrivateDataMiB, 0x3a, ct));
             // Made fresh at each start, as Qubes does.
             volumes.Add(new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), 10 * GiB));
@@ -125,7 +125,7 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, Root
             if (!started.Add(q.Name)) return;
             if (q.NetVm is not null && qubes.FirstOrDefault(n => n.Name == q.NetVm.Name) is { } net) await BootAsync(net);
             if (hypervisor.GetDomain(q.Name)?.State != RunState.Halted) return;
-            await roots.PrepareStartAsync(q.Name, ct: ct);
+            await lifecycle.PrepareStartAsync(q.Name, ct: ct);
             hypervisor.Start(q.Name);
             // The lifecycle event arrives on libvirt's event thread; the console's view takes the new state now so
             // the first page (and the qubes booted after this one) see it running.

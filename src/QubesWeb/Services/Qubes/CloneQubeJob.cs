@@ -49,7 +49,7 @@ public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceV
 /// or copied, its row and its domain. The copy reads a pinned revision, so the source may start, stop and commit
 /// meanwhile. A failure or cancel removes everything the job made: no file, row or domain is left.
 /// </summary>
-public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, DomainDefinitions domains, RootVolumes roots,
+public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, DomainDefinitions domains, RootRevisions roots,
     IOptions<EstateOptions> options) : IJobKind
 {
     public const long DefaultRootSize = 10L << 30;
@@ -160,7 +160,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         try
         {
             PrivateFiles.CreateFolder(dir);
-            var rootPath = Path.Combine(dir, RootVolumes.RevisionFile(1));
+            var rootPath = Path.Combine(dir, RootFiles.Revision(1));
             var privPath = Path.Combine(dir, "private.qcow2");
             string reason;
             long rootSize;
@@ -238,7 +238,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                 request.MemoryMiB ?? source?.MemoryMiB, request.VCpus ?? source?.VCpus, request.Notes, Features: features,
                 Volumes:
                 [
-                    new NewVolume(VolumeKind.Root, Path.Combine(dir, RootVolumes.DirtyFile), rootInfo.VirtualSizeBytes, rootInfo.ActualSizeBytes,
+                    new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Dirty), rootInfo.VirtualSizeBytes, rootInfo.ActualSizeBytes,
                         new NewRevision(rootPath, reason, rootInfo.ActualSizeBytes)),
                     new NewVolume(VolumeKind.Private, privPath, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
                     new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize),
@@ -285,7 +285,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         }
         var dir = Path.Combine(PoolDir, job.Target);
         if (!Directory.Exists(dir)) return;
-        foreach (var f in new[] { RootVolumes.RevisionFile(1) + ".part", RootVolumes.RevisionFile(1), "private.qcow2" })
+        foreach (var f in new[] { RootFiles.Revision(1) + ".part", RootFiles.Revision(1), "private.qcow2" })
             File.Delete(Path.Combine(dir, f));
         if (!Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
         await job.LogAsync($"Removed the half-made volumes in {dir}.");

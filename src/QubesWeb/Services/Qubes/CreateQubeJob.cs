@@ -83,7 +83,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             var templateRoot = (await inventory.GetAsync(request.Template!, ct)).Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Root);
             await inventory.CreateAsync(new NewQube(job.Target, request.Class, request.Label, request.Template, request.NetVm,
                 request.ProvidesNetwork, request.MemoryMiB, request.VCpus, request.Notes,
-                Volumes: [new NewVolume(VolumeKind.Root, Path.Combine(dir, RootVolumes.SnapshotFile), templateRoot?.VirtualSizeBytes ?? 0),
+                Volumes: [new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Snapshot), templateRoot?.VirtualSizeBytes ?? 0),
                           new NewVolume(VolumeKind.Private, priv, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
                           new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize)]), ct);
             madeRow = true;
@@ -105,7 +105,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         }
     }
 
-    private static readonly string[] VolumeFiles = ["private.qcow2", "volatile.qcow2", RootVolumes.SnapshotFile];
+    private static readonly string[] VolumeFiles = ["private.qcow2", "volatile.qcow2", RootFiles.Snapshot];
 
     private async Task UndoAsync(string name, string dir, bool madeDir, bool madeRow, bool defined)
     {

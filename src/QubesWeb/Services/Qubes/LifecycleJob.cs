@@ -19,7 +19,7 @@ public sealed class LifecycleOptions
 
 /// <summary>Start, shutdown, kill, pause, resume and restart of one qube, each as a job.</summary>
 public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor, EstateMonitor estate, Inventory inventory,
-    RootVolumes roots, Microsoft.Extensions.Options.IOptions<LifecycleOptions> options) : IJobKind
+    RootLifecycle roots, Microsoft.Extensions.Options.IOptions<LifecycleOptions> options) : IJobKind
 {
     private readonly LifecycleOptions _options = options.Value;
 

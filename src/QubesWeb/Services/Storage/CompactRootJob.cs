@@ -9,14 +9,14 @@ namespace QubesWeb.Services.Storage;
 public sealed record CompactRequest(bool DropOldRevisions = true);
 
 /// <summary>Wins back the space a template's (or standalone's) root holds for data deleted inside it.</summary>
-public sealed class CompactRootJob(RootVolumes roots, IHypervisor hypervisor, EstateMonitor estate) : IJobKind
+public sealed class CompactRootJob(RootCompaction compaction, RootRevisions revisions, IHypervisor hypervisor, EstateMonitor estate) : IJobKind
 {
     public JobKind Kind => JobKind.Compact;
     public string Describe(string target) => $"Compact the root of {target}";
 
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
-        var history = await roots.HistoryAsync(target, ct)
+        var history = await revisions.HistoryAsync(target, ct)
             ?? throw new QubeRuleException($"'{QubeRules.Shown(target)}' has no root of its own with revisions (only templates and standalones do).");
         if (estate.StateOf(target) is not RunState.Halted)
             throw new QubeRuleException($"'{target}' is running; shut it down before compacting its root.");
@@ -29,10 +29,10 @@ public sealed class CompactRootJob(RootVolumes roots, IHypervisor hypervisor, Es
         var request = job.Arguments is null ? new CompactRequest() : job.ArgumentsAs<CompactRequest>();
         await job.ProgressAsync(2, "Compacting");
         var progress = job.TrackTool(2, 92, p => $"Writing the compacted root: {p:0}%");
-        var (revision, before, after) = await roots.CompactAsync(job.Target, hypervisor.GetDomain(job.Target)?.State is RunState.Halted,
+        var (revision, before, after) = await compaction.CompactAsync(job.Target, hypervisor.GetDomain(job.Target)?.State is RunState.Halted,
             request.DropOldRevisions, progress.Report, text => job.LogAsync(text), ct, job.JobId);
         await progress.DrainAsync();
-        var history = (await roots.HistoryAsync(job.Target, CancellationToken.None))!;
+        var history = (await revisions.HistoryAsync(job.Target, CancellationToken.None))!;
         var waiting = history.Revisions.Where(r => r.Released).ToList();
         if (waiting.Count == 0)
         {

@@ -8,7 +8,7 @@ namespace QubesWeb.Services.Storage;
 /// console's own jobs refresh what they change as they end (<see cref="VolumeUsage.RefreshSoon"/>); this timer
 /// catches what changes behind its back: guests writing to their volumes, files touched by hand.
 /// </summary>
-public sealed class DiskUsageRefresher(VolumeUsage usage, EstateMonitor estate, RootVolumes roots, IOptions<EstateOptions> options,
+public sealed class DiskUsageRefresher(VolumeUsage usage, EstateMonitor estate, RootMeasures measures, IOptions<EstateOptions> options,
     ILogger<DiskUsageRefresher> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -30,9 +30,9 @@ public sealed class DiskUsageRefresher(VolumeUsage usage, EstateMonitor estate, 
     public async Task RefreshAsync(CancellationToken ct)
     {
         var changed = await usage.MeasureAsync(null, ct);
-        var before = roots.Reclaimable.ToDictionary(kv => kv.Key, kv => kv.Value);
-        await roots.MeasureReclaimableAsync(ct);
-        if (changed || roots.Reclaimable.Count != before.Count || roots.Reclaimable.Any(kv => !before.TryGetValue(kv.Key, out var b) || b != kv.Value))
+        var before = measures.Reclaimable.ToDictionary(kv => kv.Key, kv => kv.Value);
+        await measures.MeasureReclaimableAsync(ct);
+        if (changed || measures.Reclaimable.Count != before.Count || measures.Reclaimable.Any(kv => !before.TryGetValue(kv.Key, out var b) || b != kv.Value))
             estate.NotifyChanged();
     }
 }

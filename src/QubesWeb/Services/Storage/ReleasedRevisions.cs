@@ -7,7 +7,7 @@ namespace QubesWeb.Services.Storage;
 /// <summary>
 /// The promise a compaction makes about old revisions a running qube still reads: they are no longer kept for a
 /// revert, and go when their last reader stops or restarts. The promise is a flag on the revision's row (so a
-/// restart of the console keeps it), set here; retention honours it (<see cref="RootVolumes.KeptNumbers"/>), and
+/// restart of the console keeps it), set here; retention honours it (<see cref="RootRetention.KeptNumbers"/>), and
 /// when such a revision finally goes, the compaction's task log says so and what it freed.
 /// </summary>
 public sealed class ReleasedRevisions(IServiceProvider services, ILogger<ReleasedRevisions> log)

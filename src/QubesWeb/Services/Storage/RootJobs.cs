@@ -8,7 +8,7 @@ namespace QubesWeb.Services.Storage;
 public sealed record CommitRootRequest(string Reason);
 
 /// <summary>Commits the dirty overlay of a template or standalone that stopped without a job of the console.</summary>
-public sealed class CommitRootJob(RootVolumes roots, IHypervisor hypervisor) : IJobKind
+public sealed class CommitRootJob(RootLifecycle lifecycle, IHypervisor hypervisor) : IJobKind
 {
     public JobKind Kind => JobKind.Commit;
     public string Describe(string target) => $"Commit the root of {target}";
@@ -17,7 +17,7 @@ public sealed class CommitRootJob(RootVolumes roots, IHypervisor hypervisor) : I
     {
         if (hypervisor.GetDomain(target)?.State is not RunState.Halted)
             throw new QubeRuleException($"'{target}' is not halted; its root is committed when it stops.");
-        if (!await roots.HasDirtyOverlayAsync(target, ct))
+        if (!await lifecycle.HasDirtyOverlayAsync(target, ct))
             throw new QubeRuleException($"'{target}' has no uncommitted changes.");
     }
 
@@ -30,7 +30,7 @@ public sealed class CommitRootJob(RootVolumes roots, IHypervisor hypervisor) : I
             return;
         }
         await job.ProgressAsync(30, "Committing");
-        var outcome = await roots.SettleStoppedAsync(job.Target, request.Reason, DateTime.UtcNow, text => job.LogAsync(text), CancellationToken.None);
+        var outcome = await lifecycle.SettleStoppedAsync(job.Target, request.Reason, DateTime.UtcNow, text => job.LogAsync(text), CancellationToken.None);
         if (outcome.CommittedRevision is null && !outcome.DiscardedUnchanged)
             await job.LogAsync("Nothing was left to commit.");
     }
@@ -42,7 +42,7 @@ public sealed class CommitRootJob(RootVolumes roots, IHypervisor hypervisor) : I
 public sealed record RevertRootRequest(int Revision);
 
 /// <summary>Makes an older revision of a template's root current again (Qubes' qvm-volume revert).</summary>
-public sealed class RevertRootJob(RootVolumes roots, IHypervisor hypervisor, EstateMonitor estate) : IJobKind
+public sealed class RevertRootJob(RootRevisions revisions, IHypervisor hypervisor, EstateMonitor estate) : IJobKind
 {
     public JobKind Kind => JobKind.Revert;
     public string Describe(string target) => $"Revert the root of {target}";
@@ -50,7 +50,7 @@ public sealed class RevertRootJob(RootVolumes roots, IHypervisor hypervisor, Est
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
         var request = JobArguments.Parse<RevertRootRequest>(arguments);
-        var history = await roots.HistoryAsync(target, ct)
+        var history = await revisions.HistoryAsync(target, ct)
             ?? throw new QubeRuleException($"'{QubeRules.Shown(target)}' has no root of its own with revisions (only templates and standalones do).");
         if (estate.StateOf(target) is not RunState.Halted)
             throw new QubeRuleException($"'{target}' is running; shut it down before reverting its root.");
@@ -64,9 +64,9 @@ public sealed class RevertRootJob(RootVolumes roots, IHypervisor hypervisor, Est
     {
         var request = job.ArgumentsAs<RevertRootRequest>();
         await job.ProgressAsync(50, $"Reverting to revision {request.Revision}");
-        var previous = await roots.RevertAsync(job.Target, request.Revision, hypervisor.GetDomain(job.Target)?.State is RunState.Halted, ct);
+        var previous = await revisions.RevertAsync(job.Target, request.Revision, hypervisor.GetDomain(job.Target)?.State is RunState.Halted, ct);
         await job.LogAsync($"The root of {job.Target} is on revision {request.Revision} again; revision {previous} is kept, so this can be undone.");
-        var outdated = (await roots.HistoryAsync(job.Target, ct))!.Revisions.Where(r => r.Number != request.Revision).SelectMany(r => r.UsedBy).ToList();
+        var outdated = (await revisions.HistoryAsync(job.Target, ct))!.Revisions.Where(r => r.Number != request.Revision).SelectMany(r => r.UsedBy).ToList();
         if (outdated.Count > 0)
             await job.LogAsync($"Outdated until they restart: {string.Join(", ", outdated)}.");
     }

@@ -10,14 +10,14 @@ namespace QubesWeb.Services.Storage;
 /// and a crash during it is marked; an AppVM's snapshot is simply dropped. A stop the console made is settled by its
 /// own job, which holds the qube's lock, so the enqueue here is refused and nothing is done twice.
 /// </summary>
-public sealed class RootVolumeEvents(EstateMonitor estate, RootVolumes roots, JobEngine jobs, IHypervisor hypervisor,
+public sealed class RootVolumeEvents(EstateMonitor estate, RootLifecycle lifecycle, RootRecovery recovery, JobEngine jobs, IHypervisor hypervisor,
     ILogger<RootVolumeEvents> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
         estate.DomainChanged += OnDomainChanged;
         // Dirty overlays that start-up recovery found on halted templates: their writes are committed now.
-        foreach (var name in roots.TakePendingCommits())
+        foreach (var name in recovery.TakePendingCommits())
             await EnqueueCommitAsync(name, "Committed at start-up: it had stopped while the console was not running");
     }
 
@@ -39,15 +39,15 @@ public sealed class RootVolumeEvents(EstateMonitor estate, RootVolumes roots, Jo
     {
         try
         {
-            if (!await roots.NeedsSettleAsync(change.Name)) return;
-            if (await roots.HasDirtyOverlayAsync(change.Name))
+            if (!await lifecycle.NeedsSettleAsync(change.Name)) return;
+            if (await lifecycle.HasDirtyOverlayAsync(change.Name))
             {
                 // A job holding the qube settles its volumes itself when it sees the stop: no commit job to refuse.
                 if (await jobs.IsLockedAsync(change.Name)) return;
                 await EnqueueCommitAsync(change.Name, "Committed after it stopped outside the console");
             }
             else
-                await roots.SettleStoppedAsync(change.Name, "", change.TimeUtc);
+                await lifecycle.SettleStoppedAsync(change.Name, "", change.TimeUtc);
         }
         catch (Exception e)
         {
@@ -65,8 +65,8 @@ public sealed class RootVolumeEvents(EstateMonitor estate, RootVolumes roots, Jo
         {
             if (hypervisor.GetDomain(change.Name)?.State is not (RunState.Running or RunState.Paused)) return;
             // The usual case, a start the console made, is recognized by one light query and costs nothing more.
-            if (await roots.NeedsSettleAsync(change.Name)) return;
-            await roots.PrepareStartAsync(change.Name, onlyMissing: true);
+            if (await lifecycle.NeedsSettleAsync(change.Name)) return;
+            await lifecycle.PrepareStartAsync(change.Name, onlyMissing: true);
         }
         catch (Exception e)
         {

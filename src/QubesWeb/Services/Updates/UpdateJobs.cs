@@ -36,7 +36,7 @@ public sealed class UpdateOptions
 }
 
 /// <summary>What the update jobs share: starting a qube for the job, shutting it down, the features they set.</summary>
-public sealed class UpdateRunner(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, RootVolumes roots, Guests guests,
+public sealed class UpdateRunner(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, RootLifecycle roots, Guests guests,
     IServiceProvider services, IOptions<UpdateOptions> options, IOptions<LifecycleOptions> lifecycle)
 {
     private readonly SemaphoreSlim _slots = new(Math.Max(1, options.Value.Concurrency));
@@ -136,7 +136,7 @@ public sealed class UpdateRunner(Inventory inventory, IHypervisor hypervisor, Es
 /// committed as a new revision, then say which running qubes became outdated. A failure or a cancel stops the
 /// command and drops the uncommitted changes: the root stays on its last good revision.
 /// </summary>
-public sealed class UpdateJob(UpdateRunner runner, Inventory inventory, RootVolumes roots, Guests guests) : IJobKind
+public sealed class UpdateJob(UpdateRunner runner, Inventory inventory, RootRevisions roots, Guests guests) : IJobKind
 {
     public JobKind Kind => JobKind.Update;
     public string Describe(string target) => $"Update {target}";
