@@ -20,11 +20,12 @@ public sealed class ArchitectureTests
     [Fact]
     public void PagesNeitherDriveTheHypervisorNorTheInventoryNorTheEngine()
     {
-        // Pages read queries and call commands. The hypervisor's value types (a run state, a domain's figures) are the
+        // Pages read queries and call commands (a job kind is queued by a command, never used by a page). The hypervisor's value types (a run state, a domain's figures) are the
         // console's vocabulary and may be shown; its services, EF, the inventory's writer and the engine may not be used.
         var forbidden = Graph.Value.References("QubesWeb.Components")
             .Where(r => IsHypervisorService(r.To) || r.To.StartsWith("Microsoft.EntityFrameworkCore", StringComparison.Ordinal)
-                        || r.To is "QubesWeb.Data.InventoryDbContext" or "QubesWeb.Data.Qubes.Inventory" or "QubesWeb.Services.Jobs.JobEngine")
+                        || r.To is "QubesWeb.Data.InventoryDbContext" or "QubesWeb.Data.Qubes.Inventory" or "QubesWeb.Services.Jobs.JobEngine"
+                        || Graph.Value.IsJobKind(r.To))
             .Select(r => $"  {r.From} uses {r.To}")
             .Distinct().Order().ToList();
         Assert.True(forbidden.Count == 0, "Pages that bypass the commands and queries:\n" + string.Join("\n", forbidden));
@@ -38,6 +39,14 @@ public sealed class ArchitectureTests
             .Select(r => $"  {r.From} uses {r.To}")
             .Distinct().Order().ToList();
         Assert.True(forbidden.Count == 0, "Services that depend on the web host or its components:\n" + string.Join("\n", forbidden));
+    }
+
+    [Fact]
+    public void TheGraphKnowsTheJobKinds()
+    {
+        // Guards the page rule above: it would pass vacuously if no job kind were recognised.
+        Assert.True(Graph.Value.IsJobKind("QubesWeb.Services.Templates.RestartOutdatedJob"));
+        Assert.True(Graph.Value.IsJobKind("QubesWeb.Services.Qubes.LifecycleJob"));
     }
 
     [Fact]
@@ -63,6 +72,7 @@ public sealed class ArchitectureTests
         private readonly HashSet<string> _behaviour = [];
         private readonly HashSet<string> _folders = [];
         private readonly HashSet<string> _types = [];
+        private readonly HashSet<string> _jobKinds = [];
 
         public static DependencyGraph Read(string path)
         {
@@ -74,6 +84,7 @@ public sealed class ArchitectureTests
             {
                 graph._folders.Add(type.Namespace);
                 graph._types.Add(type.FullName);
+                if (type.Interfaces.Any(i => i.InterfaceType.FullName == "QubesWeb.Services.Jobs.IJobKind")) graph._jobKinds.Add(type.FullName);
                 var refs = new HashSet<TypeReference>(new ByName());
                 Collect(type, refs);
                 foreach (var r in refs)
@@ -93,6 +104,8 @@ public sealed class ArchitectureTests
         }
 
         public bool IsBehaviour(string type) => _behaviour.Contains(type);
+
+        public bool IsJobKind(string type) => _jobKinds.Contains(type);
 
         public IEnumerable<Reference> References(string fromPrefix) =>
             _references.Where(r => r.From.StartsWith(fromPrefix + ".", StringComparison.Ordinal));

@@ -83,7 +83,24 @@ public sealed class ConsoleHost : IAsyncDisposable
     {
         try { await StopAsync(); }
         catch (ObjectDisposedException) { }
-        try { Directory.Delete(DataDir, recursive: true); }
-        catch (DirectoryNotFoundException) { }
+        // Work the console started without awaiting it (a reconciliation queued by a last event, a usage refresh) may
+        // still touch the folder for a moment after the host stopped; the folder goes once that has finished.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            try
+            {
+                Directory.Delete(DataDir, recursive: true);
+                return;
+            }
+            catch (DirectoryNotFoundException)
+            {
+                return;
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(100);
+            }
+        }
     }
 }

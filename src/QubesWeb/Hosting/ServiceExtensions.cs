@@ -60,6 +60,7 @@ public static class ServiceExtensions
         services.AddSingleton<QubeCommands>();
         services.AddSingleton<QubeQueries>();
         services.AddSingleton<Services.Templates.TemplateCommands>();
+        services.AddSingleton<Services.Templates.TemplateQueries>();
         services.AddSingleton<TaskQueries>();
         services.AddSingleton<TaskCommands>();
         // "Updates:Concurrency", "Updates:StaleAfter" etc. in any configuration source.

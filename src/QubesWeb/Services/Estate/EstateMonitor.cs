@@ -169,7 +169,7 @@ public sealed class EstateMonitor : IDisposable
             if (_hypervisor.GetDomain(name) is null) continue;
             try
             {
-                if (_hypervisor.DefineIfChanged(DomainSpecs.From(await _inventory.GetForDomainAsync(name, ct)))) aligned.Add(name);
+                if (await _definitions.ApplyAsync(name, ct)) aligned.Add(name);
             }
             catch (Exception e) when (e is HypervisorException or QubeRuleException)
             {

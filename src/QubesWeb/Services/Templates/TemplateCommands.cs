@@ -6,10 +6,15 @@ namespace QubesWeb.Services.Templates;
 
 /// <summary>
 /// What a page can do to a template's (or a standalone's) root and its qubes: update, check for updates, compact,
-/// revert, restart the outdated qubes. Each queues one job; a refusal says why and queues nothing.
+/// revert, restart the outdated qubes, keep fewer or more revisions. Each queues one job (or saves one setting); a
+/// refusal says why and changes nothing.
 /// </summary>
-public sealed class TemplateCommands(JobEngine jobs)
+public sealed class TemplateCommands(JobEngine jobs, RootRetention retention)
 {
+    /// <summary>How many old revisions the root keeps (Qubes' revisions_to_keep); older ones are merged away at the next commit.</summary>
+    public Task SetRevisionsToKeepAsync(string qube, int keep, CancellationToken ct = default) =>
+        retention.SetRevisionsToKeepAsync(qube, keep, ct);
+
     public Task<Job> UpdateAsync(string qube, CancellationToken ct = default) => jobs.EnqueueAsync(JobKind.Update, qube, ct);
 
     public Task<Job> CheckUpdatesAsync(string qube, CancellationToken ct = default) => jobs.EnqueueAsync(JobKind.CheckUpdates, qube, ct);
