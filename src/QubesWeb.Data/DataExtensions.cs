@@ -15,12 +15,17 @@ public static class DataExtensions
     public static IServiceCollection AddInventory(this IServiceCollection services, string databasePath)
     {
         // Pooled: every inventory access makes a short-lived context, and building one cost more than many queries.
-        services.AddPooledDbContextFactory<InventoryDbContext>(o => Configure(o, databasePath));
+        // One write counter per database: a console's shared reads are not thrown away by another's writes.
+        var writes = new InventoryWrites();
+        services.AddSingleton(writes);
+        services.AddPooledDbContextFactory<InventoryDbContext>(o => Configure(o, databasePath, writes));
         services.AddSingleton<Inventory>();
         return services;
     }
 
-    public static void Configure(DbContextOptionsBuilder o, string databasePath)
+    /// <param name="writes">counts this database's writes for the shared reads; a context made outside the console's
+    /// services (a tool, a test opening the file) needs none.</param>
+    public static void Configure(DbContextOptionsBuilder o, string databasePath, InventoryWrites? writes = null)
     {
         var cs = new SqliteConnectionStringBuilder
         {
@@ -33,6 +38,7 @@ public static class DataExtensions
         // unset, EF warns about it in the console's log at every start.
         o.UseSqlite(cs, s => s.MigrationsAssembly(MigrationsAssembly).UseQuerySplittingBehavior(QuerySplittingBehavior.SingleQuery));
         o.AddInterceptors(SqlitePragmas.Instance);
+        if (writes is not null) o.AddInterceptors(writes);
     }
 
     /// <summary>

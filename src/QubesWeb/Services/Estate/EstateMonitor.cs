@@ -56,6 +56,14 @@ public sealed class EstateMonitor : IDisposable
     /// <summary>Raised for each lifecycle event after the runtime view took it in.</summary>
     public event Action<DomainChange>? DomainChanged;
 
+    /// <summary>
+    /// Changes whenever a run state this monitor holds may have changed; equal values mean the states read in between
+    /// are the same, so a view built from them can be shared until it changes.
+    /// </summary>
+    public long StatesVersion => Volatile.Read(ref _statesVersion);
+
+    private long _statesVersion;
+
     public HypervisorConnectionState Connection => _hypervisor.Connection;
     public IReadOnlyList<UnmanagedDomain> Unmanaged => _unmanaged;
     public DateTime? LastReconciledUtc { get; private set; }
@@ -97,6 +105,7 @@ public sealed class EstateMonitor : IDisposable
         catch (Exception e) when (e is HypervisorUnavailableException or HypervisorException)
         {
             LastReconcileError = e.Message;
+            Interlocked.Increment(ref _statesVersion);
             Changed?.Invoke();
             throw;
         }
@@ -146,6 +155,7 @@ public sealed class EstateMonitor : IDisposable
         _unmanaged = unmanaged;
         LastReconciledUtc = DateTime.UtcNow;
         LastReconcileError = failed.Count > 0 ? $"Could not define: {string.Join(", ", failed)}" : null;
+        Interlocked.Increment(ref _statesVersion);
         Changed?.Invoke();
         CheckWaiters();
         return new ReconcileReport(domains.Count, qubes.Count, defined, unmanaged, failed);
@@ -208,6 +218,7 @@ public sealed class EstateMonitor : IDisposable
             {
                 _log.LogWarning("Could not refresh {Domain} after {Event}: {Error}", change.Name, change.Kind, e.Message);
             }
+            Interlocked.Increment(ref _statesVersion);
             StatesChanged?.Invoke();
         }
         DomainChanged?.Invoke(change);
@@ -216,6 +227,7 @@ public sealed class EstateMonitor : IDisposable
 
     private void OnConnectionChanged(HypervisorConnectionState state)
     {
+        Interlocked.Increment(ref _statesVersion);
         Changed?.Invoke();
         if (state.IsUp) QueueReconcile();
     }
@@ -246,6 +258,7 @@ public sealed class EstateMonitor : IDisposable
             if (now is not null)
             {
                 _domains[name] = now;
+                Interlocked.Increment(ref _statesVersion);
                 if (done(now.State)) return now.State;
             }
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -1,3 +1,4 @@
+using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 
 namespace QubesWeb.Services.Jobs;
@@ -6,8 +7,12 @@ namespace QubesWeb.Services.Jobs;
 /// What the pages read about tasks (jobs): lists, one task with its log, the sentence that describes it, and the push
 /// that says one changed. Reads only; queuing goes through the commands, cancelling through <see cref="TaskCommands"/>.
 /// </summary>
-public sealed class TaskQueries(JobEngine engine)
+public sealed class TaskQueries(JobEngine engine, InventoryWrites writes)
 {
+    private sealed record Recent(long Version, int Count, Task<List<Job>> Read);
+
+    private Recent? _recent;
+
     /// <summary>Raised with the job's id whenever a job's state, progress or log changes.</summary>
     public event Action<long>? JobChanged
     {
@@ -21,7 +26,20 @@ public sealed class TaskQueries(JobEngine engine)
 
     public Task<Job?> FindAsync(long jobId, CancellationToken ct = default) => engine.FindAsync(jobId, ct);
 
-    public Task<List<Job>> RecentAsync(int count, CancellationToken ct = default) => engine.RecentAsync(count, ct);
+    /// <summary>
+    /// The latest <paramref name="count"/> jobs, newest first. Read once and shared by every open page until the next
+    /// write to the database (a job's progress is one): many tabs showing the latest tasks cost one read per change.
+    /// Callers must not change the jobs.
+    /// </summary>
+    public async Task<IReadOnlyList<Job>> RecentAsync(int count, CancellationToken ct = default)
+    {
+        var version = writes.Version;
+        if (_recent is { } r && r.Version == version && r.Count == count && !r.Read.IsFaulted && !r.Read.IsCanceled)
+            return await r.Read.WaitAsync(ct);
+        var read = engine.RecentAsync(count, CancellationToken.None);
+        _recent = new(version, count, read);
+        return await read.WaitAsync(ct);
+    }
 
     public Task<List<Job>> QueryAsync(JobQuery query, CancellationToken ct = default) => engine.QueryAsync(query, ct);
 

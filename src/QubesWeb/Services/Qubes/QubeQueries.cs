@@ -1,12 +1,53 @@
 using QubesWeb.Data.Qubes;
 using Microsoft.EntityFrameworkCore;
+using QubesWeb.Data;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Estate;
 
 namespace QubesWeb.Services.Qubes;
 
-/// <summary>What the pages read about qubes from the inventory. Reads only; changes go through <see cref="QubeCommands"/>.</summary>
-public sealed class QubeQueries(Inventory inventory, IHypervisor hypervisor)
+/// <summary>
+/// What the pages read about qubes from the inventory. Reads only; changes go through <see cref="QubeCommands"/>.
+/// The whole list and its rows are read once and shared by every open page until the inventory or a run state
+/// changes: with many tabs open, one change then costs one read, not one per tab, and one copy in memory.
+/// </summary>
+public sealed class QubeQueries(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, InventoryWrites writes)
 {
+    private sealed record Snapshot<T>(long Version, long States, Task<T> Read);
+
+    private Snapshot<IReadOnlyList<Qube>>? _list;
+    private Snapshot<IReadOnlyList<QubeRow>>? _rows;
+
+    /// <summary>
+    /// Every qube with its label, template, netvm, volumes and features, by name. Shared: callers must not change
+    /// the qubes (they are the inventory's snapshot, not its rows).
+    /// </summary>
+    public Task<IReadOnlyList<Qube>> ListAsync(CancellationToken ct = default)
+    {
+        var version = writes.Version;
+        if (_list is { } s && s.Version == version && !s.Read.IsFaulted && !s.Read.IsCanceled) return s.Read.WaitAsync(ct);
+        // Not cancelled by the caller who happened to start it: others may be waiting for the same read.
+        var read = ReadListAsync();
+        _list = new(version, 0, read);
+        return read.WaitAsync(ct);
+    }
+
+    private async Task<IReadOnlyList<Qube>> ReadListAsync() => await inventory.ListAsync(CancellationToken.None);
+
+    /// <summary>The qubes as the lists show them (inventory joined with run states), shared as <see cref="ListAsync"/> is.</summary>
+    public Task<IReadOnlyList<QubeRow>> RowsAsync(CancellationToken ct = default)
+    {
+        // Read the versions before the data: a change that lands in between makes the next call build again.
+        var version = writes.Version;
+        var states = estate.StatesVersion;
+        if (_rows is { } s && s.Version == version && s.States == states && !s.Read.IsFaulted && !s.Read.IsCanceled) return s.Read.WaitAsync(ct);
+        var rows = BuildRowsAsync();
+        _rows = new(version, states, rows);
+        return rows.WaitAsync(ct);
+    }
+
+    private async Task<IReadOnlyList<QubeRow>> BuildRowsAsync() => QubeRow.From(await ListAsync(), estate);
+
     /// <summary>
     /// Whether libvirt has a domain of that name (a qube's, or one this console does not manage); false when libvirt
     /// cannot be asked now, since the job that would use the name checks again.
@@ -22,8 +63,6 @@ public sealed class QubeQueries(Inventory inventory, IHypervisor hypervisor)
             return false;
         }
     }
-
-    public Task<List<Qube>> ListAsync(CancellationToken ct = default) => inventory.ListAsync(ct);
 
     public Task<Qube?> FindAsync(string name, CancellationToken ct = default) => inventory.FindAsync(name, ct);
 

@@ -23,7 +23,7 @@ public sealed class SourceOptions(QubeCommands commands)
     private readonly Dictionary<string, SourceOption> _planned = new(StringComparer.Ordinal);
 
     /// <summary>The templates among <paramref name="qubes"/>, by name, each as an option.</summary>
-    public async Task<List<SourceOption>> ListAsync(List<Qube> qubes)
+    public async Task<List<SourceOption>> ListAsync(IReadOnlyList<Qube> qubes)
     {
         var templates = qubes.Where(q => q.Class == QubeClass.TemplateVM).OrderBy(q => q.Name, StringComparer.Ordinal).ToList();
         var options = (await Task.WhenAll(templates.Select(t => OptionAsync(t, qubes)))).ToList();
@@ -31,7 +31,7 @@ public sealed class SourceOptions(QubeCommands commands)
         return options;
     }
 
-    private async Task<SourceOption> OptionAsync(Qube template, List<Qube> qubes)
+    private async Task<SourceOption> OptionAsync(Qube template, IReadOnlyList<Qube> qubes)
     {
         var trust = TemplateTrust.Assess(template, qubes).EffectiveTrust;
         var root = template.Volumes.FirstOrDefault(v => v.IsSaveOnStopRoot);
