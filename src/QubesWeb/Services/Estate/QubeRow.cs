@@ -3,7 +3,11 @@ using QubesWeb.Hypervisor.Domains;
 
 namespace QubesWeb.Services.Estate;
 
-/// <summary>A qube as the lists show it: inventory facts joined with libvirt's run state.</summary>
+/// <summary>
+/// A qube as the lists show it: inventory facts joined with libvirt's run state. A row is its qube: two rows of one
+/// qube are equal whatever changed in it, so a grid that keys its rows by item keeps the row's elements (and the
+/// checkbox a user is clicking) when new rows arrive, and only redraws what changed.
+/// </summary>
 public sealed record QubeRow(
     string Name,
     QubeClass Class,
@@ -19,6 +23,10 @@ public sealed record QubeRow(
     bool Internal,
     RootStaleness Staleness = RootStaleness.Current)
 {
+    public bool Equals(QubeRow? other) => other is not null && string.Equals(Name, other.Name, StringComparison.Ordinal);
+
+    public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(Name);
+
     /// <summary>Rows for <paramref name="qubes"/>, which must include their templates for the outdated states.</summary>
     public static List<QubeRow> From(IReadOnlyCollection<Qube> qubes, EstateMonitor estate)
     {
