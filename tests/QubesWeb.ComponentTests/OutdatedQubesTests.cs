@@ -21,6 +21,7 @@ using QubesWeb.Services.Templates;
 using DashboardPage = QubesWeb.Components.Pages.Dashboard.Dashboard;
 using QubesListPage = QubesWeb.Components.Pages.Qubes.QubesList;
 using TemplateDetailPage = QubesWeb.Components.Pages.Templates.TemplateDetail;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.ComponentTests;
 
@@ -381,9 +382,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         var job = (await Jobs.RecentAsync(10)).Single(j => JobKind.RestartOutdated.Is(j));
         Assert.Equal(QubeRules.AdminVmName, job.Target);
         Snackbars.WaitForAssertion(() => Assert.Contains($"Restart all outdated qubes: task #{job.Id} queued.", Snackbars.Markup), Wait);
-        using var cts = new CancellationTokenSource(Wait);
-        var done = await Jobs.WaitAsync(job.Id, cts.Token);
-        Assert.True(done.State == JobState.Succeeded, done.Error);
+        var done = Succeeded(await FinishedAsync(Services, job.Id, Wait));
         var restarts = (await Jobs.RecentAsync(10)).Where(j => JobKind.Restart.Is(j)).OrderBy(j => j.Id).Select(j => j.Target).ToList();
         Assert.Equal(["sys-net", "work"], restarts);
         Assert.Contains(done.Log, l => l.Text == "Restarting 2 outdated qube(s): sys-net, work.");

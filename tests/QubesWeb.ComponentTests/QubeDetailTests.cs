@@ -16,6 +16,7 @@ using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubeDetailPage = QubesWeb.Components.Pages.Qubes.QubeDetail;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.ComponentTests;
 
@@ -101,9 +102,7 @@ public sealed class QubeDetailTests : ConsoleTestContext
     {
         var cut = RenderPage("vault");
 
-        var job = await Jobs.EnqueueAsync(JobKind.Start, "vault");
-        using var cts = new CancellationTokenSource(Wait);
-        Assert.Equal(JobState.Succeeded, (await Jobs.WaitAsync(job.Id, cts.Token)).State);
+        var job = await SucceedsAsync(Services, JobKind.Start, "vault", timeout: Wait);
 
         cut.WaitForAssertion(() =>
         {

@@ -13,6 +13,7 @@ using QubesWeb.Data.Jobs;
 using QubesWeb.Hypervisor.Domains;
 using DashboardPage = QubesWeb.Components.Pages.Dashboard.Dashboard;
 using QubesListPage = QubesWeb.Components.Pages.Qubes.QubesList;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.ComponentTests;
 
@@ -179,8 +180,7 @@ public sealed class QubesPagesTests : ConsoleTestContext
         var job = Assert.Single(await Jobs.RecentAsync(10));
         Assert.Equal("start", job.Kind);
         Assert.Equal("vault", job.Target);
-        using var cts = new CancellationTokenSource(Wait);
-        Assert.Equal(JobState.Succeeded, (await Jobs.WaitAsync(job.Id, cts.Token)).State);
+        Succeeded(await FinishedAsync(Services, job.Id, Wait));
         cut.WaitForAssertion(() => Assert.Equal("running", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state")), Wait);
     }
 

@@ -11,19 +11,12 @@ using QubesWeb.Services.Storage;
 using QubesWeb.Services.Updates;
 using QubesWeb.Tests.Shared;
 using static Microsoft.Playwright.Assertions;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.EndToEndTests;
 
 public sealed class CompactionWhileReadTests(BrowserFixture browser) : IClassFixture<BrowserFixture>
 {
-    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
-        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.State} {job.Error}");
-    }
-
     /// <summary>What fedora-42's root files take on the host now, as qemu-img says.</summary>
     private static async Task<long> RootFilesBytesAsync(ConsoleHost host) =>
         (await Task.WhenAll(Directory.GetFiles(Path.Combine(host.DataDir, "pool", "fedora-42"), "root*.qcow2")

@@ -8,6 +8,7 @@ using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Tests.Shared;
 using static Microsoft.Playwright.Assertions;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.EndToEndTests;
 
@@ -39,12 +40,7 @@ public sealed class NewQubeDialogTests(BrowserFixture browser) : IClassFixture<B
             await Expect(create).ToBeDisabledAsync();
 
             // Taken after the dialog loaded its list: the form cannot know, the engine refuses and the dialog says so.
-            var jobs = host.Get<JobEngine>();
-            using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60)))
-            {
-                var raced = await jobs.EnqueueAsync(JobKind.Create, "raced", new CreateQubeRequest(QubeClass.AppVM, "blue", "fedora-42", "sys-firewall"), cts.Token);
-                Assert.Equal(JobState.Succeeded, (await jobs.WaitAsync(raced.Id, cts.Token)).State);
-            }
+            await SucceedsAsync(host, JobKind.Create, "raced", new CreateQubeRequest(QubeClass.AppVM, "blue", "fedora-42", "sys-firewall"));
             await name.FillAsync("raced");
             await Expect(problems).ToHaveCountAsync(0);
             await Expect(create).ToBeEnabledAsync();

@@ -11,6 +11,7 @@ using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
 using QubesWeb.Tests.Shared;
 using static Microsoft.Playwright.Assertions;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.EndToEndTests;
 
@@ -18,14 +19,6 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
 {
     private const long MiB = 1L << 20;
     private static readonly string[] OnFedora = ["sys-net", "sys-firewall", "work", "personal"];
-
-    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
-        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.State} {job.Error}");
-    }
 
     private static Task WriteToTemplateRootAsync(ConsoleHost host, string template) =>
         QemuImg.WritePatternAsync(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, template, RootFiles.Dirty),
@@ -115,11 +108,8 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
             foreach (var name in OnFedora)
                 await Expect(ConsolePage.StateOf(page, name)).ToHaveAttributeAsync("data-state", "running");
             await ShotAsync(page, "qubes-restarted");
-            var jobs = host.Get<JobEngine>();
-            var restart = (await jobs.RecentAsync(20)).Single(j => JobKind.RestartOutdated.Is(j));
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-            var done = await jobs.WaitAsync(restart.Id, cts.Token);
-            Assert.True(done.State == JobState.Succeeded, done.Error);
+            var restart = (await host.Get<JobEngine>().RecentAsync(20)).Single(j => JobKind.RestartOutdated.Is(j));
+            Succeeded(await FinishedAsync(host, restart.Id));
         }
         finally
         {

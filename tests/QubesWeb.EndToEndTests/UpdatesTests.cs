@@ -12,6 +12,7 @@ using QubesWeb.Services.Storage;
 using QubesWeb.Services.Updates;
 using QubesWeb.Tests.Shared;
 using static Microsoft.Playwright.Assertions;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.EndToEndTests;
 
@@ -189,11 +190,4 @@ public sealed class UpdatesTests(BrowserFixture browser) : IClassFixture<Browser
 
     private static async Task<long> CompactedAsync(ILocator reclaimable) => long.Parse((await reclaimable.GetAttributeAsync("data-compacted"))!, System.Globalization.CultureInfo.InvariantCulture);
 
-    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
-        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.State} {job.Error}");
-    }
 }

@@ -13,6 +13,7 @@ using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
 using QubesWeb.Tests.Shared;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.Crash;
 
@@ -45,8 +46,7 @@ public static class CrashHarness
             return SetupFailed;
         }
         Console.WriteLine(JobLine + id);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var job = await host.Get<JobEngine>().WaitAsync(id, cts.Token);
+        var job = await FinishedAsync(host, id, TimeSpan.FromSeconds(90));
         Console.Error.WriteLine($"CRASH-CASE NOT REACHED: job #{id} ({job.Kind} {job.Target}) ended {job.State} ({job.Error}) without passing {Environment.GetEnvironmentVariable(FaultPoints.Variable)}");
         return NotReached;
     }

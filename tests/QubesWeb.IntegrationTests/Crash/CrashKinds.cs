@@ -10,6 +10,7 @@ using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Templates;
 using QubesWeb.Tests.Shared;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.Crash;
 
@@ -136,7 +137,7 @@ public static class CrashKinds
                 h.Get<IHypervisor>().Kill(Template);
                 var jobs = h.Get<JobEngine>();
                 Job? commit = null;
-                await EstateTests.Eventually.UntilAsync(null, async () =>
+                await Eventually.UntilAsync(async () =>
                     (commit = (await jobs.QueryAsync(new JobQuery { Target = Template })).FirstOrDefault(j => JobKind.Commit.Is(j))) is not null,
                     "the console's commit job", Deadline);
                 return commit!.Id;
@@ -201,14 +202,6 @@ public static class CrashKinds
     }
 
     public static string Pool(CrashEstate host, string qube, string file) => Path.Combine(host.DataDir, "pool", qube, file);
-
-    public static async Task SucceedsAsync(CrashEstate host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Deadline);
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
-        if (job.State != JobState.Succeeded) throw new InvalidOperationException($"{kind} {target} ended {job.State}: {job.Error}");
-    }
 
     private static async Task<long> EnqueueAsync(CrashEstate host, JobKind kind, string target) =>
         (await host.Get<JobEngine>().EnqueueAsync(kind, target)).Id;

@@ -9,6 +9,7 @@ using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Updates;
 using QubesWeb.Tests.Shared;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 // The suite runs on Linux only (libvirt, qemu-img, qemu-ga): file modes are asserted without platform guards.
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -17,7 +18,6 @@ namespace QubesWeb.IntegrationTests.EstateTests;
 
 public sealed class PrivateFilesTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
     private const UnixFileMode Open = (UnixFileMode)0x1ED; // 0755
     private const UnixFileMode Readable = (UnixFileMode)0x1A4; // 0644
 
@@ -27,15 +27,6 @@ public sealed class PrivateFilesTests
             .Select(p => (Path: p, Mode: File.GetUnixFileMode(p), Folder: Directory.Exists(p)))
             .Where(e => (e.Mode & ~(e.Folder ? PrivateFiles.FolderMode : PrivateFiles.FileMode)) != 0)
             .Select(e => $"{Path.GetRelativePath(dataDir, e.Path)} {PrivateFiles.Octal(e.Mode)}").ToList();
-
-    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = arguments is null ? await jobs.EnqueueAsync(kind, target, cts.Token) : await jobs.EnqueueAsync(kind, target, JobArguments.Serialize(arguments), cts.Token);
-        job = await jobs.WaitAsync(job.Id, cts.Token);
-        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.Error}");
-    }
 
     [Fact]
     public async Task A_fresh_data_folder_holds_only_owner_only_files_and_traverse_only_folders_after_the_demo_an_update_a_compaction_and_a_clone()

@@ -13,33 +13,16 @@ using QubesWeb.Services.Storage;
 using QubesWeb.Tests.Shared;
 using Microsoft.Extensions.Options;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.QubeTests;
 
 public sealed class CreateQubeJobTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-
     private static CreateQubeRequest Request(string? template = "fedora-42", string? netvm = "sys-firewall",
         QubeClass cls = QubeClass.AppVM, string label = "blue") => new(cls, label, template, netvm);
 
     private static string PoolDir(ConsoleHost host) => host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
-
-    private static async Task<Job> CreateAsync(ConsoleHost host, string name, CreateQubeRequest request)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.EnqueueAsync(JobKind.Create, name, request, cts.Token);
-        return await jobs.WaitAsync(job.Id, cts.Token);
-    }
-
-    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.EnqueueAsync(kind, target, cts.Token);
-        return await jobs.WaitAsync(job.Id, cts.Token);
-    }
 
     private static async Task<int> JobCountAsync(ConsoleHost host)
     {
@@ -73,7 +56,7 @@ public sealed class CreateQubeJobTests
     {
         await using var host = await ConsoleHost.StartAsync();
 
-        var job = await CreateAsync(host, "project-x", Request());
+        var job = await RunAsync(host, JobKind.Create, "project-x", Request());
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal(100, job.Progress);
@@ -194,7 +177,7 @@ public sealed class CreateQubeJobTests
         var precious = Path.Combine(dir, "keep-me.txt");
         await File.WriteAllTextAsync(precious, "not the console's");
 
-        var job = await CreateAsync(host, "project-z", Request());
+        var job = await RunAsync(host, JobKind.Create, "project-z", Request());
 
         Assert.Equal(JobState.Failed, job.State);
         Assert.Equal($"The pool already has a folder for 'project-z' ({dir}); remove or rename it first.", job.Error);
@@ -219,7 +202,7 @@ public sealed class CreateQubeJobTests
                 "CREATE TRIGGER fault_uuid AFTER INSERT ON Qubes WHEN NEW.Name = 'halfway' BEGIN UPDATE Qubes SET Uuid = '" + uuid + "' WHERE Id = NEW.Id; END;");
 #pragma warning restore EF1003
 
-        var job = await CreateAsync(host, "halfway", Request());
+        var job = await RunAsync(host, JobKind.Create, "halfway", Request());
 
         Assert.Equal(JobState.Failed, job.State);
         Assert.Contains("legacy-vm", job.Error);
@@ -243,7 +226,7 @@ public sealed class CreateQubeJobTests
             await db.Database.ExecuteSqlRawAsync(
                 "CREATE TRIGGER fault_row BEFORE INSERT ON Qubes WHEN NEW.Name = 'halfway' BEGIN SELECT RAISE(ABORT, 'injected fault'); END;");
 
-        var job = await CreateAsync(host, "halfway", Request());
+        var job = await RunAsync(host, JobKind.Create, "halfway", Request());
 
         Assert.Equal(JobState.Failed, job.State);
         Assert.Contains(job.Log, l => l.Text.StartsWith("Private volume made in"));
@@ -294,7 +277,7 @@ public sealed class CreateQubeJobTests
             Assert.False(await db.Locks.AnyAsync(l => l.QubeName == "crashed"));
 
         // The name is free again: creating it now succeeds.
-        var again = await CreateAsync(host, "crashed", Request());
+        var again = await RunAsync(host, JobKind.Create, "crashed", Request());
         Assert.True(again.State == JobState.Succeeded, again.Error);
     }
 

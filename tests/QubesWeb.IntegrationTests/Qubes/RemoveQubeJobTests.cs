@@ -12,22 +12,13 @@ using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.QubeTests;
 
 public sealed class RemoveQubeJobTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-
     private static string PoolDir(ConsoleHost host) => host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
-
-    private static async Task<Job> RemoveAsync(ConsoleHost host, string name)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.EnqueueAsync(JobKind.Remove, name, cts.Token);
-        return await jobs.WaitAsync(job.Id, cts.Token);
-    }
 
     /// <summary>Every file and folder under the data folder but the database's and libvirt's own, which change on their own.</summary>
     private static SortedSet<string> Files(string dataDir) =>
@@ -78,7 +69,7 @@ public sealed class RemoveQubeJobTests
         Assert.Equal([Path.Combine(dir, "private.qcow2")], own);
         var others = Files(host.DataDir).Where(p => p != dir && !p.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal)).ToList();
 
-        var job = await RemoveAsync(host, "vault");
+        var job = await RunAsync(host, JobKind.Remove, "vault");
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal("Remove vault", host.Get<JobEngine>().Describe(job));
@@ -94,10 +85,7 @@ public sealed class RemoveQubeJobTests
         Assert.DoesNotContain(report.Unmanaged, u => u.Name == "vault");
         Assert.Null(hypervisor.GetDomain("vault"));
         // The name is free again.
-        var again = await host.Get<JobEngine>().EnqueueAsync(JobKind.Create, "vault",
-            new CreateQubeRequest(QubeClass.AppVM, "black", "debian-13", null), CancellationToken.None);
-        using var cts = new CancellationTokenSource(Timeout);
-        Assert.Equal(JobState.Succeeded, (await host.Get<JobEngine>().WaitAsync(again.Id, cts.Token)).State);
+        await SucceedsAsync(host, JobKind.Create, "vault", new CreateQubeRequest(QubeClass.AppVM, "black", "debian-13", null));
     }
 
     [Fact]
@@ -184,6 +172,6 @@ public sealed class RemoveQubeJobTests
         Assert.Equal(filesBefore, Files(dataDir));
         Assert.Equal(RunState.Halted, host.Get<IHypervisor>().GetDomain("vault")?.State);
         // The lock is released once recovery has run: the qube can be removed again.
-        Assert.Equal(JobState.Succeeded, (await RemoveAsync(host, "vault")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Remove, "vault")).State);
     }
 }

@@ -15,6 +15,7 @@ using QubesWeb.Services.Storage;
 using QubesWeb.Services.Templates;
 using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
+using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.Security;
 
@@ -167,8 +168,7 @@ public sealed class BadInputJobTests
             // The loser is told why: the winner holds the name's lock, or has already made the qube.
             Assert.True(lost.Error is JobConflictException { Message: var m } && m.Contains($"'{name}' is busy")
                         || lost.Error is QubeRuleException { Message: var r } && r.Contains("already exists"), lost.Error!.ToString());
-            var done = await jobs.WaitAsync(won.Job!.Id, cts.Token);
-            Assert.True(done.State == JobState.Succeeded, done.Error);
+            Succeeded(await jobs.WaitAsync(won.Job!.Id, cts.Token));
 
             await using var db = await host.Get<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
             Assert.Equal(1, await db.Qubes.CountAsync(q => q.Name == name, cts.Token));
@@ -221,8 +221,7 @@ public sealed class BadInputJobTests
         Assert.StartsWith("There is no label", noLabel.Message);
 
         // No notes is empty notes: the qube is made (it used to fail at the inventory step as "already exists").
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Create, "no-notes", nullNotes, cts.Token)).Id, cts.Token);
-        Assert.True(job.State == JobState.Succeeded, job.Error);
+        Succeeded(await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Create, "no-notes", nullNotes, cts.Token)).Id, cts.Token));
         Assert.Equal("", (await host.Get<InventoryService>().GetAsync("no-notes")).Notes);
     }
 }
