@@ -32,7 +32,9 @@ public sealed class QubesListTests(BrowserFixture browser) : IClassFixture<Brows
             await Expect(page.Locator("#bulk-bar")).ToHaveCountAsync(0);
             // A start task holds its qube until it ends, a moment after the qube shows running; a shutdown asked
             // before that is refused (with a message saying so). A user waits for the tasks; so does the test.
-            await UntilNoTaskRunsAsync(host);
+            await Eventually.UntilAsync(async () =>
+                (await host.Get<JobEngine>().QueryAsync(new JobQuery { States = [JobState.Queued, JobState.Running] })).Count == 0,
+                "the start tasks to end", TimeSpan.FromMilliseconds(BrowserFixture.WaitMs));
 
             foreach (var name in three)
                 await ConsolePage.QubeRow(page, name).Locator("input[type=checkbox]").ClickAsync();
@@ -91,17 +93,6 @@ public sealed class QubesListTests(BrowserFixture browser) : IClassFixture<Brows
         finally
         {
             await page.Context.CloseAsync();
-        }
-    }
-
-    private static async Task UntilNoTaskRunsAsync(ConsoleHost host)
-    {
-        var jobs = host.Get<JobEngine>();
-        var deadline = DateTime.UtcNow.AddMilliseconds(BrowserFixture.WaitMs);
-        while ((await jobs.QueryAsync(new JobQuery { States = [JobState.Queued, JobState.Running] })).Count > 0)
-        {
-            Assert.True(DateTime.UtcNow < deadline, "The start tasks did not end.");
-            await Task.Delay(50);
         }
     }
 }
