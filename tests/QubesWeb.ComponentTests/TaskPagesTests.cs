@@ -21,10 +21,9 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class TaskPagesTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
     private readonly GatedJob _gate = new();
 
-    public TaskPagesTests()
+    public TaskPagesTests() : base(seeded: false)
     {
         Services.AddSingleton<IJobKind>(_gate);
     }
@@ -55,12 +54,10 @@ public sealed class TaskPagesTests : ConsoleTestContext
         }
     }
 
-    private NavigationManager Nav => Services.GetRequiredService<NavigationManager>();
-
     /// <summary>Writes jobs as rows, oldest first; queued and running ones hold their qube's lock as the engine's would.</summary>
     private async Task<List<long>> InsertAsync(params (string Target, JobState State, string? Error)[] jobs)
     {
-        await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
+        await using var db = await Contexts.CreateDbContextAsync();
         var ids = new List<long>();
         foreach (var (target, state, error) in jobs)
         {
@@ -219,7 +216,7 @@ public sealed class TaskPagesTests : ConsoleTestContext
         cut.WaitForAssertion(() => Assert.Equal("cancelled", StateOf(RowOf(cut, ids[0]))), Wait);
         Assert.Null(RowOf(cut, ids[0]).QuerySelector("button"));
         Assert.Contains("Cancelled before it started", RowOf(cut, ids[0]).TextContent);
-        await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
+        await using var db = await Contexts.CreateDbContextAsync();
         Assert.False(await db.Locks.AnyAsync(l => l.QubeName == "vault"));
     }
 

@@ -13,17 +13,9 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class TemplatePagesTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await SeedAsync();
-    }
-
     private IRenderedComponent<TemplateDetailPage> RenderDetail(string name)
     {
-        Render<MudPopoverProvider>();
+        RenderProviders(dialogs: false, snackbars: false);
         return Render<TemplateDetailPage>(p => p.Add(x => x.Name, name));
     }
 
