@@ -6,8 +6,6 @@ using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.Benchmarks;
 

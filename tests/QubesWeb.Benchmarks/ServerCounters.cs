@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.Benchmarks;
 

@@ -1,16 +1,10 @@
 // The console's forms and addresses fed the hostile and oversized inputs of shared/notes/security.md, rendered with
 // bUnit over the real inventory and job engine: the user sees each refusal as a sentence, nothing is written (no row,
 // no job, no domain), and hostile text is shown as text: no element is ever added to the page.
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using MudBlazor;
 using QubesWeb.Components.Pages.Create;
 using QubesWeb.Components.Pages.Qubes;
-using QubesWeb.Data;
 using QubesWeb.Data.Qubes;
 using QubeDetailPage = QubesWeb.Components.Pages.Qubes.QubeDetail;
 using TasksPage = QubesWeb.Components.Pages.Tasks.Tasks;

@@ -2,14 +2,9 @@
 // and how they show times: rendered with bUnit over the real monitor, inventory, job engine and root volumes, on real
 // qcow2 files; the hypervisor is the in-memory fake. fedora-42 has revision 1 (installed) and revision 2 (current,
 // written on 1); work's root snapshot was made from revision 1, as a start before the update would have made it.
-using Bunit;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using MudBlazor;
 using QubesWeb.Components.Shared;
 using QubesWeb.Services;
-using QubesWeb.Data;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Storage;

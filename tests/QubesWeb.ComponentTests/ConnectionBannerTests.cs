@@ -1,5 +1,4 @@
 // What the user sees while libvirt is unreachable: a banner that says so, and no action that could not work.
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using QubesWeb.Components.Layout;
 using QubesListPage = QubesWeb.Components.Pages.Qubes.QubesList;

@@ -1,19 +1,13 @@
 // The real estate monitor, inventory (a migrated SQLite temp file) and job engine behind bUnit, over the fake
 // hypervisor: only the hypervisor is a double. What every page test sets up is here: the seeded estate (unless a
 // class asks for none), MudBlazor's providers a page renders into, the services tests read, and how long to wait.
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
 using Microsoft.Data.Sqlite;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using QubesWeb.Hosting;
-using MudBlazor;
 using MudBlazor.Services;
-using QubesWeb.Data;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;

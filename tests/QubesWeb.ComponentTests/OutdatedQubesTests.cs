@@ -3,15 +3,9 @@
 // (2 current, 1 older), and its AppVMs sys-net (a service qube), personal and work get the root snapshot a start
 // would have made; each test says which revision each snapshot was made from, as the inventory records it.
 using QubesWeb.Services.Jobs;
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using MudBlazor;
-using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;
@@ -21,7 +15,6 @@ using QubesWeb.Services.Templates;
 using DashboardPage = QubesWeb.Components.Pages.Dashboard.Dashboard;
 using QubesListPage = QubesWeb.Components.Pages.Qubes.QubesList;
 using TemplateDetailPage = QubesWeb.Components.Pages.Templates.TemplateDetail;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.ComponentTests;
 

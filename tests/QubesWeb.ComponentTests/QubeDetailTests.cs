@@ -1,22 +1,15 @@
 // The qube page rendered with bUnit over the real monitor, inventory and job engine; the hypervisor is the in-memory
 // fake. Every refusal is the inventory's or the job's own rule, shown as text, and leaves the inventory as it was.
 using QubesWeb.Services.Jobs;
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using MudBlazor;
 using MudBlazor.Extensions;
 using QubesWeb.Components.Shared;
 using QubesWeb.Services;
-using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubeDetailPage = QubesWeb.Components.Pages.Qubes.QubeDetail;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.ComponentTests;
 

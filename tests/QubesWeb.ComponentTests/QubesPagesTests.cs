@@ -1,19 +1,12 @@
 // The dashboard and the qubes list rendered with bUnit over the real monitor, inventory and job engine; the
 // hypervisor is the in-memory fake, which raises lifecycle events as libvirt does.
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using QubesWeb.Data;
-using MudBlazor;
 using QubesWeb.Components.Shared;
 using QubesWeb.Services;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Hypervisor.Domains;
 using DashboardPage = QubesWeb.Components.Pages.Dashboard.Dashboard;
 using QubesListPage = QubesWeb.Components.Pages.Qubes.QubesList;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.ComponentTests;
 

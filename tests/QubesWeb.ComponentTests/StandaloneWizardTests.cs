@@ -7,17 +7,11 @@
 // the pool's free space (the review must refuse it) and "slow" takes seconds to copy (long enough to cancel), while
 // neither takes more than a few MiB of real disk.
 using System.Globalization;
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using MudBlazor;
 using QubesWeb.Components.Pages.Create;
 using QubesWeb.Components.Shared;
 using QubesWeb.Services;
-using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;

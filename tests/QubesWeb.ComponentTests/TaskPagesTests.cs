@@ -5,13 +5,8 @@
 // real job runs of a test job kind that stops at a gate the test opens: the job logs a line and reports progress,
 // waits, and only when the test releases it writes the next line. So "a line written after render" is written after
 // render by construction, through the engine's own JobContext.LogAsync and its JobChanged push; nothing sleeps.
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Services.Jobs;
 using TaskDetailPage = QubesWeb.Components.Pages.Tasks.TaskDetail;

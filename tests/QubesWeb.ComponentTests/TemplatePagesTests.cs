@@ -1,9 +1,6 @@
 // The templates list and a template's page rendered with bUnit over the real monitor, inventory and job engine; the
 // hypervisor is the in-memory fake. The seed: fedora-42 serves sys-net (red, running), work (blue, running) and
 // default-dvm (gray); debian-13 serves vault (black).
-using AngleSharp.Dom;
-using Bunit;
-using MudBlazor;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using TemplateDetailPage = QubesWeb.Components.Pages.Templates.TemplateDetail;

@@ -3,15 +3,9 @@
 // standalone devbox; its AppVMs (sys-net, work, vault, default-dvm) have no package manager of their own. Each test
 // sets the update features as a check or an update would have; the jobs the buttons queue are read back from the
 // job engine (what they do afterwards against the fake does not matter here).
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using MudBlazor;
 using QubesWeb.Components.Pages.Updates;
-using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;

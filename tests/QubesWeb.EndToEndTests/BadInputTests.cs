@@ -2,11 +2,8 @@
 // carrying markup on a qube's page are refused with the rule in words, nothing is created or saved, no script runs,
 // and the circuit stays up (a field far over 32 KB used to drop it before the rule could speak).
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Playwright;
 using QubesWeb.Data;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
 
 namespace QubesWeb.EndToEndTests;
 

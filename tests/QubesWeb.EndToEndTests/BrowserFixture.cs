@@ -1,7 +1,5 @@
 // One headless Chromium (the Debian package, never a downloaded one) shared by the tests of a class; each test
 // opens its own browser context against its own console (OpenConsoleAsync starts both).
-using Microsoft.Playwright;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.EndToEndTests;
 

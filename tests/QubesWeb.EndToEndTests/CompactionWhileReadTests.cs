@@ -3,15 +3,11 @@
 // qubes (not "kept" with a Revert button, not "nothing to reclaim"), and once "Restart outdated" has restarted them,
 // revision 1 is gone from the page and the disk, the root's usage follows without the one-minute timer (set to a
 // day here), and the compaction's task log says what its going won.
-using Microsoft.Playwright;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Updates;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.EndToEndTests;
 

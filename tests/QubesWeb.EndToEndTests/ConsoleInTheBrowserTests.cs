@@ -1,9 +1,6 @@
 // The console as a user sees it: the real app on its own demo estate, driven through headless Chromium.
-using Microsoft.Playwright;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
 
 namespace QubesWeb.EndToEndTests;
 

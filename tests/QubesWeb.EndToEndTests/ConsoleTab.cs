@@ -1,7 +1,5 @@
 // One test's console and browser tab: the real app on its own data folder and port, and a fresh browser context on
 // it. Disposed, the context closes first, then the console stops and its data folder goes.
-using Microsoft.Playwright;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.EndToEndTests;
 

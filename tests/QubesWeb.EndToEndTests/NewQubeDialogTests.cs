@@ -1,14 +1,10 @@
 // The New qube dialog as a user meets it: the name rules said in words as they type, the engine's own refusal, and a
 // created qube appearing in the list without a reload.
-using Microsoft.Playwright;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.EndToEndTests;
 

@@ -2,16 +2,10 @@
 // qcow2 files, libvirt's test driver), in headless Chromium. A template change is made as the integration tests make
 // one: fedora-42 started by a job, written to as a guest would write, shut down by a job, which commits revision 2.
 // The demo boots sys-net, sys-firewall, work and personal (on fedora-42) and mail (on debian-13).
-using Microsoft.Extensions.Options;
-using Microsoft.Playwright;
 using QubesWeb.Data.Jobs;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.EndToEndTests;
 
@@ -21,7 +15,7 @@ public sealed class OutdatedQubesTests(BrowserFixture browser) : IClassFixture<B
     private static readonly string[] OnFedora = ["sys-net", "sys-firewall", "work", "personal"];
 
     private static Task WriteToTemplateRootAsync(ConsoleHost host, string template) =>
-        QemuImg.WritePatternAsync(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, template, RootFiles.Dirty),
+        QemuImg.WritePatternAsync(Path.Combine(host.PoolDir, template, RootFiles.Dirty),
             0xcd, 64 * MiB, 4 * MiB);
 
     /// <summary>The outdated mark beside a qube's state on /qubes.</summary>

@@ -1,9 +1,6 @@
 // The qube page in the browser, on the console's own demo estate: reached from the list, an invalid edit refused with
 // the rule named and nothing changed, and the remove dialog's refusal for a template that qubes depend on.
-using Microsoft.Playwright;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
 
 namespace QubesWeb.EndToEndTests;
 

@@ -1,10 +1,7 @@
 // The qubes list as Qube Manager users use it: several qubes at once, the keyboard, the columns they keep.
-using Microsoft.Playwright;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Jobs;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
 
 namespace QubesWeb.EndToEndTests;
 

@@ -1,5 +1,4 @@
 // Screenshots land in <repo>/artifacts/screenshots (git-ignored), for people to look at after a run.
-using Microsoft.Playwright;
 
 namespace QubesWeb.EndToEndTests;
 

@@ -3,15 +3,12 @@
 // its own page; and a copy cancelled from the progress step, after which the user goes back and changes the name.
 // Every step is saved as a screenshot (artifacts/screenshots/standalone-*.png).
 using System.Globalization;
-using Microsoft.Playwright;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
 
 namespace QubesWeb.EndToEndTests;
 

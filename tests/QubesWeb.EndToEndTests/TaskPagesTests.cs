@@ -1,11 +1,8 @@
 // The tasks pages as a user reaches them: a qube started from /qubes, its job found on /tasks, then opened, on the
 // real app with its embedded demo estate, in headless Chromium.
-using Microsoft.Playwright;
 using Microsoft.EntityFrameworkCore;
 using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
 
 namespace QubesWeb.EndToEndTests;
 

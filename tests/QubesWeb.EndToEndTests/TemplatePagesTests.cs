@@ -1,10 +1,7 @@
 // The templates pages as a user sees them on the demo estate, in headless Chromium. The demo's fedora-42 serves
 // red qubes (sys-net, sys-usb, untrusted) next to blue work and purple research: the trust warning's case.
-using Microsoft.Playwright;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Services.Estate;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
 
 namespace QubesWeb.EndToEndTests;
 

@@ -2,17 +2,11 @@
 // driver), in headless Chromium. The test driver runs no guest, so the demo's package managers are simulated (and say
 // so); the revisions their updates commit are real files. The demo boots sys-net, sys-firewall, work and personal (on
 // fedora-42) and mail (on debian-13); no template was ever checked or updated.
-using Microsoft.Extensions.Options;
-using Microsoft.Playwright;
 using QubesWeb.Data.Jobs;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Updates;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.EndToEndTests;
 
@@ -117,7 +111,7 @@ public sealed class UpdatesTests(BrowserFixture browser) : IClassFixture<Browser
         // commits both as revision 2: the rewritten half of revision 1 is space nothing reads any more. mail, the
         // running qube on debian-13, restarts onto revision 2, so no running qube holds revision 1 either.
         await SucceedsAsync(host, JobKind.Start, "debian-13");
-        await QemuImg.WritePatternAsync(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, "debian-13", RootFiles.Dirty),
+        await QemuImg.WritePatternAsync(Path.Combine(host.PoolDir, "debian-13", RootFiles.Dirty),
             0xcd, 0, 8 * MiB);
         await SucceedsAsync(host, JobKind.Update, "debian-13");
         await SucceedsAsync(host, JobKind.Restart, "mail");

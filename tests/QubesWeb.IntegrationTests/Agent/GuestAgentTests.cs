@@ -3,7 +3,6 @@
 using System.Diagnostics;
 using System.Text;
 using QubesWeb.Hypervisor.Agent;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Agent;
 

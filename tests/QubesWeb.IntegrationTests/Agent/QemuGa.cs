@@ -2,7 +2,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Agent;
 

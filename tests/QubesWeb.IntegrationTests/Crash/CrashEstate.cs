@@ -2,7 +2,6 @@
 // or only its services run in a child process about to be killed (CrashHarness). A service provider itself, so the
 // shared helpers that take one (JobRuns) take it too.
 using Microsoft.Extensions.DependencyInjection;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Crash;
 

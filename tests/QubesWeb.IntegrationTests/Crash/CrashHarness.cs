@@ -10,10 +10,7 @@ using QubesWeb.Hosting;
 using QubesWeb.Services;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.Crash;
 

@@ -1,16 +1,12 @@
 // The crash matrix's rows: for each job kind, the estate it needs (made in the child console that is then killed), the
 // job it runs, the steps (fault points) a crash is aimed at, and what the recovered estate must show afterwards. The
 // child harness (CrashHarness) and the test (CrashMatrixTests) share this one catalogue.
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Templates;
-using QubesWeb.Tests.Shared;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.Crash;
 

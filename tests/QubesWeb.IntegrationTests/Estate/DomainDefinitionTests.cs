@@ -2,7 +2,6 @@ using System.Xml.Linq;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Estate;
 

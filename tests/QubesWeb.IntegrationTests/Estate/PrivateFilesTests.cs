@@ -1,15 +1,11 @@
 // The data folder is private to the console's user: every file 0600 (images, also those qemu-img and qemu-io make,
 // the database and its -wal and -shm files), every folder at most 0711, and a folder left too open is narrowed at
 // start.
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Updates;
-using QubesWeb.Tests.Shared;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 // The suite runs on Linux only (libvirt, qemu-img, qemu-ga): file modes are asserted without platform guards.
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]

@@ -3,13 +3,9 @@
 // a test needs jobs in given states; the log of a real job run checks that both reads agree with GetAsync.
 using Microsoft.EntityFrameworkCore;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.JobTests;
 

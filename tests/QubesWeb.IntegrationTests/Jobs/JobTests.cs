@@ -1,14 +1,10 @@
 // Jobs run by the real console on a private test-driver node: locks, refusals, cancel and start-up recovery.
 using Microsoft.EntityFrameworkCore;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.JobTests;
 

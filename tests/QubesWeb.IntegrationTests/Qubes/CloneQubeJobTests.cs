@@ -1,19 +1,13 @@
 // Standalones and clones made by the real console on its embedded demo, on real qcow2 files: an independent root
 // equal to the source's revision, the domain's class, refusals with nothing written, failure and cancel leaving
 // nothing behind, a disk that fills up mid-copy, two tabs racing for one name, a source that changes meanwhile.
-using Microsoft.Extensions.Options;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.QubeTests;
 
@@ -21,8 +15,7 @@ public sealed class CloneQubeJobTests
 {
     private const long MiB = 1L << 20, GiB = 1L << 30;
 
-    private static string Pool(ConsoleHost host) => host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
-    private static string FileOf(ConsoleHost host, string qube, string file) => Path.Combine(Pool(host), qube, file);
+    private static string FileOf(ConsoleHost host, string qube, string file) => Path.Combine(host.PoolDir, qube, file);
 
     private static async Task<bool> SameDataAsync(string a, string b) =>
         (await ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "--", a, b])).ExitCode == 0;
@@ -32,7 +25,7 @@ public sealed class CloneQubeJobTests
     {
         Assert.Null(await host.Get<InventoryService>().FindAsync(name));
         Assert.Null(host.Get<IHypervisor>().GetDomain(name));
-        var dir = Path.Combine(Pool(host), name);
+        var dir = Path.Combine(host.PoolDir, name);
         if (folderWasThere) Assert.Empty(Directory.GetFileSystemEntries(dir));
         else Assert.False(Directory.Exists(dir), $"{dir} is left behind");
     }
@@ -119,13 +112,13 @@ public sealed class CloneQubeJobTests
     public async Task Bad_requests_are_refused_before_anything_is_written(string name, string? source, QubeClass cls, string? message)
     {
         await using var host = await ConsoleHost.StartAsync();
-        var before = Directory.GetFileSystemEntries(Pool(host), "*", SearchOption.AllDirectories).Order().ToList();
+        var before = Directory.GetFileSystemEntries(host.PoolDir, "*", SearchOption.AllDirectories).Order().ToList();
 
         var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Clone, name,
             new CloneRequest(cls, source, "red"), CancellationToken.None));
 
         if (message is not null) Assert.Equal(message, error.Message);
-        Assert.Equal(before, Directory.GetFileSystemEntries(Pool(host), "*", SearchOption.AllDirectories).Order().ToList());
+        Assert.Equal(before, Directory.GetFileSystemEntries(host.PoolDir, "*", SearchOption.AllDirectories).Order().ToList());
         Assert.Empty(await host.Get<JobEngine>().QueryAsync(new JobQuery { Target = name }));
     }
 
@@ -160,7 +153,7 @@ public sealed class CloneQubeJobTests
         await using var host = await ConsoleHost.StartAsync();
         await GrowAsync(host, "debian-13", 64);
         // The new qube's folder is a small filesystem of its own: the pool as a whole has room, this one fills up.
-        var dir = Path.Combine(Pool(host), "too-big");
+        var dir = Path.Combine(host.PoolDir, "too-big");
         Directory.CreateDirectory(dir);
         await ProcessRunner.RunCheckedAsync("mount", ["-t", "tmpfs", "-o", "size=16M", "tmpfs", dir]);
         try

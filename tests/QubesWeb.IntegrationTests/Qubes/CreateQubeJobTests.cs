@@ -2,18 +2,12 @@
 // queueing (with nothing written), a failure half-way (nothing left behind) and recovery after a crash.
 using Microsoft.EntityFrameworkCore;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
-using Microsoft.Extensions.Options;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.QubeTests;
 
@@ -22,7 +16,6 @@ public sealed class CreateQubeJobTests
     private static CreateQubeRequest Request(string? template = "fedora-42", string? netvm = "sys-firewall",
         QubeClass cls = QubeClass.AppVM, string label = "blue") => new(cls, label, template, netvm);
 
-    private static string PoolDir(ConsoleHost host) => host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
 
     private static async Task<int> JobCountAsync(ConsoleHost host)
     {
@@ -68,7 +61,7 @@ public sealed class CreateQubeJobTests
         Assert.Equal("blue", qube.Label.Name);
         Assert.Equal("sys-firewall", qube.NetVm?.Name);
 
-        var dir = Path.Combine(PoolDir(host), "project-x");
+        var dir = Path.Combine(host.PoolDir, "project-x");
         var priv = Path.Combine(dir, "private.qcow2");
         var vol = Path.Combine(dir, "volatile.qcow2");
         // Only the private volume persists; the root snapshot and the volatile volume are made at each start.
@@ -95,7 +88,7 @@ public sealed class CreateQubeJobTests
         Assert.True(start.State == JobState.Succeeded, start.Error);
         Assert.Equal(RunState.Running, hypervisor.GetDomain("project-x")!.State);
         Assert.Equal(10L << 30, (await QemuImg.InfoAsync(vol)).VirtualSizeBytes);
-        Assert.Equal(Path.Combine(PoolDir(host), "fedora-42", RootFiles.Revision(1)), (await QemuImg.ChainAsync(snap))[1].Path);
+        Assert.Equal(Path.Combine(host.PoolDir, "fedora-42", RootFiles.Revision(1)), (await QemuImg.ChainAsync(snap))[1].Path);
     }
 
     private static readonly string[] BadNames =
@@ -128,7 +121,7 @@ public sealed class CreateQubeJobTests
 
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.False(Directory.Exists(Path.Combine(host.DataDir, "x")));
-        Assert.False(Directory.Exists(Path.Combine(PoolDir(host), "a")));
+        Assert.False(Directory.Exists(Path.Combine(host.PoolDir, "a")));
     }
 
     private static string Escape(string s) =>
@@ -172,7 +165,7 @@ public sealed class CreateQubeJobTests
     public async Task A_non_empty_pool_folder_for_the_name_fails_the_job_naming_the_folder_and_the_folder_is_kept()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var dir = Path.Combine(PoolDir(host), "project-z");
+        var dir = Path.Combine(host.PoolDir, "project-z");
         Directory.CreateDirectory(dir);
         var precious = Path.Combine(dir, "keep-me.txt");
         await File.WriteAllTextAsync(precious, "not the console's");
@@ -209,7 +202,7 @@ public sealed class CreateQubeJobTests
         Assert.Contains(job.Log, l => l.Text == "Removing what this job made." && l.Level == JobLogLevel.Warning);
         Assert.Null(await host.Get<InventoryService>().FindAsync("halfway"));
         Assert.Null(hypervisor.GetDomain("halfway"));
-        Assert.False(Directory.Exists(Path.Combine(PoolDir(host), "halfway")));
+        Assert.False(Directory.Exists(Path.Combine(host.PoolDir, "halfway")));
         Assert.Equal(RunState.Halted, hypervisor.GetDomain("legacy-vm")!.State);
         await using (var db = await host.Get<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
             Assert.False(await db.Locks.AnyAsync(l => l.QubeName == "halfway"));
@@ -219,7 +212,7 @@ public sealed class CreateQubeJobTests
     public async Task A_failure_in_a_pre_existing_empty_pool_folder_removes_the_volumes_but_keeps_the_folder()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var dir = Path.Combine(PoolDir(host), "halfway");
+        var dir = Path.Combine(host.PoolDir, "halfway");
         Directory.CreateDirectory(dir);
         // Fault: the inventory refuses the row, after the private volume was made.
         await using (var db = await host.Get<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
@@ -258,7 +251,7 @@ public sealed class CreateQubeJobTests
     {
         var dataDir = ConsoleHost.NewDataDir();
         var first = await ConsoleHost.StartAsync(dataDir: dataDir);
-        var dir = Path.Combine(PoolDir(first), "crashed");
+        var dir = Path.Combine(first.PoolDir, "crashed");
         await first.StopAsync();
         Directory.CreateDirectory(dir);
         await QemuImg.CreateAsync(Path.Combine(dir, "private.qcow2"), CreateQubeJob.PrivateSize);
@@ -286,7 +279,7 @@ public sealed class CreateQubeJobTests
     {
         var dataDir = ConsoleHost.NewDataDir();
         var first = await ConsoleHost.StartAsync(dataDir: dataDir);
-        var dir = Path.Combine(PoolDir(first), "crashed");
+        var dir = Path.Combine(first.PoolDir, "crashed");
         await first.StopAsync();
         Directory.CreateDirectory(dir);
         var precious = Path.Combine(dir, "keep-me.txt");

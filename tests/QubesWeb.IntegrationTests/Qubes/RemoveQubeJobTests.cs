@@ -1,24 +1,17 @@
 // The remove job run by the real console on its embedded demo: what a removal deletes (domain, row, the qube's own
 // files and nothing else), what it refuses before queueing (with nothing changed), and recovery after a crash.
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.QubeTests;
 
 public sealed class RemoveQubeJobTests
 {
-    private static string PoolDir(ConsoleHost host) => host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
 
     /// <summary>Every file and folder under the data folder but the database's and libvirt's own, which change on their own.</summary>
     private static SortedSet<string> Files(string dataDir) =>
@@ -63,7 +56,7 @@ public sealed class RemoveQubeJobTests
         var hypervisor = host.Get<IHypervisor>();
         var vault = await host.Get<InventoryService>().GetAsync("vault");
         Assert.Equal(RunState.Halted, hypervisor.GetDomain("vault")?.State);
-        var dir = Path.Combine(PoolDir(host), "vault");
+        var dir = Path.Combine(host.PoolDir, "vault");
         // Halted, it has its private volume; its root snapshot and volatile volume exist only while it runs.
         var own = vault.Volumes.Select(v => v.Path!).Where(File.Exists).ToList();
         Assert.Equal([Path.Combine(dir, "private.qcow2")], own);

@@ -6,7 +6,6 @@ using QubesWeb.Hypervisor.Agent;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Libvirt;
 using QubesWeb.Services.Updates;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.RealHypervisor;
 

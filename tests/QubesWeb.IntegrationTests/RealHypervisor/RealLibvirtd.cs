@@ -1,7 +1,6 @@
 // The real-hypervisor lane: a libvirt daemon running real qemu domains (software emulation), as on a host.
 using System.Diagnostics;
 using QubesWeb.Hypervisor.Libvirt;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.RealHypervisor;
 

@@ -3,19 +3,13 @@
 // at a NUL, and two tabs submitting the same new name at once: exactly one wins. Nothing is written on a refusal: no
 // job row, no file or folder under the data folder, no libvirt domain, no inventory row.
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Templates;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.Security;
 
@@ -174,7 +168,7 @@ public sealed class BadInputJobTests
             Assert.Equal(1, await db.Qubes.CountAsync(q => q.Name == name, cts.Token));
             Assert.Equal(1, await db.Jobs.CountAsync(j => j.Target == name, cts.Token));
             Assert.NotNull(host.Get<IHypervisor>().GetDomain(name));
-            Assert.True(Directory.Exists(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, name)));
+            Assert.True(Directory.Exists(Path.Combine(host.PoolDir, name)));
         }
     }
 

@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
 using QubesWeb.Hosting.SignIn;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Security;
 

@@ -2,14 +2,10 @@
 // read the same, it is refused while the template runs, and a console killed during the convert or at the swap
 // leaves a template that starts and reads the same.
 using Microsoft.Extensions.Options;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.Templates;
 

@@ -6,16 +6,12 @@
 using Microsoft.Data.Sqlite;
 using QubesWeb.Components.Shared;
 using QubesWeb.Services;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Templates;
 using QubesWeb.Services.Updates;
-using QubesWeb.Tests.Shared;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.Templates;
 

@@ -3,14 +3,10 @@
 // job that was cut off is marked.
 using QubesWeb.Services;
 using Microsoft.Extensions.Options;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.Templates;
 

@@ -1,14 +1,10 @@
 // A revision file whose header names a backing file outside the pool (/etc/shadow) or a json: description: the
 // console must not open it for a start, a clone or a compaction, must say why, and must write nothing.
 using System.Security.Cryptography;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.TemplateTests;
 

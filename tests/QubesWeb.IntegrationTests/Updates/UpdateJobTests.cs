@@ -1,16 +1,12 @@
 // Template updates end to end on the embedded demo: the simulated guest's package manager output streamed into the
 // job's log, the root committed as a new revision on real files, its running qubes outdated; a cancelled or failed
 // update leaves the template on its old revision; checks set Qubes' updates features.
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Updates;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
-using static QubesWeb.Tests.Shared.JobRuns;
 
 namespace QubesWeb.IntegrationTests.Updates;
 
