@@ -8,7 +8,6 @@ using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.Benchmarks;
 
@@ -32,7 +31,7 @@ public static class CopyBenchmark
         Console.WriteLine("Each timed run starts from a quiet disk, with the source chain out of the page cache.");
 
         // A template worth copying: two updates, the second overwriting half of the first (a two-layer chain on the base).
-        await JobAsync(host, JobKind.Shutdown, "mail");
+        await SucceedsAsync(host, JobKind.Shutdown, "mail", timeout: JobTimeout);
         await host.Get<RootRetention>().SetRevisionsToKeepAsync(Template, 10);
         await UpdateAsync(host, pool, 0xa1, 64 * MiB, dataMiB * MiB);
         await UpdateAsync(host, pool, 0xa2, 64 * MiB, dataMiB / 2 * MiB);
@@ -96,7 +95,7 @@ public static class CopyBenchmark
             }));
             File.Delete(reference);
             before = (await QemuImg.ChainAsync(current)).Sum(l => l.ActualSizeBytes);
-            jobCompact.Add(await TimedAsync(current, async () => compact = await JobAsync(host, JobKind.Compact, Template, new CompactRequest())));
+            jobCompact.Add(await TimedAsync(current, async () => compact = await SucceedsAsync(host, JobKind.Compact, Template, new CompactRequest(), JobTimeout)));
             after = (await QemuImg.InfoAsync(current)).ActualSizeBytes;
             await FileReaper.IdleAsync();
         }
@@ -157,31 +156,22 @@ public static class CopyBenchmark
 
     private static async Task UpdateAsync(ConsoleHost host, string pool, byte pattern, long offset, long length)
     {
-        await JobAsync(host, JobKind.Start, Template);
+        await SucceedsAsync(host, JobKind.Start, Template, timeout: JobTimeout);
         await QemuImg.WritePatternAsync(Path.Combine(pool, Template, RootFiles.Dirty), pattern, offset, length);
-        await JobAsync(host, JobKind.Shutdown, Template);
+        await SucceedsAsync(host, JobKind.Shutdown, Template, timeout: JobTimeout);
     }
 
     private static async Task UpdateZeroingAsync(ConsoleHost host, string pool, long offset, long length)
     {
-        await JobAsync(host, JobKind.Start, Template);
+        await SucceedsAsync(host, JobKind.Start, Template, timeout: JobTimeout);
         var psi = new ProcessStartInfo(QemuImg.QemuIoPath) { UseShellExecute = false, RedirectStandardOutput = true };
         foreach (var a in new[] { "-f", "qcow2", "-c", $"write -z -u {offset} {length}", "--", Path.Combine(pool, Template, RootFiles.Dirty) })
             psi.ArgumentList.Add(a);
         using (var p = Process.Start(psi)!) { await p.StandardOutput.ReadToEndAsync(); await p.WaitForExitAsync(); }
-        await JobAsync(host, JobKind.Shutdown, Template);
+        await SucceedsAsync(host, JobKind.Shutdown, Template, timeout: JobTimeout);
     }
 
     private static Task<Job> CloneAsync(ConsoleHost host, string name) =>
-        JobAsync(host, JobKind.Clone, name, new CloneRequest(QubeClass.StandaloneVM, Template, "orange"));
+        SucceedsAsync(host, JobKind.Clone, name, new CloneRequest(QubeClass.StandaloneVM, Template, "orange"), JobTimeout);
 
-    private static async Task<Job> JobAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(JobTimeout);
-        var queued = arguments is null ? await jobs.EnqueueAsync(kind, target, cts.Token) : await jobs.EnqueueAsync(kind, target, JobArguments.Serialize(arguments), cts.Token);
-        var job = await jobs.WaitAsync(queued.Id, cts.Token);
-        if (job.State != JobState.Succeeded) throw new InvalidOperationException($"{kind} {target}: {job.State} {job.Error}");
-        return job;
-    }
 }

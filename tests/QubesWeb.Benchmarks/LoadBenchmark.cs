@@ -8,7 +8,6 @@ using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting.SignIn;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.Benchmarks;
 

@@ -6,7 +6,6 @@ using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.Benchmarks;
 
@@ -49,7 +48,7 @@ public static class RevisionsBenchmark
     private static async Task AppVmStartAsync(ConsoleHost host, string pool, string scratch, int runs)
     {
         var estate = host.Get<EstateMonitor>();
-        if (estate.StateOf(AppVm) != RunState.Halted) await JobAsync(host, JobKind.Kill, AppVm);
+        if (estate.StateOf(AppVm) != RunState.Halted) await SucceedsAsync(host, JobKind.Kill, AppVm, timeout: JobTimeout);
         var backing = await CurrentRevisionAsync(host, pool, AppVmTemplate);
         Console.WriteLine();
         Console.WriteLine($"AppVM start: '{AppVm}' on {AppVmTemplate} ({Path.GetFileName(backing)}); the kill between starts is not timed");
@@ -78,10 +77,10 @@ public static class RevisionsBenchmark
             var b = sw.Elapsed.TotalMilliseconds;
 
             sw.Restart();
-            var job = await JobAsync(host, JobKind.Start, AppVm);
+            var job = await SucceedsAsync(host, JobKind.Start, AppVm, timeout: JobTimeout);
             var c = sw.Elapsed.TotalMilliseconds;
 
-            await JobAsync(host, JobKind.Kill, AppVm);
+            await SucceedsAsync(host, JobKind.Kill, AppVm, timeout: JobTimeout);
             // Let the stop event's own settling finish before the next start (untimed).
             await Task.Delay(200);
             if (i < warmup) continue;
@@ -106,7 +105,7 @@ public static class RevisionsBenchmark
     {
         var revisions = host.Get<RootRevisions>();
         var estate = host.Get<EstateMonitor>();
-        if (estate.StateOf(Template) != RunState.Halted) await JobAsync(host, JobKind.Kill, Template);
+        if (estate.StateOf(Template) != RunState.Halted) await SucceedsAsync(host, JobKind.Kill, Template, timeout: JobTimeout);
         // Keeps every revision this run makes: merging an old revision is retention, not the commit being measured.
         await host.Get<RootRetention>().SetRevisionsToKeepAsync(Template, RootRetention.MaxRevisionsToKeep);
         var dirty = Path.Combine(pool, Template, RootFiles.Dirty);
@@ -144,11 +143,11 @@ public static class RevisionsBenchmark
             File.Delete(revision);
 
             // The console: start the template (untimed), write as a guest would (untimed), kill it (timed: kill + commit).
-            await JobAsync(host, JobKind.Start, Template);
+            await SucceedsAsync(host, JobKind.Start, Template, timeout: JobTimeout);
             await QemuImg.WritePatternAsync(dirty, pattern, 0, WrittenMiB * MiB);
             var before = (await revisions.HistoryAsync(Template))!.Current;
             sw.Restart();
-            var job = await JobAsync(host, JobKind.Kill, Template);
+            var job = await SucceedsAsync(host, JobKind.Kill, Template, timeout: JobTimeout);
             var c = sw.Elapsed.TotalMilliseconds;
             var after = (await revisions.HistoryAsync(Template))!.Current;
             if (after != before + 1) throw new InvalidOperationException($"The kill made no new revision ({before} -> {after}).");
@@ -190,16 +189,6 @@ public static class RevisionsBenchmark
     /// <summary>From the engine taking the job to its end, as the job records them (queueing and the wait excluded).</summary>
     private static double RunMilliseconds(Job job) =>
         job is { StartedUtc: { } s, FinishedUtc: { } f } ? (f - s).TotalMilliseconds : double.NaN;
-
-    private static async Task<Job> JobAsync(ConsoleHost host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(JobTimeout);
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
-        if (job.State != JobState.Succeeded)
-            throw new InvalidOperationException($"{kind} {target}: {job.State} {job.Error}");
-        return job;
-    }
 
     /// <summary>A bare tool run: an argument list, no shell; its standard output.</summary>
     private static async Task<string> Tool(string file, params string[] args)

@@ -44,16 +44,8 @@ public sealed class ServerCounters : IDisposable, ILoggerProvider
 
     public int LogCount => _logs.Count;
 
-    public async Task<bool> WaitForAsync(string instrument, long value, TimeSpan timeout)
-    {
-        var until = DateTime.UtcNow + timeout;
-        while (this[instrument] != value)
-        {
-            if (DateTime.UtcNow > until) return false;
-            await Task.Delay(50);
-        }
-        return true;
-    }
+    public Task<bool> WaitForAsync(string instrument, long value, TimeSpan timeout) =>
+        Eventually.WithinAsync(() => this[instrument] == value, timeout);
 
     public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
 

@@ -4,7 +4,6 @@ using Microsoft.Playwright;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.Benchmarks;
 

@@ -1,16 +1,10 @@
 // The console's forms and addresses fed the hostile and oversized inputs of shared/notes/security.md, rendered with
 // bUnit over the real inventory and job engine: the user sees each refusal as a sentence, nothing is written (no row,
 // no job, no domain), and hostile text is shown as text: no element is ever added to the page.
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using MudBlazor;
 using QubesWeb.Components.Pages.Create;
 using QubesWeb.Components.Pages.Qubes;
-using QubesWeb.Data;
 using QubesWeb.Data.Qubes;
 using QubeDetailPage = QubesWeb.Components.Pages.Qubes.QubeDetail;
 using TasksPage = QubesWeb.Components.Pages.Tasks.Tasks;
@@ -20,21 +14,12 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class BadInputFormTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
     private const string Markup = "<img src=x onerror=alert(1)>\"><svg onload=alert(1)></script><script>alert(2)</script>]]><!ENTITY x>";
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await SeedAsync();
-    }
-
-    private NavigationManager Nav => Services.GetRequiredService<NavigationManager>();
 
     /// <summary>Jobs, qubes and libvirt domains, as one comparable value: a refusal leaves it as it was.</summary>
     private async Task<string> EstateAsync()
     {
-        await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
+        await using var db = await Contexts.CreateDbContextAsync();
         var qubes = await db.Qubes.OrderBy(q => q.Name).Select(q => q.Name + ":" + q.Notes + ":" + q.MemoryMiB + ":" + q.VCpus).ToListAsync();
         var features = await db.Features.OrderBy(f => f.Key).Select(f => f.Key + "=" + f.Value).ToListAsync();
         var domains = Hypervisor.ListDomains().Select(d => d.Name).Order(StringComparer.Ordinal);
@@ -70,8 +55,8 @@ public sealed class BadInputFormTests : ConsoleTestContext
 
     private async Task<IRenderedComponent<MudDialogProvider>> OpenAsync(string dialog)
     {
-        Render<MudPopoverProvider>();
-        var provider = Render<MudDialogProvider>();
+        RenderProviders(snackbars: false);
+        var provider = Dialogs;
         var service = Services.GetRequiredService<IDialogService>();
         await provider.InvokeAsync(() => dialog == "new"
             ? service.ShowAsync<NewQubeDialog>("New qube")
@@ -149,8 +134,7 @@ public sealed class BadInputFormTests : ConsoleTestContext
     [MemberData(nameof(BadSaves))]
     public async Task The_qube_page_refuses_an_oversized_or_hostile_save_with_a_message_and_writes_nothing(string field, string typed, string phrase)
     {
-        Render<MudPopoverProvider>();
-        Render<MudSnackbarProvider>();
+        RenderProviders(dialogs: false);
         var cut = Render<QubeDetailPage>(p => p.Add(x => x.Name, "devbox"));
         cut.WaitForElement("#qube-save", Wait);
         var before = await EstateAsync();
@@ -180,15 +164,14 @@ public sealed class BadInputFormTests : ConsoleTestContext
     {
         await Inventory.UpdateAsync("vault", new QubeChanges(Notes: Markup, Features: new Dictionary<string, string?> { ["note"] = Markup }));
         // dom0 is read-only in the console; its features are written by the console itself (e.g. by the updater).
-        await using (var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
+        await using (var db = await Contexts.CreateDbContextAsync())
         {
             var dom0 = await db.Qubes.Include(q => q.Features).SingleAsync(q => q.Class == QubeClass.AdminVM);
             dom0.Notes = Markup;
             dom0.Features.Add(new QubeFeature { Key = "note", Value = Markup });
             await db.SaveChangesAsync();
         }
-        Render<MudPopoverProvider>();
-        Render<MudSnackbarProvider>();
+        RenderProviders(dialogs: false);
 
         var vault = Render<QubeDetailPage>(p => p.Add(x => x.Name, "vault"));
         vault.WaitForElement("textarea#qube-notes", Wait);
@@ -211,8 +194,7 @@ public sealed class BadInputFormTests : ConsoleTestContext
     public async Task A_hostile_name_in_the_address_of_a_qube_or_template_page_shows_no_such_qube_as_text(string name)
     {
         var before = await EstateAsync();
-        Render<MudPopoverProvider>();
-        Render<MudSnackbarProvider>();
+        RenderProviders(dialogs: false);
 
         var qube = Render<QubeDetailPage>(p => p.Add(x => x.Name, name));
         var template = Render<TemplateDetailPage>(p => p.Add(x => x.Name, name));
@@ -248,7 +230,7 @@ public sealed class BadInputFormTests : ConsoleTestContext
     public async Task A_hostile_source_and_purpose_in_the_standalone_wizards_address_are_said_as_text_and_add_no_element()
     {
         var before = await EstateAsync();
-        Render<MudPopoverProvider>();
+        RenderProviders(dialogs: false, snackbars: false);
         Nav.NavigateTo("create/standalone?source=" + Uri.EscapeDataString("../" + Markup) + "&purpose=" + Uri.EscapeDataString(Markup));
 
         var cut = Render<StandaloneWizard>();
@@ -270,7 +252,7 @@ public sealed class BadInputFormTests : ConsoleTestContext
     public async Task The_standalone_wizard_says_why_notes_are_refused_before_review_and_goes_no_further(string notes, string phrase)
     {
         var before = await EstateAsync();
-        Render<MudPopoverProvider>();
+        RenderProviders(dialogs: false, snackbars: false);
         Nav.NavigateTo("create/standalone");
         var cut = Render<StandaloneWizard>();
         cut.WaitForElement("#purpose-development", Wait);

@@ -2,14 +2,9 @@
 // and how they show times: rendered with bUnit over the real monitor, inventory, job engine and root volumes, on real
 // qcow2 files; the hypervisor is the in-memory fake. fedora-42 has revision 1 (installed) and revision 2 (current,
 // written on 1); work's root snapshot was made from revision 1, as a start before the update would have made it.
-using Bunit;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using MudBlazor;
 using QubesWeb.Components.Shared;
 using QubesWeb.Services;
-using QubesWeb.Data;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Storage;
@@ -24,29 +19,25 @@ namespace QubesWeb.ComponentTests;
 public sealed class CompactionPanelTests : ConsoleTestContext
 {
     private const long MiB = 1L << 20;
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
     private RootCompaction Compaction => Services.GetRequiredService<RootCompaction>();
     private RootLifecycle Lifecycle => Services.GetRequiredService<RootLifecycle>();
-    private string Pool => Services.GetRequiredService<IOptions<QubesWebOptions>>().Value.PoolDir;
 
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        await SeedAsync();
-        var dir = Path.Combine(Pool, "fedora-42");
-        Directory.CreateDirectory(Path.Combine(Pool, "work"));
+        var dir = Path.Combine(PoolDir, "fedora-42");
+        Directory.CreateDirectory(Path.Combine(PoolDir, "work"));
         string Rev(int n) => Path.Combine(dir, RootFiles.Revision(n));
         Directory.CreateDirectory(dir);
         await QemuImg.CreateAsync(Rev(1), 64 * MiB);
         await QemuImg.WritePatternAsync(Rev(1), 0x51, 0, 8 * MiB);
-        await RootStore.CreateOverlayAsync(Rev(1), Rev(2), Pool);
+        await RootStore.CreateOverlayAsync(Rev(1), Rev(2), PoolDir);
         await QemuImg.WritePatternAsync(Rev(2), 0xcd, 16 * MiB, 2 * MiB);
-        var snapshot = Path.Combine(Pool, "work", RootFiles.Snapshot);
-        await RootStore.CreateOverlayAsync(Rev(1), snapshot, Pool);
+        var snapshot = Path.Combine(PoolDir, "work", RootFiles.Snapshot);
+        await RootStore.CreateOverlayAsync(Rev(1), snapshot, PoolDir);
 
-        await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
-        var root = await db.Volumes.Include(v => v.Revisions)
-            .SingleAsync(v => v.Kind == VolumeKind.Root && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == "fedora-42"));
+        await using var db = await Contexts.CreateDbContextAsync();
+        var root = await RootVolumeAsync(db, "fedora-42");
         root.Path = Path.Combine(dir, RootFiles.Dirty);
         root.CurrentRevision = 2;
         foreach (var (n, reason, backing) in new[] { (1, "Installed", (int?)null), (2, "Update (dnf upgrade)", 1) })
@@ -55,7 +46,7 @@ public sealed class CompactionPanelTests : ConsoleTestContext
                 Number = n, Path = Rev(n), Reason = reason, BackingNumber = backing, CreatedUtc = DateTime.UtcNow.AddHours(n - 3),
                 SizeBytes = (await QemuImg.InfoAsync(Rev(n))).ActualSizeBytes, State = RevisionState.Committed,
             });
-        var work = await db.Volumes.SingleAsync(v => v.Kind == VolumeKind.Root && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == "work"));
+        var work = await RootVolumeAsync(db, "work");
         work.Path = snapshot;
         work.OverlaySourceVolumeId = root.Id;
         work.OverlayRevision = 1;
@@ -65,9 +56,7 @@ public sealed class CompactionPanelTests : ConsoleTestContext
 
     private IRenderedComponent<TemplateDetailPage> RenderTemplate()
     {
-        Render<MudPopoverProvider>();
-        Render<MudDialogProvider>();
-        Render<MudSnackbarProvider>();
+        RenderProviders();
         var cut = Render<TemplateDetailPage>(p => p.Add(x => x.Name, "fedora-42"));
         cut.WaitForAssertion(() => Assert.NotNull(cut.Find("#revisions tr[data-revision]")), Wait);
         return cut;
@@ -80,7 +69,7 @@ public sealed class CompactionPanelTests : ConsoleTestContext
     public async Task After_a_compaction_the_panel_says_which_revision_waits_for_whom_never_nothing_to_reclaim_and_follows_its_deletion()
     {
         var cut = RenderTemplate();
-        var rev1Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootFiles.Revision(1)))).ActualSizeBytes;
+        var rev1Bytes = (await QemuImg.InfoAsync(Path.Combine(PoolDir, "fedora-42", RootFiles.Revision(1)))).ActualSizeBytes;
 
         await Compaction.CompactAsync("fedora-42", qubeIsHalted: true, dropOldRevisions: true, jobId: null);
 
@@ -104,7 +93,7 @@ public sealed class CompactionPanelTests : ConsoleTestContext
         Assert.Empty(cut.FindAll("[data-released-waiting]"));
         Assert.Contains("nothing to reclaim", cut.Find("#reclaimable").TextContent);
         // The Volumes panel shows the root's new usage (only revision 2's file now) once the measure the change asked for has run.
-        var rev2Bytes = (await QemuImg.InfoAsync(Path.Combine(Pool, "fedora-42", RootFiles.Revision(2)))).ActualSizeBytes;
+        var rev2Bytes = (await QemuImg.InfoAsync(Path.Combine(PoolDir, "fedora-42", RootFiles.Revision(2)))).ActualSizeBytes;
         cut.WaitForAssertion(() => Assert.Equal(rev2Bytes.ToString(), cut.Find("#template-volumes tr[data-volume='root'] td[data-usage]").GetAttribute("data-usage")), Wait);
     }
 
@@ -139,7 +128,7 @@ public sealed class CompactionPanelTests : ConsoleTestContext
     public async Task A_qubes_page_shows_its_update_times_beside_the_editable_values()
     {
         await SetUpdateTimesAsync(DateTime.UtcNow.AddSeconds(-30), DateTime.UtcNow.AddMinutes(-3));
-        Render<MudPopoverProvider>();
+        RenderProviders(dialogs: false, snackbars: false);
 
         var cut = Render<QubeDetailPage>(p => p.Add(x => x.Name, "fedora-42"));
 

@@ -1,5 +1,4 @@
 // What the user sees while libvirt is unreachable: a banner that says so, and no action that could not work.
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using QubesWeb.Components.Layout;
 using QubesListPage = QubesWeb.Components.Pages.Qubes.QubesList;
@@ -8,14 +7,6 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class ConnectionBannerTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await SeedAsync();
-    }
-
     [Fact]
     public void A_lost_connection_shows_the_banner_with_libvirts_error_and_disables_actions_until_it_is_back()
     {

@@ -1,16 +1,13 @@
 // The real estate monitor, inventory (a migrated SQLite temp file) and job engine behind bUnit, over the fake
-// hypervisor: only the hypervisor is a double.
-using AngleSharp.Dom;
-using Bunit;
+// hypervisor: only the hypervisor is a double. What every page test sets up is here: the seeded estate (unless a
+// class asks for none), MudBlazor's providers a page renders into, the services tests read, and how long to wait.
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
 using Microsoft.Data.Sqlite;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using QubesWeb.Hosting;
 using MudBlazor.Services;
-using QubesWeb.Data;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
@@ -21,10 +18,18 @@ namespace QubesWeb.ComponentTests;
 
 public abstract class ConsoleTestContext : BunitContext, IAsyncLifetime
 {
-    private readonly string _folder = Path.Combine(Path.GetTempPath(), "qubesweb-component-" + Guid.NewGuid().ToString("N"));
+    /// <summary>How long a page may take to show what a test waits for: generous, the machine has 2 cores.</summary>
+    protected static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
 
-    protected ConsoleTestContext()
+    private readonly string _folder = Path.Combine(Path.GetTempPath(), "qubesweb-component-" + Guid.NewGuid().ToString("N"));
+    private readonly bool _seeded;
+    private IRenderedComponent<MudDialogProvider>? _dialogs;
+    private IRenderedComponent<MudSnackbarProvider>? _snackbars;
+
+    /// <param name="seeded">Whether <see cref="InitializeAsync"/> writes the small estate of <see cref="SeedAsync"/>.</param>
+    protected ConsoleTestContext(bool seeded = true)
     {
+        _seeded = seeded;
         Directory.CreateDirectory(_folder);
         JSInterop.Mode = JSRuntimeMode.Loose;
         Services.AddMudServices();
@@ -54,20 +59,45 @@ public abstract class ConsoleTestContext : BunitContext, IAsyncLifetime
     protected QubesWeb.Data.Qubes.Inventory Inventory => Services.GetRequiredService<QubesWeb.Data.Qubes.Inventory>();
     protected EstateMonitor Estate => Services.GetRequiredService<EstateMonitor>();
     protected JobEngine Jobs => Services.GetRequiredService<JobEngine>();
+    protected NavigationManager Nav => Services.GetRequiredService<NavigationManager>();
+    protected IDbContextFactory<InventoryDbContext> Contexts => Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>();
+    protected string PoolDir => Services.GetRequiredService<IOptions<QubesWebOptions>>().Value.PoolDir;
+
+    /// <summary>
+    /// MudBlazor's providers, as the app's layout renders them: popovers always (selects and menus need them), the
+    /// dialog and snackbar providers unless a test leaves them out. Render them before the page.
+    /// </summary>
+    protected void RenderProviders(bool dialogs = true, bool snackbars = true)
+    {
+        Render<MudPopoverProvider>();
+        if (dialogs) _dialogs = Render<MudDialogProvider>();
+        if (snackbars) _snackbars = Render<MudSnackbarProvider>();
+    }
+
+    /// <summary>The dialog provider <see cref="RenderProviders"/> rendered: dialogs and message boxes appear inside it.</summary>
+    protected IRenderedComponent<MudDialogProvider> Dialogs => _dialogs ?? throw new InvalidOperationException("RenderProviders first, with dialogs.");
+
+    /// <summary>The snackbar provider <see cref="RenderProviders"/> rendered.</summary>
+    protected IRenderedComponent<MudSnackbarProvider> Snackbars => _snackbars ?? throw new InvalidOperationException("RenderProviders first, with snackbars.");
+
+    /// <summary>A qube's root volume row with its revisions, for a test that gives it revisions of its own.</summary>
+    protected static Task<Volume> RootVolumeAsync(InventoryDbContext db, string qube) =>
+        db.Volumes.Include(v => v.Revisions).SingleAsync(v => v.Kind == VolumeKind.Root && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == qube));
 
     public virtual async Task InitializeAsync()
     {
-        await using (var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
+        await using (var db = await Contexts.CreateDbContextAsync())
             await db.Database.MigrateAsync();
         await Inventory.EnsureAdminVmAsync();
         await Jobs.StartAsync(CancellationToken.None);
+        if (_seeded) await SeedAsync();
     }
 
     /// <summary>
     /// A small estate: two templates, a netvm, AppVMs with and without network, a standalone and an internal
     /// disposable template, defined in the fake by a real reconciliation; sys-net and work run.
     /// </summary>
-    protected async Task SeedAsync()
+    private async Task SeedAsync()
     {
         const long MiB = 1L << 20;
         await Inventory.CreateAllAsync(

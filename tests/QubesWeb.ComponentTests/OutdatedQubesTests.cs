@@ -3,15 +3,9 @@
 // (2 current, 1 older), and its AppVMs sys-net (a service qube), personal and work get the root snapshot a start
 // would have made; each test says which revision each snapshot was made from, as the inventory records it.
 using QubesWeb.Services.Jobs;
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using MudBlazor;
-using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;
@@ -26,19 +20,9 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class OutdatedQubesTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
-    private IRenderedComponent<MudDialogProvider>? _dialogs;
-    private IRenderedComponent<MudSnackbarProvider>? _snackbars;
-
-    private IDbContextFactory<InventoryDbContext> Contexts => Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>();
-    private NavigationManager Nav => Services.GetRequiredService<NavigationManager>();
-    private IRenderedComponent<MudDialogProvider> Dialogs => _dialogs ?? throw new InvalidOperationException("RenderProviders first.");
-    private IRenderedComponent<MudSnackbarProvider> Snackbars => _snackbars ?? throw new InvalidOperationException("RenderProviders first.");
-
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        await SeedAsync();
         // personal: a second running AppVM on fedora-42 that provides no network, named before sys-net.
         await Inventory.CreateAsync(new NewQube("personal", QubeClass.AppVM, "yellow", "fedora-42", "sys-net"));
         await Estate.ReconcileAsync();
@@ -50,11 +34,10 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
     /// <summary>fedora-42's root: revision 1 (installed) and revision 2 (committed at shutdown, current), with their files.</summary>
     private async Task GiveFedoraTwoRevisionsAsync()
     {
-        var dir = Path.Combine(Services.GetRequiredService<IOptions<QubesWebOptions>>().Value.PoolDir, "fedora-42");
+        var dir = Path.Combine(PoolDir, "fedora-42");
         Directory.CreateDirectory(dir);
         await using var db = await Contexts.CreateDbContextAsync();
-        var root = await db.Volumes.Include(v => v.Revisions)
-            .SingleAsync(v => v.Kind == VolumeKind.Root && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == "fedora-42"));
+        var root = await RootVolumeAsync(db, "fedora-42");
         root.CurrentRevision = 2;
         root.RevisionsToKeep = 1;
         foreach (var (number, reason, backing, age) in new[] { (1, "Installed", (int?)null, 3), (2, "Committed at shutdown", 1, 1) })
@@ -93,13 +76,6 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
     {
         Hypervisor.Start("fedora-42");
         await Estate.WaitForStateAsync("fedora-42", s => s == RunState.Running, Wait, CancellationToken.None);
-    }
-
-    private void RenderProviders()
-    {
-        Render<MudPopoverProvider>();
-        _dialogs = Render<MudDialogProvider>();
-        _snackbars = Render<MudSnackbarProvider>();
     }
 
     private IRenderedComponent<QubesListPage> RenderList(string url = "qubes")
@@ -381,9 +357,7 @@ public sealed class OutdatedQubesTests : ConsoleTestContext
         var job = (await Jobs.RecentAsync(10)).Single(j => JobKind.RestartOutdated.Is(j));
         Assert.Equal(QubeRules.AdminVmName, job.Target);
         Snackbars.WaitForAssertion(() => Assert.Contains($"Restart all outdated qubes: task #{job.Id} queued.", Snackbars.Markup), Wait);
-        using var cts = new CancellationTokenSource(Wait);
-        var done = await Jobs.WaitAsync(job.Id, cts.Token);
-        Assert.True(done.State == JobState.Succeeded, done.Error);
+        var done = Succeeded(await FinishedAsync(Services, job.Id, Wait));
         var restarts = (await Jobs.RecentAsync(10)).Where(j => JobKind.Restart.Is(j)).OrderBy(j => j.Id).Select(j => j.Target).ToList();
         Assert.Equal(["sys-net", "work"], restarts);
         Assert.Contains(done.Log, l => l.Text == "Restarting 2 outdated qube(s): sys-net, work.");

@@ -1,17 +1,11 @@
 // The qube page rendered with bUnit over the real monitor, inventory and job engine; the hypervisor is the in-memory
 // fake. Every refusal is the inventory's or the job's own rule, shown as text, and leaves the inventory as it was.
 using QubesWeb.Services.Jobs;
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using MudBlazor;
 using MudBlazor.Extensions;
 using QubesWeb.Components.Shared;
 using QubesWeb.Services;
-using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
@@ -21,21 +15,9 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class QubeDetailTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
-    private IRenderedComponent<MudSnackbarProvider>? _snackbars;
-    private IRenderedComponent<MudDialogProvider>? _dialogs;
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await SeedAsync();
-    }
-
     private IRenderedComponent<QubeDetailPage> RenderPage(string name)
     {
-        Render<MudPopoverProvider>();
-        _dialogs = Render<MudDialogProvider>();
-        _snackbars = Render<MudSnackbarProvider>();
+        RenderProviders();
         var cut = Render<QubeDetailPage>(p => p.Add(x => x.Name, name));
         cut.WaitForAssertion(() => Assert.True(cut.FindAll("#qube-title").Count == 1 || cut.FindAll("#qube-missing").Count == 1), Wait);
         return cut;
@@ -101,9 +83,7 @@ public sealed class QubeDetailTests : ConsoleTestContext
     {
         var cut = RenderPage("vault");
 
-        var job = await Jobs.EnqueueAsync(JobKind.Start, "vault");
-        using var cts = new CancellationTokenSource(Wait);
-        Assert.Equal(JobState.Succeeded, (await Jobs.WaitAsync(job.Id, cts.Token)).State);
+        var job = await SucceedsAsync(Services, JobKind.Start, "vault", timeout: Wait);
 
         cut.WaitForAssertion(() =>
         {
@@ -142,7 +122,7 @@ public sealed class QubeDetailTests : ConsoleTestContext
         await SelectAsync(cut, "NetVM", "sys-net");
         await cut.Find("button[role='radio'][aria-label='green']").ClickAsync(new MouseEventArgs());
         // Meanwhile sys-net stops providing network (changed elsewhere): the inventory, not the form, decides.
-        await using (var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
+        await using (var db = await Contexts.CreateDbContextAsync())
             await db.Qubes.Where(q => q.Name == "sys-net").ExecuteUpdateAsync(s => s.SetProperty(q => q.ProvidesNetwork, false));
 
         await SaveAsync(cut);
@@ -279,7 +259,7 @@ public sealed class QubeDetailTests : ConsoleTestContext
         var cut = RenderPage("vault");
         await cut.Find("#qube-remove").ClickAsync(new MouseEventArgs());
 
-        var provider = FindDialogProvider();
+        var provider = Dialogs;
         provider.WaitForAssertion(() => Assert.NotNull(provider.Find("#remove-confirm-name")), Wait);
         Assert.True(provider.Find("#remove-confirm").HasAttribute("disabled"));
         await provider.Find("input#remove-confirm-name").InputAsync(new ChangeEventArgs { Value = "vaul" });
@@ -305,7 +285,7 @@ public sealed class QubeDetailTests : ConsoleTestContext
 
         await cut.Find("#qube-remove").ClickAsync(new MouseEventArgs());
 
-        var provider = FindDialogProvider();
+        var provider = Dialogs;
         provider.WaitForAssertion(() => Assert.Equal(
             "'fedora-42' is the template of 3 qube(s): default-dvm, sys-net, work. Switch them to another template or remove them first.",
             provider.Find("#remove-error").TextContent.Trim()), Wait);
@@ -321,7 +301,7 @@ public sealed class QubeDetailTests : ConsoleTestContext
 
         await cut.Find("#qube-remove").ClickAsync(new MouseEventArgs());
 
-        var provider = FindDialogProvider();
+        var provider = Dialogs;
         provider.WaitForAssertion(() => Assert.Equal("'work' is running; shut it down first.", provider.Find("#remove-error").TextContent.Trim()), Wait);
         Assert.True(provider.Find("#remove-confirm").HasAttribute("disabled"));
         Assert.Empty(await Jobs.RecentAsync(10));
@@ -335,7 +315,7 @@ public sealed class QubeDetailTests : ConsoleTestContext
         // The click's handler waits for the answer: it completes only once the message box is answered.
         var clicked = cut.Find("button[aria-label='Kill work']").ClickAsync(new MouseEventArgs());
 
-        var provider = FindDialogProvider();
+        var provider = Dialogs;
         provider.WaitForAssertion(() => Assert.Contains("Killing stops work at once", provider.Markup), Wait);
         Assert.Empty(await Jobs.RecentAsync(10));
         await provider.FindAll("button").First(b => b.TextContent.Trim() == "Kill").ClickAsync(new MouseEventArgs());
@@ -345,9 +325,4 @@ public sealed class QubeDetailTests : ConsoleTestContext
         var job = Assert.Single(await Jobs.RecentAsync(10));
         Assert.Equal("kill", job.Kind);
     }
-
-    private IRenderedComponent<MudSnackbarProvider> Snackbars => _snackbars ?? throw new InvalidOperationException("RenderPage first.");
-
-    /// <summary>The dialog provider RenderPage rendered: the inline remove dialog and the message boxes appear inside it.</summary>
-    private IRenderedComponent<MudDialogProvider> FindDialogProvider() => _dialogs ?? throw new InvalidOperationException("RenderPage first.");
 }

@@ -1,12 +1,6 @@
 // The dashboard and the qubes list rendered with bUnit over the real monitor, inventory and job engine; the
 // hypervisor is the in-memory fake, which raises lifecycle events as libvirt does.
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using QubesWeb.Data;
-using MudBlazor;
 using QubesWeb.Components.Shared;
 using QubesWeb.Services;
 using QubesWeb.Data.Jobs;
@@ -18,19 +12,9 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class QubesPagesTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
-    private IRenderedComponent<MudSnackbarProvider>? _snackbars;
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await SeedAsync();
-    }
-
     private IRenderedComponent<QubesListPage> RenderList()
     {
-        Render<MudPopoverProvider>();
-        _snackbars = Render<MudSnackbarProvider>();
+        RenderProviders(dialogs: false);
         return Render<QubesListPage>();
     }
 
@@ -179,8 +163,7 @@ public sealed class QubesPagesTests : ConsoleTestContext
         var job = Assert.Single(await Jobs.RecentAsync(10));
         Assert.Equal("start", job.Kind);
         Assert.Equal("vault", job.Target);
-        using var cts = new CancellationTokenSource(Wait);
-        Assert.Equal(JobState.Succeeded, (await Jobs.WaitAsync(job.Id, cts.Token)).State);
+        Succeeded(await FinishedAsync(Services, job.Id, Wait));
         cut.WaitForAssertion(() => Assert.Equal("running", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state")), Wait);
     }
 
@@ -190,7 +173,7 @@ public sealed class QubesPagesTests : ConsoleTestContext
         var cut = RenderList();
         cut.WaitForAssertion(() => Assert.NotNull(cut.Find("button[aria-label='Start vault']")), Wait);
         long holder;
-        await using (var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
+        await using (var db = await Contexts.CreateDbContextAsync())
         {
             var job = new Job { Kind = "shutdown", Target = "vault", State = JobState.Running, CreatedUtc = DateTime.UtcNow };
             db.Jobs.Add(job);
@@ -202,7 +185,7 @@ public sealed class QubesPagesTests : ConsoleTestContext
 
         await cut.Find("button[aria-label='Start vault']").ClickAsync(new MouseEventArgs());
 
-        _snackbars!.WaitForAssertion(() => Assert.Contains($"job #{holder} (Shutdown vault) holds its lock", _snackbars!.Markup), Wait);
+        Snackbars.WaitForAssertion(() => Assert.Contains($"job #{holder} (Shutdown vault) holds its lock", Snackbars.Markup), Wait);
         Assert.Equal([holder], (await Jobs.RecentAsync(50)).Select(j => j.Id));
     }
 
@@ -215,7 +198,7 @@ public sealed class QubesPagesTests : ConsoleTestContext
         await cut.Find("button[aria-label='Start vault']").ClickAsync(new MouseEventArgs());
 
         var job = Assert.Single(await Jobs.RecentAsync(10));
-        _snackbars!.WaitForAssertion(() => Assert.Contains($"Start vault: task #{job.Id} queued.", _snackbars!.Markup), Wait);
+        Snackbars.WaitForAssertion(() => Assert.Contains($"Start vault: task #{job.Id} queued.", Snackbars.Markup), Wait);
     }
 
     private static void Select(IRenderedComponent<QubesListPage> cut, string name) =>
@@ -237,7 +220,7 @@ public sealed class QubesPagesTests : ConsoleTestContext
         var jobs = await Jobs.RecentAsync(10);
         Assert.Equal(["devbox", "vault"], jobs.Select(j => j.Target).Order());
         Assert.All(jobs, j => Assert.Equal("start", j.Kind));
-        _snackbars!.WaitForAssertion(() => Assert.Contains("'work' is already running.", _snackbars!.Markup), Wait);
+        Snackbars.WaitForAssertion(() => Assert.Contains("'work' is already running.", Snackbars.Markup), Wait);
         cut.WaitForAssertion(() =>
         {
             Assert.Equal("running", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state"));

@@ -7,17 +7,11 @@
 // the pool's free space (the review must refuse it) and "slow" takes seconds to copy (long enough to cancel), while
 // neither takes more than a few MiB of real disk.
 using System.Globalization;
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using MudBlazor;
 using QubesWeb.Components.Pages.Create;
 using QubesWeb.Components.Shared;
 using QubesWeb.Services;
-using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;
@@ -31,17 +25,14 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class StandaloneWizardTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+    private static new readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
     private const long GiB = 1L << 30;
 
-    private NavigationManager Nav => Services.GetRequiredService<NavigationManager>();
-    private string PoolDir => Services.GetRequiredService<IOptions<QubesWebOptions>>().Value.PoolDir;
     private CloneQubeJob Clones => Services.GetRequiredService<CloneQubeJob>();
 
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        await SeedAsync();
         // The firewall a preset picks as netvm (Qubes' default netvm), behind sys-net.
         await Inventory.CreateAsync(new NewQube("sys-firewall", QubeClass.AppVM, "green", "fedora-42", "sys-net", ProvidesNetwork: true));
         await GiveFedoraARealRootAsync();
@@ -55,9 +46,8 @@ public sealed class StandaloneWizardTests : ConsoleTestContext
         await QemuImg.CreateAsync(path, 10 * GiB);
         await QemuImg.WritePatternAsync(path, 0x51, 0, 4L << 20);
         var info = await QemuImg.InfoAsync(path);
-        await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
-        var root = await db.Volumes.Include(v => v.Revisions)
-            .SingleAsync(v => v.Kind == VolumeKind.Root && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == "fedora-42"));
+        await using var db = await Contexts.CreateDbContextAsync();
+        var root = await RootVolumeAsync(db, "fedora-42");
         root.Path = Path.Combine(dir, RootFiles.Dirty);
         root.VirtualSizeBytes = info.VirtualSizeBytes;
         root.CurrentRevision = 1;
@@ -88,7 +78,7 @@ public sealed class StandaloneWizardTests : ConsoleTestContext
 
     private IRenderedComponent<StandaloneWizard> Open(string url = "create/standalone")
     {
-        Render<MudPopoverProvider>();
+        RenderProviders(dialogs: false, snackbars: false);
         Nav.NavigateTo(url);
         var cut = Render<StandaloneWizard>();
         cut.WaitForElement("#purpose-development", Wait);

@@ -5,13 +5,8 @@
 // real job runs of a test job kind that stops at a gate the test opens: the job logs a line and reports progress,
 // waits, and only when the test releases it writes the next line. So "a line written after render" is written after
 // render by construction, through the engine's own JobContext.LogAsync and its JobChanged push; nothing sleeps.
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
-using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Services.Jobs;
 using TaskDetailPage = QubesWeb.Components.Pages.Tasks.TaskDetail;
@@ -21,10 +16,9 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class TaskPagesTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
     private readonly GatedJob _gate = new();
 
-    public TaskPagesTests()
+    public TaskPagesTests() : base(seeded: false)
     {
         Services.AddSingleton<IJobKind>(_gate);
     }
@@ -55,12 +49,10 @@ public sealed class TaskPagesTests : ConsoleTestContext
         }
     }
 
-    private NavigationManager Nav => Services.GetRequiredService<NavigationManager>();
-
     /// <summary>Writes jobs as rows, oldest first; queued and running ones hold their qube's lock as the engine's would.</summary>
     private async Task<List<long>> InsertAsync(params (string Target, JobState State, string? Error)[] jobs)
     {
-        await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
+        await using var db = await Contexts.CreateDbContextAsync();
         var ids = new List<long>();
         foreach (var (target, state, error) in jobs)
         {
@@ -219,7 +211,7 @@ public sealed class TaskPagesTests : ConsoleTestContext
         cut.WaitForAssertion(() => Assert.Equal("cancelled", StateOf(RowOf(cut, ids[0]))), Wait);
         Assert.Null(RowOf(cut, ids[0]).QuerySelector("button"));
         Assert.Contains("Cancelled before it started", RowOf(cut, ids[0]).TextContent);
-        await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
+        await using var db = await Contexts.CreateDbContextAsync();
         Assert.False(await db.Locks.AnyAsync(l => l.QubeName == "vault"));
     }
 

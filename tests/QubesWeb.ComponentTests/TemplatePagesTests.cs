@@ -1,9 +1,6 @@
 // The templates list and a template's page rendered with bUnit over the real monitor, inventory and job engine; the
 // hypervisor is the in-memory fake. The seed: fedora-42 serves sys-net (red, running), work (blue, running) and
 // default-dvm (gray); debian-13 serves vault (black).
-using AngleSharp.Dom;
-using Bunit;
-using MudBlazor;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using TemplateDetailPage = QubesWeb.Components.Pages.Templates.TemplateDetail;
@@ -13,17 +10,9 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class TemplatePagesTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await SeedAsync();
-    }
-
     private IRenderedComponent<TemplateDetailPage> RenderDetail(string name)
     {
-        Render<MudPopoverProvider>();
+        RenderProviders(dialogs: false, snackbars: false);
         return Render<TemplateDetailPage>(p => p.Add(x => x.Name, name));
     }
 

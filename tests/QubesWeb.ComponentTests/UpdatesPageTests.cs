@@ -3,15 +3,9 @@
 // standalone devbox; its AppVMs (sys-net, work, vault, default-dvm) have no package manager of their own. Each test
 // sets the update features as a check or an update would have; the jobs the buttons queue are read back from the
 // job engine (what they do afterwards against the fake does not matter here).
-using AngleSharp.Dom;
-using Bunit;
 using Microsoft.AspNetCore.Components.Web;
-using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using MudBlazor;
 using QubesWeb.Components.Pages.Updates;
-using QubesWeb.Data;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;
@@ -23,17 +17,6 @@ namespace QubesWeb.ComponentTests;
 
 public sealed class UpdatesPageTests : ConsoleTestContext
 {
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
-    private IRenderedComponent<MudSnackbarProvider>? _snackbars;
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await SeedAsync();
-    }
-
-    private IRenderedComponent<MudSnackbarProvider> Snackbars => _snackbars ?? throw new InvalidOperationException("RenderPage first.");
-
     private static string Iso(DateTime utc) => utc.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture);
 
     private Task SetFeaturesAsync(string qube, params (string Key, string? Value)[] features) =>
@@ -60,9 +43,7 @@ public sealed class UpdatesPageTests : ConsoleTestContext
 
     private IRenderedComponent<UpdatesPage> RenderPage()
     {
-        Render<MudPopoverProvider>();
-        Render<MudDialogProvider>();
-        _snackbars = Render<MudSnackbarProvider>();
+        RenderProviders();
         var cut = Render<UpdatesPage>();
         cut.WaitForAssertion(() => Assert.NotEmpty(cut.FindAll("#updates-grid tr[data-qube]")), Wait);
         return cut;
@@ -317,7 +298,7 @@ public sealed class UpdatesPageTests : ConsoleTestContext
 
     private async Task<long> HoldLockAsync(string qube, JobKind kind)
     {
-        await using var db = await Services.GetRequiredService<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
+        await using var db = await Contexts.CreateDbContextAsync();
         var job = new Job { Kind = kind.Name, Target = qube, State = JobState.Queued, CreatedUtc = DateTime.UtcNow, Step = "Queued" };
         db.Jobs.Add(job);
         await db.SaveChangesAsync();
@@ -343,12 +324,6 @@ public sealed class UpdatesPageDemoTests : ConsoleTestContext
         // The console's options are one instance, registered by AddQubesWeb: demo mode is what Guests.Simulated reads.
         var options = (IOptions<QubesWebOptions>)Services.Single(d => d.ServiceType == typeof(IOptions<QubesWebOptions>)).ImplementationInstance!;
         options.Value.Demo = true;
-    }
-
-    public override async Task InitializeAsync()
-    {
-        await base.InitializeAsync();
-        await SeedAsync();
     }
 
     [Fact]

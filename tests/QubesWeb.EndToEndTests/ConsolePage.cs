@@ -1,6 +1,4 @@
 // What the tests do on the console's pages, in the console's own markup (see src/QubesWeb/Components).
-using Microsoft.Playwright;
-using static Microsoft.Playwright.Assertions;
 
 namespace QubesWeb.EndToEndTests;
 

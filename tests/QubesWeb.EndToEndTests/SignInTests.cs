@@ -6,10 +6,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Playwright;
 using QubesWeb.Hosting.SignIn;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
 
 namespace QubesWeb.EndToEndTests;
 
@@ -18,85 +15,64 @@ public sealed class SignInTests(BrowserFixture browser) : IClassFixture<BrowserF
     [Fact]
     public async Task The_printed_link_lands_on_the_dashboard_without_the_token_and_sign_out_ends_the_session()
     {
-        await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host, signedIn: false);
-        try
-        {
-            var token = host.Get<SignInSecret>().Token;
-            await page.GotoAsync(host.SignInUrl);
-            await Expect(page.Locator("#qw-interactive")).ToHaveAttributeAsync("data-interactive", "true");
-            Assert.Equal(host.BaseUrl + "/", page.Url);
-            Assert.DoesNotContain(token, await page.ContentAsync());
-            await Expect(page.Locator("#connection-state").First).ToContainTextAsync("libvirt connected");
-            await Screenshots.SaveAsync(page, "signed-in-dashboard");
+        await using var tab = await browser.OpenConsoleAsync(signedIn: false);
+        var (host, page) = tab;
+        var token = host.Get<SignInSecret>().Token;
+        await page.GotoAsync(host.SignInUrl);
+        await Expect(page.Locator("#qw-interactive")).ToHaveAttributeAsync("data-interactive", "true");
+        Assert.Equal(host.BaseUrl + "/", page.Url);
+        Assert.DoesNotContain(token, await page.ContentAsync());
+        await Expect(page.Locator("#connection-state").First).ToContainTextAsync("libvirt connected");
+        await Screenshots.SaveAsync(page, "signed-in-dashboard");
 
-            await ConsolePage.Button(page, "Sign out").ClickAsync();
-            await Expect(page.Locator("#signin-error")).ToHaveTextAsync("You are signed out.");
-            Assert.Equal(0, host.Get<SessionStore>().Count);
-            await Screenshots.SaveAsync(page, "signed-out");
+        await ConsolePage.Button(page, "Sign out").ClickAsync();
+        await Expect(page.Locator("#signin-error")).ToHaveTextAsync("You are signed out.");
+        Assert.Equal(0, host.Get<SessionStore>().Count);
+        await Screenshots.SaveAsync(page, "signed-out");
 
-            // The cookie the browser still holds opens nothing any more.
-            var response = await page.GotoAsync("/qubes");
-            Assert.Equal(401, response!.Status);
-            await Expect(page.Locator("form[action='/signin']")).ToBeVisibleAsync();
-        }
-        finally
-        {
-            await page.Context.CloseAsync();
-        }
+        // The cookie the browser still holds opens nothing any more.
+        var response = await page.GotoAsync("/qubes");
+        Assert.Equal(401, response!.Status);
+        await Expect(page.Locator("form[action='/signin']")).ToBeVisibleAsync();
     }
 
     [Fact]
     public async Task A_pasted_token_opens_the_page_that_was_asked_for()
     {
-        await using var host = await ConsoleHost.StartAsync();
-        var page = await browser.NewPageAsync(host, signedIn: false);
-        try
-        {
-            var response = await page.GotoAsync("/qubes/vault");
-            Assert.Equal(401, response!.Status);
-            await Expect(page.Locator("body")).Not.ToContainTextAsync("fedora-42");
-            await page.Locator("#token").FillAsync("not-the-token");
-            await ConsolePage.Button(page, "Sign in").ClickAsync();
-            await Expect(page.Locator("#signin-error")).ToContainTextAsync("not this console");
-            await Screenshots.SaveAsync(page, "sign-in-refused");
+        await using var tab = await browser.OpenConsoleAsync(signedIn: false);
+        var (host, page) = tab;
+        var response = await page.GotoAsync("/qubes/vault");
+        Assert.Equal(401, response!.Status);
+        await Expect(page.Locator("body")).Not.ToContainTextAsync("fedora-42");
+        await page.Locator("#token").FillAsync("not-the-token");
+        await ConsolePage.Button(page, "Sign in").ClickAsync();
+        await Expect(page.Locator("#signin-error")).ToContainTextAsync("not this console");
+        await Screenshots.SaveAsync(page, "sign-in-refused");
 
-            await page.Locator("#token").FillAsync(host.Get<SignInSecret>().Token);
-            await ConsolePage.Button(page, "Sign in").ClickAsync();
-            await Expect(page).ToHaveURLAsync(host.BaseUrl + "/qubes/vault");
-            await Expect(page.Locator("#qw-interactive")).ToHaveAttributeAsync("data-interactive", "true");
-            await Expect(page.Locator("#qube-title")).ToHaveTextAsync("vault");
-        }
-        finally
-        {
-            await page.Context.CloseAsync();
-        }
+        await page.Locator("#token").FillAsync(host.Get<SignInSecret>().Token);
+        await ConsolePage.Button(page, "Sign in").ClickAsync();
+        await Expect(page).ToHaveURLAsync(host.BaseUrl + "/qubes/vault");
+        await Expect(page.Locator("#qw-interactive")).ToHaveAttributeAsync("data-interactive", "true");
+        await Expect(page.Locator("#qube-title")).ToHaveTextAsync("vault");
     }
 
     [Fact]
     public async Task A_page_of_another_loopback_origin_cannot_use_the_session()
     {
-        await using var host = await ConsoleHost.StartAsync();
+        await using var tab = await browser.OpenConsoleAsync();
+        var (host, page) = tab;
         await using var evil = await EvilSiteAsync(host.BaseUrl);
-        var page = await browser.NewPageAsync(host);
-        try
-        {
-            // The user is signed in, then visits a page another local user serves on another port.
-            await ConsolePage.OpenAsync(page, "/");
-            await page.GotoAsync(evil.Url);
-            await Expect(page.Locator("#done")).ToHaveTextAsync("done");
+        // The user is signed in, then visits a page another local user serves on another port.
+        await ConsolePage.OpenAsync(page, "/");
+        await page.GotoAsync(evil.Url);
+        await Expect(page.Locator("#done")).ToHaveTextAsync("done");
 
-            // It could not read a page (CORS), the console refused its circuit (Origin), and its sign-out did not
-            // end the session (Sec-Fetch-Site: same-site is not same-origin).
-            await Expect(page.Locator("#read")).ToHaveTextAsync("blocked");
-            await Expect(page.Locator("#socket")).ToHaveTextAsync("refused");
-            Assert.Equal(1, host.Get<SessionStore>().Count);
-            await ConsolePage.OpenAsync(page, "/qubes");
-        }
-        finally
-        {
-            await page.Context.CloseAsync();
-        }
+        // It could not read a page (CORS), the console refused its circuit (Origin), and its sign-out did not
+        // end the session (Sec-Fetch-Site: same-site is not same-origin).
+        await Expect(page.Locator("#read")).ToHaveTextAsync("blocked");
+        await Expect(page.Locator("#socket")).ToHaveTextAsync("refused");
+        Assert.Equal(1, host.Get<SessionStore>().Count);
+        await ConsolePage.OpenAsync(page, "/qubes");
     }
 
     [Fact]
@@ -104,25 +80,18 @@ public sealed class SignInTests(BrowserFixture browser) : IClassFixture<BrowserF
     {
         // The tab makes no HTTP request after it loads: only its circuit's events say that someone works in it.
         var idle = TimeSpan.FromSeconds(3);
-        await using var host = await ConsoleHost.StartAsync(demo: false, extraArgs: $"--SignIn:SessionIdleTimeout={idle}");
-        var page = await browser.NewPageAsync(host);
-        try
+        await using var tab = await browser.OpenConsoleAsync(demo: false, extraArgs: $"--SignIn:SessionIdleTimeout={idle}");
+        var (host, page) = tab;
+        await ConsolePage.OpenAsync(page, "/");
+        var sessions = host.Get<SessionStore>();
+        var session = Assert.Single(sessions.All());
+        var loaded = DateTimeOffset.UtcNow; // the page's last HTTP request (the circuit's upgrade) is behind us
+        while (DateTimeOffset.UtcNow - loaded < 2 * idle)
         {
-            await ConsolePage.OpenAsync(page, "/");
-            var sessions = host.Get<SessionStore>();
-            var session = Assert.Single(sessions.All());
-            var loaded = DateTimeOffset.UtcNow; // the page's last HTTP request (the circuit's upgrade) is behind us
-            while (DateTimeOffset.UtcNow - loaded < 2 * idle)
-            {
-                await page.Locator("#dark-mode").ClickAsync();
-                Assert.False(session.IsClosed, $"The session ended {DateTimeOffset.UtcNow - loaded} after the page loaded, while the user clicked.");
-            }
-            Assert.Same(session, Assert.Single(sessions.All()));
+            await page.Locator("#dark-mode").ClickAsync();
+            Assert.False(session.IsClosed, $"The session ended {DateTimeOffset.UtcNow - loaded} after the page loaded, while the user clicked.");
         }
-        finally
-        {
-            await page.Context.CloseAsync();
-        }
+        Assert.Same(session, Assert.Single(sessions.All()));
     }
 
     /// <summary>A page on another loopback port that tries, with the user's browser, to read, drive and sign out the console.</summary>

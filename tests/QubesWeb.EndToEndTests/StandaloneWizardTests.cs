@@ -3,15 +3,12 @@
 // its own page; and a copy cancelled from the progress step, after which the user goes back and changes the name.
 // Every step is saved as a screenshot (artifacts/screenshots/standalone-*.png).
 using System.Globalization;
-using Microsoft.Playwright;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
-using static Microsoft.Playwright.Assertions;
 
 namespace QubesWeb.EndToEndTests;
 
@@ -19,12 +16,7 @@ public sealed class StandaloneWizardTests(BrowserFixture browser) : IClassFixtur
 {
     private const long GiB = 1L << 30;
 
-    private static async Task<IPage> LaptopPageAsync(BrowserFixture browser, ConsoleHost host)
-    {
-        var page = await browser.NewPageAsync(host);
-        await page.SetViewportSizeAsync(1280, 800);
-        return page;
-    }
+    private static readonly ViewportSize Laptop = new() { Width = 1280, Height = 800 };
 
     private static Task ExpectStepAsync(IPage page, string step) =>
         Expect(page.Locator("#standalone-wizard")).ToHaveAttributeAsync("data-step", step);
@@ -52,116 +44,109 @@ public sealed class StandaloneWizardTests(BrowserFixture browser) : IClassFixtur
     [Fact]
     public async Task TheWholeWizardMakesADevelopmentStandaloneFromFedoraThatThenStartsFromItsPage()
     {
-        await using var host = await ConsoleHost.StartAsync();
-        var page = await LaptopPageAsync(browser, host);
-        try
-        {
-            await ConsolePage.OpenAsync(page, "/qubes");
-            await page.Locator("#new-standalone").ClickAsync();
-            await Expect(page).ToHaveURLAsync(host.BaseUrl + "/create/standalone");
-            var next = page.Locator("#wizard-next");
+        await using var tab = await browser.OpenConsoleAsync(viewport: Laptop);
+        var (host, page) = tab;
+        await ConsolePage.OpenAsync(page, "/qubes");
+        await page.Locator("#new-standalone").ClickAsync();
+        await Expect(page).ToHaveURLAsync(host.BaseUrl + "/create/standalone");
+        var next = page.Locator("#wizard-next");
 
-            // 1. Purpose
-            await ExpectStepAsync(page, "purpose");
-            await SettledAsync(next, enabled: false);
-            await Expect(page.Locator("#wizard-blocked")).ToHaveTextAsync("Choose what it is for.");
-            await Screenshots.SaveAsync(page, "standalone-1-purpose");
-            await page.Locator("#purpose-development").ClickAsync();
-            await Expect(page.Locator("#purpose-development")).ToHaveAttributeAsync("aria-checked", "true");
-            await SettledAsync(next, enabled: true);
-            await Screenshots.SaveAsync(page, "standalone-1-purpose-chosen");
-            await next.ClickAsync();
+        // 1. Purpose
+        await ExpectStepAsync(page, "purpose");
+        await SettledAsync(next, enabled: false);
+        await Expect(page.Locator("#wizard-blocked")).ToHaveTextAsync("Choose what it is for.");
+        await Screenshots.SaveAsync(page, "standalone-1-purpose");
+        await page.Locator("#purpose-development").ClickAsync();
+        await Expect(page.Locator("#purpose-development")).ToHaveAttributeAsync("aria-checked", "true");
+        await SettledAsync(next, enabled: true);
+        await Screenshots.SaveAsync(page, "standalone-1-purpose-chosen");
+        await next.ClickAsync();
 
-            // 2. Source: both demo templates, each with its revision, size and trust.
-            await ExpectStepAsync(page, "source");
-            await Expect(next).ToBeDisabledAsync();
-            var fedora = page.Locator("#source-fedora-42");
-            await Expect(fedora.Locator(".qw-source-revision")).ToHaveTextAsync("revision 1");
-            await Expect(fedora.Locator(".qw-source-size")).ToContainTextAsync("used of 10 GiB");
-            await Expect(fedora.Locator(".qw-source-trust")).ToContainTextAsync("purple");
-            await Expect(page.Locator("#source-debian-13 .qw-source-revision")).ToHaveTextAsync("revision 1");
-            await Expect(page.Locator("#source-empty")).ToBeVisibleAsync();
-            await fedora.ClickAsync();
-            await Expect(fedora).ToHaveAttributeAsync("aria-checked", "true");
-            await SettledAsync(next, enabled: true);
-            await Screenshots.SaveAsync(page, "standalone-2-source");
-            await next.ClickAsync();
+        // 2. Source: both demo templates, each with its revision, size and trust.
+        await ExpectStepAsync(page, "source");
+        await Expect(next).ToBeDisabledAsync();
+        var fedora = page.Locator("#source-fedora-42");
+        await Expect(fedora.Locator(".qw-source-revision")).ToHaveTextAsync("revision 1");
+        await Expect(fedora.Locator(".qw-source-size")).ToContainTextAsync("used of 10 GiB");
+        await Expect(fedora.Locator(".qw-source-trust")).ToContainTextAsync("purple");
+        await Expect(page.Locator("#source-debian-13 .qw-source-revision")).ToHaveTextAsync("revision 1");
+        await Expect(page.Locator("#source-empty")).ToBeVisibleAsync();
+        await fedora.ClickAsync();
+        await Expect(fedora).ToHaveAttributeAsync("aria-checked", "true");
+        await SettledAsync(next, enabled: true);
+        await Screenshots.SaveAsync(page, "standalone-2-source");
+        await next.ClickAsync();
 
-            // 3. Identity: the rules said as the user types; a qube's and an unmanaged libvirt domain's names refused.
-            await ExpectStepAsync(page, "identity");
-            var name = page.Locator("input#wizard-name");
-            var problems = page.Locator(".qw-name-problem");
-            await name.FillAsync("1st dev box");
-            await Expect(problems).ToHaveTextAsync(
-            [
-                "A name must start with a letter (a-z or A-Z).",
-                "A name may contain only letters, digits, '_', '.' and '-'; not spaces.",
-            ]);
-            await SettledAsync(next, enabled: false);
-            await Screenshots.SaveAsync(page, "standalone-3-identity-bad-name");
-            await name.FillAsync("work");
-            await Expect(problems).ToHaveTextAsync(["A qube named 'work' already exists."]);
-            await name.FillAsync("legacy-vm");
-            await Expect(problems).ToHaveTextAsync(["libvirt already has a domain named 'legacy-vm' that is not a qube of this console."]);
-            await Expect(next).ToBeDisabledAsync();
-            await name.FillAsync("dev-e2e");
-            await Expect(problems).ToHaveCountAsync(0);
-            await Expect(page.Locator("#wizard-label")).ToHaveTextAsync("orange");
-            await Expect(page.Locator("#label-orange")).ToHaveAttributeAsync("aria-checked", "true");
-            await SettledAsync(next, enabled: true);
-            await Screenshots.SaveAsync(page, "standalone-3-identity");
-            await next.ClickAsync();
+        // 3. Identity: the rules said as the user types; a qube's and an unmanaged libvirt domain's names refused.
+        await ExpectStepAsync(page, "identity");
+        var name = page.Locator("input#wizard-name");
+        var problems = page.Locator(".qw-name-problem");
+        await name.FillAsync("1st dev box");
+        await Expect(problems).ToHaveTextAsync(
+        [
+            "A name must start with a letter (a-z or A-Z).",
+            "A name may contain only letters, digits, '_', '.' and '-'; not spaces.",
+        ]);
+        await SettledAsync(next, enabled: false);
+        await Screenshots.SaveAsync(page, "standalone-3-identity-bad-name");
+        await name.FillAsync("work");
+        await Expect(problems).ToHaveTextAsync(["A qube named 'work' already exists."]);
+        await name.FillAsync("legacy-vm");
+        await Expect(problems).ToHaveTextAsync(["libvirt already has a domain named 'legacy-vm' that is not a qube of this console."]);
+        await Expect(next).ToBeDisabledAsync();
+        await name.FillAsync("dev-e2e");
+        await Expect(problems).ToHaveCountAsync(0);
+        await Expect(page.Locator("#wizard-label")).ToHaveTextAsync("orange");
+        await Expect(page.Locator("#label-orange")).ToHaveAttributeAsync("aria-checked", "true");
+        await SettledAsync(next, enabled: true);
+        await Screenshots.SaveAsync(page, "standalone-3-identity");
+        await next.ClickAsync();
 
-            // 4. Resources: the development preset; a root below the source's size refused in words.
-            await ExpectStepAsync(page, "resources");
-            await Expect(page.Locator("input#wizard-memory")).ToHaveValueAsync("4000");
-            await Expect(page.Locator("input#wizard-vcpus")).ToHaveValueAsync("2");
-            await Expect(page.Locator("input#wizard-root")).ToHaveValueAsync("20");
-            await Expect(page.Locator("input#wizard-private")).ToHaveValueAsync("2");
-            await FillNumberAsync(page, "wizard-root", "5");
-            await Expect(page.Locator("#root-problem")).ToHaveTextAsync(
-                "The root cannot be smaller than 10 GiB, the size of fedora-42's root: choose 10 GiB or more.");
-            await SettledAsync(next, enabled: false);
-            await Screenshots.SaveAsync(page, "standalone-4-resources-root-too-small");
-            await FillNumberAsync(page, "wizard-root", "24");
-            await Expect(page.Locator("#root-problem")).ToHaveCountAsync(0);
-            await SettledAsync(next, enabled: true);
-            await Screenshots.SaveAsync(page, "standalone-4-resources");
-            await next.ClickAsync();
+        // 4. Resources: the development preset; a root below the source's size refused in words.
+        await ExpectStepAsync(page, "resources");
+        await Expect(page.Locator("input#wizard-memory")).ToHaveValueAsync("4000");
+        await Expect(page.Locator("input#wizard-vcpus")).ToHaveValueAsync("2");
+        await Expect(page.Locator("input#wizard-root")).ToHaveValueAsync("20");
+        await Expect(page.Locator("input#wizard-private")).ToHaveValueAsync("2");
+        await FillNumberAsync(page, "wizard-root", "5");
+        await Expect(page.Locator("#root-problem")).ToHaveTextAsync(
+            "The root cannot be smaller than 10 GiB, the size of fedora-42's root: choose 10 GiB or more.");
+        await SettledAsync(next, enabled: false);
+        await Screenshots.SaveAsync(page, "standalone-4-resources-root-too-small");
+        await FillNumberAsync(page, "wizard-root", "24");
+        await Expect(page.Locator("#root-problem")).ToHaveCountAsync(0);
+        await SettledAsync(next, enabled: true);
+        await Screenshots.SaveAsync(page, "standalone-4-resources");
+        await next.ClickAsync();
 
-            // 5. Review: the choices, the space the copy takes against the free space, the trust note.
-            await ExpectStepAsync(page, "review");
-            await Expect(page.Locator("#review-name")).ToHaveTextAsync("dev-e2e");
-            await Expect(page.Locator("#review-netvm")).ToHaveTextAsync("sys-firewall");
-            await Expect(page.Locator("#review-root")).ToHaveTextAsync("24 GiB (grown from 10 GiB)");
-            await Expect(page.Locator("#review-space")).ToHaveAttributeAsync("data-fits", "true");
-            await Expect(page.Locator("#review-space-text")).ToContainTextAsync("The copy will take");
-            await Expect(page.Locator("#review-trust")).ToContainTextAsync("as trusted as the template it came from, until you install software into it");
-            await Expect(page.Locator("#review-no-space")).ToHaveCountAsync(0);
-            await SettledAsync(page.Locator("#wizard-create"), enabled: true);
-            await Screenshots.SaveAsync(page, "standalone-5-review");
+        // 5. Review: the choices, the space the copy takes against the free space, the trust note.
+        await ExpectStepAsync(page, "review");
+        await Expect(page.Locator("#review-name")).ToHaveTextAsync("dev-e2e");
+        await Expect(page.Locator("#review-netvm")).ToHaveTextAsync("sys-firewall");
+        await Expect(page.Locator("#review-root")).ToHaveTextAsync("24 GiB (grown from 10 GiB)");
+        await Expect(page.Locator("#review-space")).ToHaveAttributeAsync("data-fits", "true");
+        await Expect(page.Locator("#review-space-text")).ToContainTextAsync("The copy will take");
+        await Expect(page.Locator("#review-trust")).ToContainTextAsync("as trusted as the template it came from, until you install software into it");
+        await Expect(page.Locator("#review-no-space")).ToHaveCountAsync(0);
+        await SettledAsync(page.Locator("#wizard-create"), enabled: true);
+        await Screenshots.SaveAsync(page, "standalone-5-review");
 
-            // 6. Create: the job runs, and on success the new qube's page opens.
-            await page.Locator("#wizard-create").ClickAsync();
-            await Expect(page).ToHaveURLAsync(host.BaseUrl + "/qubes/dev-e2e");
-            await Expect(page.Locator("#qube-title")).ToHaveTextAsync("dev-e2e");
-            await Expect(page.Locator("#qube-class")).ToHaveTextAsync("StandaloneVM");
-            await Expect(page.Locator("#qube-header [data-state]")).ToHaveAttributeAsync("data-state", "halted");
-            await Screenshots.SaveAsync(page, "standalone-6-created");
+        // 6. Create: the job runs, and on success the new qube's page opens.
+        await page.Locator("#wizard-create").ClickAsync();
+        await Expect(page).ToHaveURLAsync(host.BaseUrl + "/qubes/dev-e2e");
+        await Expect(page.Locator("#qube-title")).ToHaveTextAsync("dev-e2e");
+        await Expect(page.Locator("#qube-class")).ToHaveTextAsync("StandaloneVM");
+        await Expect(page.Locator("#qube-header [data-state]")).ToHaveAttributeAsync("data-state", "halted");
+        await Screenshots.SaveAsync(page, "standalone-6-created");
 
-            var qube = await host.Get<Inventory>().GetAsync("dev-e2e");
-            Assert.Equal(("orange", 4000, 2, "sys-firewall"), (qube.Label.Name, qube.MemoryMiB, qube.VCpus, qube.NetVm?.Name));
-            Assert.Equal(24 * GiB, qube.Volumes.Single(v => v.Kind == VolumeKind.Root).VirtualSizeBytes);
+        var qube = await host.Get<Inventory>().GetAsync("dev-e2e");
+        Assert.Equal(("orange", 4000, 2, "sys-firewall"), (qube.Label.Name, qube.MemoryMiB, qube.VCpus, qube.NetVm?.Name));
+        Assert.Equal(24 * GiB, qube.Volumes.Single(v => v.Kind == VolumeKind.Root).VirtualSizeBytes);
 
-            await ConsolePage.Button(page, "Start dev-e2e").ClickAsync();
-            await Expect(page.Locator("#qube-header [data-state]")).ToHaveAttributeAsync("data-state", "running");
-            Assert.Equal(RunState.Running, host.Get<IHypervisor>().GetDomain("dev-e2e")?.State);
-            await Screenshots.SaveAsync(page, "standalone-7-running");
-        }
-        finally
-        {
-            await page.Context.CloseAsync();
-        }
+        await ConsolePage.Button(page, "Start dev-e2e").ClickAsync();
+        await Expect(page.Locator("#qube-header [data-state]")).ToHaveAttributeAsync("data-state", "running");
+        Assert.Equal(RunState.Running, host.Get<IHypervisor>().GetDomain("dev-e2e")?.State);
+        await Screenshots.SaveAsync(page, "standalone-7-running");
     }
 
     /// <summary>
@@ -189,64 +174,57 @@ public sealed class StandaloneWizardTests(BrowserFixture browser) : IClassFixtur
     [Fact]
     public async Task TheProgressStepShowsTheCopyAndCancelReturnsToTheReviewWithEveryChoice()
     {
-        await using var host = await ConsoleHost.StartAsync();
+        await using var tab = await browser.OpenConsoleAsync(viewport: Laptop);
+        var (host, page) = tab;
         await AddSlowTemplateAsync(host, "big-template", 16 * GiB);
-        var page = await LaptopPageAsync(browser, host);
-        try
-        {
-            // As the template page's "New standalone" link opens it, with a purpose as well.
-            await ConsolePage.OpenAsync(page, "/create/standalone?source=big-template&purpose=untrusted");
-            var next = page.Locator("#wizard-next");
-            await Expect(page.Locator("#purpose-untrusted")).ToHaveAttributeAsync("aria-checked", "true");
-            await next.ClickAsync();
-            await Expect(page.Locator("#source-big-template")).ToHaveAttributeAsync("aria-checked", "true");
-            await next.ClickAsync();
-            await page.Locator("input#wizard-name").FillAsync("sandbox");
-            await Expect(page.Locator(".qw-name-problem")).ToHaveCountAsync(0);
-            await Expect(page.Locator("#wizard-label")).ToHaveTextAsync("red");
-            await next.ClickAsync();
-            await ExpectStepAsync(page, "resources");
-            await Expect(page.Locator("input#wizard-memory")).ToHaveValueAsync("2000");
-            await Expect(page.Locator("input#wizard-root")).ToHaveValueAsync("16");
-            await next.ClickAsync();
-            await ExpectStepAsync(page, "review");
-            await Expect(page.Locator("#review-notes")).ToHaveTextAsync("Untrusted software: do not put secrets here.");
-            await Expect(page.Locator("#review-trust")).ToContainTextAsync("treat everything in it as compromised; give it no secrets");
-            await Expect(page.Locator("#review-space")).ToHaveAttributeAsync("data-fits", "true");
-            await SettledAsync(page.Locator("#wizard-create"), enabled: true);
-            await Screenshots.SaveAsync(page, "standalone-5-review-untrusted");
+        // As the template page's "New standalone" link opens it, with a purpose as well.
+        await ConsolePage.OpenAsync(page, "/create/standalone?source=big-template&purpose=untrusted");
+        var next = page.Locator("#wizard-next");
+        await Expect(page.Locator("#purpose-untrusted")).ToHaveAttributeAsync("aria-checked", "true");
+        await next.ClickAsync();
+        await Expect(page.Locator("#source-big-template")).ToHaveAttributeAsync("aria-checked", "true");
+        await next.ClickAsync();
+        await page.Locator("input#wizard-name").FillAsync("sandbox");
+        await Expect(page.Locator(".qw-name-problem")).ToHaveCountAsync(0);
+        await Expect(page.Locator("#wizard-label")).ToHaveTextAsync("red");
+        await next.ClickAsync();
+        await ExpectStepAsync(page, "resources");
+        await Expect(page.Locator("input#wizard-memory")).ToHaveValueAsync("2000");
+        await Expect(page.Locator("input#wizard-root")).ToHaveValueAsync("16");
+        await next.ClickAsync();
+        await ExpectStepAsync(page, "review");
+        await Expect(page.Locator("#review-notes")).ToHaveTextAsync("Untrusted software: do not put secrets here.");
+        await Expect(page.Locator("#review-trust")).ToContainTextAsync("treat everything in it as compromised; give it no secrets");
+        await Expect(page.Locator("#review-space")).ToHaveAttributeAsync("data-fits", "true");
+        await SettledAsync(page.Locator("#wizard-create"), enabled: true);
+        await Screenshots.SaveAsync(page, "standalone-5-review-untrusted");
 
-            await page.Locator("#wizard-create").ClickAsync();
-            await ExpectStepAsync(page, "create");
-            await Expect(page.Locator("#wizard-job-step")).ToContainTextAsync("Copying big-template revision 1");
-            await Expect(page.Locator("#wizard-cancel")).ToBeVisibleAsync();
-            await Screenshots.SaveAsync(page, "standalone-6-progress");
-            await page.Locator("#wizard-cancel").ClickAsync();
+        await page.Locator("#wizard-create").ClickAsync();
+        await ExpectStepAsync(page, "create");
+        await Expect(page.Locator("#wizard-job-step")).ToContainTextAsync("Copying big-template revision 1");
+        await Expect(page.Locator("#wizard-cancel")).ToBeVisibleAsync();
+        await Screenshots.SaveAsync(page, "standalone-6-progress");
+        await page.Locator("#wizard-cancel").ClickAsync();
 
-            await Expect(page.Locator("#wizard-progress")).ToHaveAttributeAsync("data-state", "cancelled");
-            await Expect(page.Locator("#wizard-error")).ToContainTextAsync("Cancelled: everything the job made was removed.");
-            await Expect(page.Locator("#wizard-cancel")).ToHaveCountAsync(0);
-            await Screenshots.SaveAsync(page, "standalone-6-cancelled");
-            Assert.Null(await host.Get<Inventory>().FindAsync("sandbox"));
-            Assert.False(Directory.Exists(Path.Combine(host.DataDir, "pool", "sandbox")));
-            var job = (await host.Get<JobEngine>().QueryAsync(new JobQuery { Target = "sandbox" })).Single();
-            Assert.Equal(JobState.Cancelled, job.State);
+        await Expect(page.Locator("#wizard-progress")).ToHaveAttributeAsync("data-state", "cancelled");
+        await Expect(page.Locator("#wizard-error")).ToContainTextAsync("Cancelled: everything the job made was removed.");
+        await Expect(page.Locator("#wizard-cancel")).ToHaveCountAsync(0);
+        await Screenshots.SaveAsync(page, "standalone-6-cancelled");
+        Assert.Null(await host.Get<Inventory>().FindAsync("sandbox"));
+        Assert.False(Directory.Exists(Path.Combine(host.DataDir, "pool", "sandbox")));
+        var job = (await host.Get<JobEngine>().QueryAsync(new JobQuery { Target = "sandbox" })).Single();
+        Assert.Equal(JobState.Cancelled, job.State);
 
-            // Back to the review with every choice; the user renames it there via the step list.
-            await page.Locator("#wizard-back").ClickAsync();
-            await ExpectStepAsync(page, "review");
-            await Expect(page.Locator("#review-name")).ToHaveTextAsync("sandbox");
-            await Expect(page.Locator("#review-memory")).ToHaveTextAsync("2000 MiB");
-            await page.Locator("#wizard-step-identity").ClickAsync();
-            await Expect(page.Locator("input#wizard-name")).ToHaveValueAsync("sandbox");
-            await page.Locator("input#wizard-name").FillAsync("sandbox-2");
-            await page.Locator("#wizard-step-review").ClickAsync();
-            await Expect(page.Locator("#review-name")).ToHaveTextAsync("sandbox-2");
-            await Expect(page.Locator("#wizard-create")).ToBeEnabledAsync();
-        }
-        finally
-        {
-            await page.Context.CloseAsync();
-        }
+        // Back to the review with every choice; the user renames it there via the step list.
+        await page.Locator("#wizard-back").ClickAsync();
+        await ExpectStepAsync(page, "review");
+        await Expect(page.Locator("#review-name")).ToHaveTextAsync("sandbox");
+        await Expect(page.Locator("#review-memory")).ToHaveTextAsync("2000 MiB");
+        await page.Locator("#wizard-step-identity").ClickAsync();
+        await Expect(page.Locator("input#wizard-name")).ToHaveValueAsync("sandbox");
+        await page.Locator("input#wizard-name").FillAsync("sandbox-2");
+        await page.Locator("#wizard-step-review").ClickAsync();
+        await Expect(page.Locator("#review-name")).ToHaveTextAsync("sandbox-2");
+        await Expect(page.Locator("#wizard-create")).ToBeEnabledAsync();
     }
 }

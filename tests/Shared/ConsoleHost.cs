@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using QubesWeb.Hosting;
 using QubesWeb.Hosting.SignIn;
 
@@ -26,6 +27,9 @@ public sealed class ConsoleHost : IAsyncDisposable
     public T Get<T>() where T : notnull => App.Services.GetRequiredService<T>();
 
     public int Port => new Uri(BaseUrl).Port;
+
+    /// <summary>Where the console keeps the qubes' volume files (DATA/pool unless configured otherwise).</summary>
+    public string PoolDir => Get<IOptions<QubesWebOptions>>().Value.PoolDir;
 
     /// <summary>The link the console printed at start (http://127.0.0.1:PORT/?token=...).</summary>
     public string SignInUrl => Get<SignInLink>().Url;

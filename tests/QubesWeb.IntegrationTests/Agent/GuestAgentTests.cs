@@ -137,7 +137,7 @@ public sealed class GuestAgentTests
 
         // Cancelled once the sleep runs, so there is a program to kill.
         var run = agent.RunAsync("/bin/sleep", ["31"], Generous, _ => chunks++, cancel.Token);
-        await WaitUntilAsync(() => qga.Children().Count > 0, "sleep started by qemu-ga");
+        await Eventually.UntilAsync(() => qga.Children().Count > 0, "sleep started by qemu-ga");
         await cancel.CancelAsync();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => run);
@@ -157,7 +157,7 @@ public sealed class GuestAgentTests
         var pid = await agent.ExecAsync("/bin/sh", ["-c", "printf 'a\\nb'; printf oops >&2; exit 5"],
             captureOutput: true);
         GuestExecStatus? status = null;
-        await WaitUntilAsync(async () => (status = await agent.ExecStatusAsync(pid)).Exited, "the program's exit");
+        await Eventually.UntilAsync(async () => (status = await agent.ExecStatusAsync(pid)).Exited, "the program's exit");
 
         Assert.Equal(new GuestExecStatus(true, 5, null, "a\nb", "oops", false, false), status);
         // Reported once: the agent dropped it.
@@ -246,20 +246,4 @@ public sealed class GuestAgentTests
             agent.RunAsync("/bin/echo", [], TimeSpan.Zero));
     }
 
-    /// <summary>Re-checks a condition until it holds; for what the agent does in its own time.</summary>
-    internal static async Task WaitUntilAsync(Func<bool> condition, string what) =>
-        await WaitUntilAsync(() => Task.FromResult(condition()), what);
-
-    internal static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        var watch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (watch.Elapsed > TimeSpan.FromSeconds(30))
-            {
-                throw new TimeoutException($"Timed out waiting for {what}.");
-            }
-            await Task.Delay(20);
-        }
-    }
 }

@@ -3,7 +3,6 @@
 using QubesWeb.Hypervisor.Agent;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Libvirt;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Agent;
 

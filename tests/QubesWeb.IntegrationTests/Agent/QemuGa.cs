@@ -75,8 +75,8 @@ public sealed class QemuGa : IDisposable
     /// <summary>Retries connecting until the socket accepts (it exists and listens) or qemu-ga has ended.</summary>
     private async Task WaitUntilListeningAsync()
     {
-        var deadline = Stopwatch.StartNew();
-        while (true)
+        var refused = "";
+        await Eventually.UntilAsync(async () =>
         {
             if (_process.Process.HasExited)
             {
@@ -86,17 +86,14 @@ public sealed class QemuGa : IDisposable
             try
             {
                 await probe.ConnectAsync(new UnixDomainSocketEndPoint(SocketPath));
-                return;
-            }
-            catch (SocketException) when (deadline.Elapsed < StartDeadline)
-            {
-                await Task.Delay(20);
+                return true;
             }
             catch (SocketException e)
             {
-                Assert.Fail($"qemu-ga did not listen on {SocketPath} within {StartDeadline}: {e.Message}; {Log}");
+                refused = e.Message;
+                return false;
             }
-        }
+        }, $"qemu-ga to listen on {SocketPath}", StartDeadline, () => $"{refused}; {Log}");
     }
 
     /// <summary>The processes qemu-ga started that are still there (running, or zombies not yet reaped).</summary>

@@ -10,9 +10,7 @@ using QubesWeb.Hosting;
 using QubesWeb.Services;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Crash;
 
@@ -45,8 +43,7 @@ public static class CrashHarness
             return SetupFailed;
         }
         Console.WriteLine(JobLine + id);
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        var job = await host.Get<JobEngine>().WaitAsync(id, cts.Token);
+        var job = await FinishedAsync(host, id, TimeSpan.FromSeconds(90));
         Console.Error.WriteLine($"CRASH-CASE NOT REACHED: job #{id} ({job.Kind} {job.Target}) ended {job.State} ({job.Error}) without passing {Environment.GetEnvironmentVariable(FaultPoints.Variable)}");
         return NotReached;
     }

@@ -1,15 +1,12 @@
 // The crash matrix's rows: for each job kind, the estate it needs (made in the child console that is then killed), the
 // job it runs, the steps (fault points) a crash is aimed at, and what the recovered estate must show afterwards. The
 // child harness (CrashHarness) and the test (CrashMatrixTests) share this one catalogue.
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Templates;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Crash;
 
@@ -136,7 +133,7 @@ public static class CrashKinds
                 h.Get<IHypervisor>().Kill(Template);
                 var jobs = h.Get<JobEngine>();
                 Job? commit = null;
-                await EstateTests.Eventually.UntilAsync(null, async () =>
+                await Eventually.UntilAsync(async () =>
                     (commit = (await jobs.QueryAsync(new JobQuery { Target = Template })).FirstOrDefault(j => JobKind.Commit.Is(j))) is not null,
                     "the console's commit job", Deadline);
                 return commit!.Id;
@@ -201,14 +198,6 @@ public static class CrashKinds
     }
 
     public static string Pool(CrashEstate host, string qube, string file) => Path.Combine(host.DataDir, "pool", qube, file);
-
-    public static async Task SucceedsAsync(CrashEstate host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Deadline);
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
-        if (job.State != JobState.Succeeded) throw new InvalidOperationException($"{kind} {target} ended {job.State}: {job.Error}");
-    }
 
     private static async Task<long> EnqueueAsync(CrashEstate host, JobKind kind, string target) =>
         (await host.Get<JobEngine>().EnqueueAsync(kind, target)).Id;

@@ -11,11 +11,8 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Hosting;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 using Xunit.Abstractions;
 
 namespace QubesWeb.IntegrationTests.Crash;

@@ -4,16 +4,12 @@
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Crash;
 
@@ -171,8 +167,8 @@ public static class EstateConsistency
         var reference = RefFile(host.DataDir, history.Current);
         if (File.Exists(reference)) await AssertRootEqualsAsync(host, qube, reference);
         else Assert.True(makesNewData, $"{qube} is on revision {history.Current}, which reads like nothing from before the crash");
-        await CrashKinds.SucceedsAsync(host, JobKind.Start, qube);
-        await CrashKinds.SucceedsAsync(host, JobKind.Shutdown, qube);
+        await SucceedsAsync(host, JobKind.Start, qube);
+        await SucceedsAsync(host, JobKind.Shutdown, qube);
         Assert.Equal(history.Current, (await revisions.HistoryAsync(qube))!.Current);
     }
 }

@@ -1,9 +1,7 @@
 using System.Xml.Linq;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
-using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Estate;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Estate;
 

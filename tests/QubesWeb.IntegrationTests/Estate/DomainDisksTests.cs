@@ -1,7 +1,6 @@
 using System.Xml.Linq;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Estate;
 

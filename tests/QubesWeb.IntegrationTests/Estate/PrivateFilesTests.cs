@@ -1,14 +1,11 @@
 // The data folder is private to the console's user: every file 0600 (images, also those qemu-img and qemu-io make,
 // the database and its -wal and -shm files), every folder at most 0711, and a folder left too open is narrowed at
 // start.
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Updates;
-using QubesWeb.Tests.Shared;
 
 // The suite runs on Linux only (libvirt, qemu-img, qemu-ga): file modes are asserted without platform guards.
 [assembly: System.Runtime.Versioning.SupportedOSPlatform("linux")]
@@ -17,7 +14,6 @@ namespace QubesWeb.IntegrationTests.EstateTests;
 
 public sealed class PrivateFilesTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
     private const UnixFileMode Open = (UnixFileMode)0x1ED; // 0755
     private const UnixFileMode Readable = (UnixFileMode)0x1A4; // 0644
 
@@ -27,15 +23,6 @@ public sealed class PrivateFilesTests
             .Select(p => (Path: p, Mode: File.GetUnixFileMode(p), Folder: Directory.Exists(p)))
             .Where(e => (e.Mode & ~(e.Folder ? PrivateFiles.FolderMode : PrivateFiles.FileMode)) != 0)
             .Select(e => $"{Path.GetRelativePath(dataDir, e.Path)} {PrivateFiles.Octal(e.Mode)}").ToList();
-
-    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = arguments is null ? await jobs.EnqueueAsync(kind, target, cts.Token) : await jobs.EnqueueAsync(kind, target, JobArguments.Serialize(arguments), cts.Token);
-        job = await jobs.WaitAsync(job.Id, cts.Token);
-        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.Error}");
-    }
 
     [Fact]
     public async Task A_fresh_data_folder_holds_only_owner_only_files_and_traverse_only_folders_after_the_demo_an_update_a_compaction_and_a_clone()

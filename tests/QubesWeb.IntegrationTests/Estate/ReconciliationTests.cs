@@ -2,8 +2,6 @@
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
 
 namespace QubesWeb.IntegrationTests.EstateTests;

@@ -3,9 +3,7 @@
 using Microsoft.EntityFrameworkCore;
 using QubesWeb.Data;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.InventoryTests;
 

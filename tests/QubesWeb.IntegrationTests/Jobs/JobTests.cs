@@ -1,21 +1,15 @@
 // Jobs run by the real console on a private test-driver node: locks, refusals, cancel and start-up recovery.
 using Microsoft.EntityFrameworkCore;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
-using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
 
 namespace QubesWeb.IntegrationTests.JobTests;
 
 public sealed class JobTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-
     /// <summary>A console on its own node with fedora-42, sys-net (a netvm), work and vault, all defined and halted.</summary>
     private static async Task<ConsoleHost> StartAsync(TestNode node, string? dataDir = null)
     {
@@ -30,14 +24,6 @@ public sealed class JobTests
         }
         await host.Get<EstateMonitor>().ReconcileAsync();
         return host;
-    }
-
-    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        var job = await jobs.EnqueueAsync(kind, target);
-        using var cts = new CancellationTokenSource(Timeout);
-        return await jobs.WaitAsync(job.Id, cts.Token);
     }
 
     private static async Task<long> InsertHeldJobAsync(IDbContextFactory<InventoryDbContext> contexts, string target, JobState state, string kind = "shutdown")
@@ -162,9 +148,8 @@ public sealed class JobTests
         else
         {
             Assert.Equal(2, queued.Count);
-            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
             var ended = new List<Job>();
-            foreach (var j in queued) ended.Add(await jobs.WaitAsync(j.Id, cts.Token));
+            foreach (var j in queued) ended.Add(await FinishedAsync(host, j.Id, TimeSpan.FromSeconds(30)));
             Assert.Single(ended, j => j.State == JobState.Succeeded);
             Assert.Single(ended, j => j.State == JobState.Failed && j.Error == "'vault' is already running.");
         }
@@ -230,14 +215,11 @@ public sealed class JobTests
         using var node = new TestNode();
         await using var host = await StartAsync(node);
         Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Start, "work")).State);
-        var jobs = host.Get<JobEngine>();
 
         string message;
         try
         {
-            var job = await jobs.EnqueueAsync(JobKind.Shutdown, "sys-net");
-            using var cts = new CancellationTokenSource(Timeout);
-            var done = await jobs.WaitAsync(job.Id, cts.Token);
+            var done = await RunAsync(host, JobKind.Shutdown, "sys-net");
             Assert.Equal(JobState.Failed, done.State);
             message = done.Error!;
         }

@@ -1,6 +1,5 @@
 // Connection lifetime, listing and lookup against a private test-driver node.
 using QubesWeb.Hypervisor.Libvirt;
-using QubesWeb.Tests.Shared;
 using LibvirtLibrary = global::QubesWeb.Hypervisor.Libvirt.Libvirt;
 
 namespace QubesWeb.IntegrationTests.Libvirt;

@@ -1,6 +1,5 @@
 // Bulk statistics (virConnectGetAllDomainStats) against a private test-driver node.
 using QubesWeb.Hypervisor.Libvirt;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Libvirt;
 

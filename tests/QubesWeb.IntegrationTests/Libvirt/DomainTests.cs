@@ -1,6 +1,5 @@
 // Domain lifecycle, XML, metadata and errors against a private test-driver node.
 using QubesWeb.Hypervisor.Libvirt;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Libvirt;
 

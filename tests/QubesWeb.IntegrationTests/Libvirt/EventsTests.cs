@@ -1,6 +1,5 @@
 // Lifecycle events delivered on the libvirt event thread, against a private test-driver node.
 using QubesWeb.Hypervisor.Libvirt;
-using QubesWeb.Tests.Shared;
 using LibvirtLibrary = global::QubesWeb.Hypervisor.Libvirt.Libvirt;
 
 namespace QubesWeb.IntegrationTests.Libvirt;

@@ -1,18 +1,12 @@
 // Standalones and clones made by the real console on its embedded demo, on real qcow2 files: an independent root
 // equal to the source's revision, the domain's class, refusals with nothing written, failure and cancel leaving
 // nothing behind, a disk that fills up mid-copy, two tabs racing for one name, a source that changes meanwhile.
-using Microsoft.Extensions.Options;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
 
 namespace QubesWeb.IntegrationTests.QubeTests;
@@ -20,26 +14,8 @@ namespace QubesWeb.IntegrationTests.QubeTests;
 public sealed class CloneQubeJobTests
 {
     private const long MiB = 1L << 20, GiB = 1L << 30;
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
 
-    private static string Pool(ConsoleHost host) => host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
-    private static string FileOf(ConsoleHost host, string qube, string file) => Path.Combine(Pool(host), qube, file);
-
-    private static async Task<Job> RunAsync(ConsoleHost host, string name, CloneRequest request)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.EnqueueAsync(JobKind.Clone, name, request, cts.Token);
-        return await jobs.WaitAsync(job.Id, cts.Token);
-    }
-
-    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
-        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.Error}");
-    }
+    private static string FileOf(ConsoleHost host, string qube, string file) => Path.Combine(host.PoolDir, qube, file);
 
     private static async Task<bool> SameDataAsync(string a, string b) =>
         (await ProcessRunner.RunAsync(QemuImg.QemuImgPath, ["compare", "-U", "-q", "--", a, b])).ExitCode == 0;
@@ -49,7 +25,7 @@ public sealed class CloneQubeJobTests
     {
         Assert.Null(await host.Get<InventoryService>().FindAsync(name));
         Assert.Null(host.Get<IHypervisor>().GetDomain(name));
-        var dir = Path.Combine(Pool(host), name);
+        var dir = Path.Combine(host.PoolDir, name);
         if (folderWasThere) Assert.Empty(Directory.GetFileSystemEntries(dir));
         else Assert.False(Directory.Exists(dir), $"{dir} is left behind");
     }
@@ -67,7 +43,7 @@ public sealed class CloneQubeJobTests
     {
         await using var host = await ConsoleHost.StartAsync();
 
-        var job = await RunAsync(host, "dev-env", new CloneRequest(QubeClass.StandaloneVM, "fedora-42", "orange", "sys-firewall",
+        var job = await RunAsync(host, JobKind.Clone, "dev-env", new CloneRequest(QubeClass.StandaloneVM, "fedora-42", "orange", "sys-firewall",
             MemoryMiB: 2000, RootSizeBytes: 12 * GiB, Purpose: StandalonePurpose.Development));
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
@@ -101,7 +77,7 @@ public sealed class CloneQubeJobTests
         await using var host = await ConsoleHost.StartAsync();
         await GrowAsync(host, "debian-13", 8);
 
-        var job = await RunAsync(host, "debian-13-work", new CloneRequest(QubeClass.TemplateVM, "debian-13", "black", CopyPrivate: true));
+        var job = await RunAsync(host, JobKind.Clone, "debian-13-work", new CloneRequest(QubeClass.TemplateVM, "debian-13", "black", CopyPrivate: true));
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         var clone = await host.Get<InventoryService>().GetAsync("debian-13-work");
@@ -118,7 +94,7 @@ public sealed class CloneQubeJobTests
     public async Task An_empty_standalone_has_a_blank_root_of_the_chosen_size()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var job = await RunAsync(host, "installer", new CloneRequest(QubeClass.StandaloneVM, null, "red", RootSizeBytes: 20 * GiB));
+        var job = await RunAsync(host, JobKind.Clone, "installer", new CloneRequest(QubeClass.StandaloneVM, null, "red", RootSizeBytes: 20 * GiB));
         Assert.True(job.State == JobState.Succeeded, job.Error);
         var info = await QemuImg.InfoAsync(FileOf(host, "installer", RootFiles.Revision(1)));
         Assert.Equal(20 * GiB, info.VirtualSizeBytes);
@@ -136,13 +112,13 @@ public sealed class CloneQubeJobTests
     public async Task Bad_requests_are_refused_before_anything_is_written(string name, string? source, QubeClass cls, string? message)
     {
         await using var host = await ConsoleHost.StartAsync();
-        var before = Directory.GetFileSystemEntries(Pool(host), "*", SearchOption.AllDirectories).Order().ToList();
+        var before = Directory.GetFileSystemEntries(host.PoolDir, "*", SearchOption.AllDirectories).Order().ToList();
 
         var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Clone, name,
             new CloneRequest(cls, source, "red"), CancellationToken.None));
 
         if (message is not null) Assert.Equal(message, error.Message);
-        Assert.Equal(before, Directory.GetFileSystemEntries(Pool(host), "*", SearchOption.AllDirectories).Order().ToList());
+        Assert.Equal(before, Directory.GetFileSystemEntries(host.PoolDir, "*", SearchOption.AllDirectories).Order().ToList());
         Assert.Empty(await host.Get<JobEngine>().QueryAsync(new JobQuery { Target = name }));
     }
 
@@ -162,13 +138,12 @@ public sealed class CloneQubeJobTests
         await GrowAsync(host, "debian-13", 1024);
         var jobs = host.Get<JobEngine>();
         var job = await jobs.EnqueueAsync(JobKind.Clone, "cancelled", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"), CancellationToken.None);
-        await Eventually.UntilAsync(null, async () => ((await jobs.GetAsync(job.Id))!.Step ?? "").StartsWith("Copying debian-13 revision 2:", StringComparison.Ordinal),
+        await Eventually.UntilAsync(async () => ((await jobs.GetAsync(job.Id))!.Step ?? "").StartsWith("Copying debian-13 revision 2:", StringComparison.Ordinal),
             "the copy to report progress");
 
         Assert.True(await jobs.CancelAsync(job.Id));
 
-        using var cts = new CancellationTokenSource(Timeout);
-        Assert.Equal(JobState.Cancelled, (await jobs.WaitAsync(job.Id, cts.Token)).State);
+        Assert.Equal(JobState.Cancelled, (await FinishedAsync(host, job.Id)).State);
         await AssertNothingLeftAsync(host, "cancelled");
     }
 
@@ -178,12 +153,12 @@ public sealed class CloneQubeJobTests
         await using var host = await ConsoleHost.StartAsync();
         await GrowAsync(host, "debian-13", 64);
         // The new qube's folder is a small filesystem of its own: the pool as a whole has room, this one fills up.
-        var dir = Path.Combine(Pool(host), "too-big");
+        var dir = Path.Combine(host.PoolDir, "too-big");
         Directory.CreateDirectory(dir);
         await ProcessRunner.RunCheckedAsync("mount", ["-t", "tmpfs", "-o", "size=16M", "tmpfs", dir]);
         try
         {
-            var job = await RunAsync(host, "too-big", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"));
+            var job = await RunAsync(host, JobKind.Clone, "too-big", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"));
 
             Assert.Equal(JobState.Failed, job.State);
             Assert.Contains("No space left on device", job.Error);
@@ -211,8 +186,7 @@ public sealed class CloneQubeJobTests
         var won = Assert.Single(attempts, a => a.Job is not null);
         var lost = Assert.Single(attempts, a => a.Job is null);
         Assert.Matches("'twin' is busy: job #\\d+ \\(Create twin with its own root\\) holds its lock|A qube named 'twin' already exists", lost.Error);
-        using var cts = new CancellationTokenSource(Timeout);
-        Assert.Equal(JobState.Succeeded, (await jobs.WaitAsync(won.Job!.Id, cts.Token)).State);
+        Succeeded(await FinishedAsync(host, won.Job!.Id));
         Assert.Single(await host.Get<InventoryService>().ListAsync(), q => q.Name == "twin");
     }
 
@@ -227,7 +201,7 @@ public sealed class CloneQubeJobTests
         await QemuImg.ConvertAsync(copied, reference);
         var jobs = host.Get<JobEngine>();
         var job = await jobs.EnqueueAsync(JobKind.Clone, "snapshot-copy", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"), CancellationToken.None);
-        await Eventually.UntilAsync(null, async () => ((await jobs.GetAsync(job.Id))!.Step ?? "").StartsWith("Copying", StringComparison.Ordinal), "the copy to start");
+        await Eventually.UntilAsync(async () => ((await jobs.GetAsync(job.Id))!.Step ?? "").StartsWith("Copying", StringComparison.Ordinal), "the copy to start");
 
         // Meanwhile the template runs, changes and commits revision 3; with revisions_to_keep=0, revision 2 would go
         // at once were the copy not reading it.
@@ -235,9 +209,7 @@ public sealed class CloneQubeJobTests
         await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootFiles.Dirty), 0x99, 0, 8 * MiB);
         await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
 
-        using var cts = new CancellationTokenSource(Timeout);
-        var done = await jobs.WaitAsync(job.Id, cts.Token);
-        Assert.True(done.State == JobState.Succeeded, done.Error);
+        Succeeded(await FinishedAsync(host, job.Id));
         Assert.True(await SameDataAsync(reference, FileOf(host, "snapshot-copy", RootFiles.Revision(1))));
         // Once the copy let go, the revision it read went (revision 1 stays: mail still runs on it).
         await host.Get<RootRetention>().ApplyRetentionAsync("debian-13");

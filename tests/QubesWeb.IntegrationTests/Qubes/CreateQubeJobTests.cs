@@ -2,44 +2,20 @@
 // queueing (with nothing written), a failure half-way (nothing left behind) and recovery after a crash.
 using Microsoft.EntityFrameworkCore;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
-using Microsoft.Extensions.Options;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
 
 namespace QubesWeb.IntegrationTests.QubeTests;
 
 public sealed class CreateQubeJobTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-
     private static CreateQubeRequest Request(string? template = "fedora-42", string? netvm = "sys-firewall",
         QubeClass cls = QubeClass.AppVM, string label = "blue") => new(cls, label, template, netvm);
 
-    private static string PoolDir(ConsoleHost host) => host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
-
-    private static async Task<Job> CreateAsync(ConsoleHost host, string name, CreateQubeRequest request)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.EnqueueAsync(JobKind.Create, name, request, cts.Token);
-        return await jobs.WaitAsync(job.Id, cts.Token);
-    }
-
-    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.EnqueueAsync(kind, target, cts.Token);
-        return await jobs.WaitAsync(job.Id, cts.Token);
-    }
 
     private static async Task<int> JobCountAsync(ConsoleHost host)
     {
@@ -73,7 +49,7 @@ public sealed class CreateQubeJobTests
     {
         await using var host = await ConsoleHost.StartAsync();
 
-        var job = await CreateAsync(host, "project-x", Request());
+        var job = await RunAsync(host, JobKind.Create, "project-x", Request());
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal(100, job.Progress);
@@ -85,7 +61,7 @@ public sealed class CreateQubeJobTests
         Assert.Equal("blue", qube.Label.Name);
         Assert.Equal("sys-firewall", qube.NetVm?.Name);
 
-        var dir = Path.Combine(PoolDir(host), "project-x");
+        var dir = Path.Combine(host.PoolDir, "project-x");
         var priv = Path.Combine(dir, "private.qcow2");
         var vol = Path.Combine(dir, "volatile.qcow2");
         // Only the private volume persists; the root snapshot and the volatile volume are made at each start.
@@ -112,7 +88,7 @@ public sealed class CreateQubeJobTests
         Assert.True(start.State == JobState.Succeeded, start.Error);
         Assert.Equal(RunState.Running, hypervisor.GetDomain("project-x")!.State);
         Assert.Equal(10L << 30, (await QemuImg.InfoAsync(vol)).VirtualSizeBytes);
-        Assert.Equal(Path.Combine(PoolDir(host), "fedora-42", RootFiles.Revision(1)), (await QemuImg.ChainAsync(snap))[1].Path);
+        Assert.Equal(Path.Combine(host.PoolDir, "fedora-42", RootFiles.Revision(1)), (await QemuImg.ChainAsync(snap))[1].Path);
     }
 
     private static readonly string[] BadNames =
@@ -145,7 +121,7 @@ public sealed class CreateQubeJobTests
 
         Assert.True(failures.Count == 0, string.Join("\n", failures));
         Assert.False(Directory.Exists(Path.Combine(host.DataDir, "x")));
-        Assert.False(Directory.Exists(Path.Combine(PoolDir(host), "a")));
+        Assert.False(Directory.Exists(Path.Combine(host.PoolDir, "a")));
     }
 
     private static string Escape(string s) =>
@@ -189,12 +165,12 @@ public sealed class CreateQubeJobTests
     public async Task A_non_empty_pool_folder_for_the_name_fails_the_job_naming_the_folder_and_the_folder_is_kept()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var dir = Path.Combine(PoolDir(host), "project-z");
+        var dir = Path.Combine(host.PoolDir, "project-z");
         Directory.CreateDirectory(dir);
         var precious = Path.Combine(dir, "keep-me.txt");
         await File.WriteAllTextAsync(precious, "not the console's");
 
-        var job = await CreateAsync(host, "project-z", Request());
+        var job = await RunAsync(host, JobKind.Create, "project-z", Request());
 
         Assert.Equal(JobState.Failed, job.State);
         Assert.Equal($"The pool already has a folder for 'project-z' ({dir}); remove or rename it first.", job.Error);
@@ -219,14 +195,14 @@ public sealed class CreateQubeJobTests
                 "CREATE TRIGGER fault_uuid AFTER INSERT ON Qubes WHEN NEW.Name = 'halfway' BEGIN UPDATE Qubes SET Uuid = '" + uuid + "' WHERE Id = NEW.Id; END;");
 #pragma warning restore EF1003
 
-        var job = await CreateAsync(host, "halfway", Request());
+        var job = await RunAsync(host, JobKind.Create, "halfway", Request());
 
         Assert.Equal(JobState.Failed, job.State);
         Assert.Contains("legacy-vm", job.Error);
         Assert.Contains(job.Log, l => l.Text == "Removing what this job made." && l.Level == JobLogLevel.Warning);
         Assert.Null(await host.Get<InventoryService>().FindAsync("halfway"));
         Assert.Null(hypervisor.GetDomain("halfway"));
-        Assert.False(Directory.Exists(Path.Combine(PoolDir(host), "halfway")));
+        Assert.False(Directory.Exists(Path.Combine(host.PoolDir, "halfway")));
         Assert.Equal(RunState.Halted, hypervisor.GetDomain("legacy-vm")!.State);
         await using (var db = await host.Get<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
             Assert.False(await db.Locks.AnyAsync(l => l.QubeName == "halfway"));
@@ -236,14 +212,14 @@ public sealed class CreateQubeJobTests
     public async Task A_failure_in_a_pre_existing_empty_pool_folder_removes_the_volumes_but_keeps_the_folder()
     {
         await using var host = await ConsoleHost.StartAsync();
-        var dir = Path.Combine(PoolDir(host), "halfway");
+        var dir = Path.Combine(host.PoolDir, "halfway");
         Directory.CreateDirectory(dir);
         // Fault: the inventory refuses the row, after the private volume was made.
         await using (var db = await host.Get<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync())
             await db.Database.ExecuteSqlRawAsync(
                 "CREATE TRIGGER fault_row BEFORE INSERT ON Qubes WHEN NEW.Name = 'halfway' BEGIN SELECT RAISE(ABORT, 'injected fault'); END;");
 
-        var job = await CreateAsync(host, "halfway", Request());
+        var job = await RunAsync(host, JobKind.Create, "halfway", Request());
 
         Assert.Equal(JobState.Failed, job.State);
         Assert.Contains(job.Log, l => l.Text.StartsWith("Private volume made in"));
@@ -275,7 +251,7 @@ public sealed class CreateQubeJobTests
     {
         var dataDir = ConsoleHost.NewDataDir();
         var first = await ConsoleHost.StartAsync(dataDir: dataDir);
-        var dir = Path.Combine(PoolDir(first), "crashed");
+        var dir = Path.Combine(first.PoolDir, "crashed");
         await first.StopAsync();
         Directory.CreateDirectory(dir);
         await QemuImg.CreateAsync(Path.Combine(dir, "private.qcow2"), CreateQubeJob.PrivateSize);
@@ -294,7 +270,7 @@ public sealed class CreateQubeJobTests
             Assert.False(await db.Locks.AnyAsync(l => l.QubeName == "crashed"));
 
         // The name is free again: creating it now succeeds.
-        var again = await CreateAsync(host, "crashed", Request());
+        var again = await RunAsync(host, JobKind.Create, "crashed", Request());
         Assert.True(again.State == JobState.Succeeded, again.Error);
     }
 
@@ -303,7 +279,7 @@ public sealed class CreateQubeJobTests
     {
         var dataDir = ConsoleHost.NewDataDir();
         var first = await ConsoleHost.StartAsync(dataDir: dataDir);
-        var dir = Path.Combine(PoolDir(first), "crashed");
+        var dir = Path.Combine(first.PoolDir, "crashed");
         await first.StopAsync();
         Directory.CreateDirectory(dir);
         var precious = Path.Combine(dir, "keep-me.txt");

@@ -24,16 +24,14 @@ public sealed class QubeQueriesTests
     {
         var writes = host.Get<InventoryWrites>();
         var estate = host.Get<EstateMonitor>();
-        var deadline = DateTime.UtcNow + Timeout;
-        while (true)
+        (T First, T Second) pair = default;
+        await Eventually.UntilAsync(async () =>
         {
             var (w, s) = (writes.Version, estate.StatesVersion);
-            var first = await read();
-            var second = await read();
-            if (writes.Version == w && estate.StatesVersion == s) return (first, second);
-            Assert.True(DateTime.UtcNow < deadline, "The console kept writing to its inventory for a minute after it started.");
-            await Task.Delay(50);
-        }
+            pair = (await read(), await read());
+            return writes.Version == w && estate.StatesVersion == s;
+        }, "two reads with no inventory write or run-state change between them", Timeout);
+        return pair;
     }
 
     [Fact]

@@ -1,33 +1,17 @@
 // The remove job run by the real console on its embedded demo: what a removal deletes (domain, row, the qube's own
 // files and nothing else), what it refuses before queueing (with nothing changed), and recovery after a crash.
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
 
 namespace QubesWeb.IntegrationTests.QubeTests;
 
 public sealed class RemoveQubeJobTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
-
-    private static string PoolDir(ConsoleHost host) => host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
-
-    private static async Task<Job> RemoveAsync(ConsoleHost host, string name)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = await jobs.EnqueueAsync(JobKind.Remove, name, cts.Token);
-        return await jobs.WaitAsync(job.Id, cts.Token);
-    }
 
     /// <summary>Every file and folder under the data folder but the database's and libvirt's own, which change on their own.</summary>
     private static SortedSet<string> Files(string dataDir) =>
@@ -72,13 +56,13 @@ public sealed class RemoveQubeJobTests
         var hypervisor = host.Get<IHypervisor>();
         var vault = await host.Get<InventoryService>().GetAsync("vault");
         Assert.Equal(RunState.Halted, hypervisor.GetDomain("vault")?.State);
-        var dir = Path.Combine(PoolDir(host), "vault");
+        var dir = Path.Combine(host.PoolDir, "vault");
         // Halted, it has its private volume; its root snapshot and volatile volume exist only while it runs.
         var own = vault.Volumes.Select(v => v.Path!).Where(File.Exists).ToList();
         Assert.Equal([Path.Combine(dir, "private.qcow2")], own);
         var others = Files(host.DataDir).Where(p => p != dir && !p.StartsWith(dir + Path.DirectorySeparatorChar, StringComparison.Ordinal)).ToList();
 
-        var job = await RemoveAsync(host, "vault");
+        var job = await RunAsync(host, JobKind.Remove, "vault");
 
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal("Remove vault", host.Get<JobEngine>().Describe(job));
@@ -94,10 +78,7 @@ public sealed class RemoveQubeJobTests
         Assert.DoesNotContain(report.Unmanaged, u => u.Name == "vault");
         Assert.Null(hypervisor.GetDomain("vault"));
         // The name is free again.
-        var again = await host.Get<JobEngine>().EnqueueAsync(JobKind.Create, "vault",
-            new CreateQubeRequest(QubeClass.AppVM, "black", "debian-13", null), CancellationToken.None);
-        using var cts = new CancellationTokenSource(Timeout);
-        Assert.Equal(JobState.Succeeded, (await host.Get<JobEngine>().WaitAsync(again.Id, cts.Token)).State);
+        await SucceedsAsync(host, JobKind.Create, "vault", new CreateQubeRequest(QubeClass.AppVM, "black", "debian-13", null));
     }
 
     [Fact]
@@ -184,6 +165,6 @@ public sealed class RemoveQubeJobTests
         Assert.Equal(filesBefore, Files(dataDir));
         Assert.Equal(RunState.Halted, host.Get<IHypervisor>().GetDomain("vault")?.State);
         // The lock is released once recovery has run: the qube can be removed again.
-        Assert.Equal(JobState.Succeeded, (await RemoveAsync(host, "vault")).State);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Remove, "vault")).State);
     }
 }

@@ -5,7 +5,6 @@ using Microsoft.Extensions.Options;
 using QubesWeb.Hypervisor.Agent;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Libvirt;
-using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Updates;
 
 namespace QubesWeb.IntegrationTests.RealHypervisor;
@@ -70,7 +69,7 @@ public sealed class RealGuestAgentTests(RealLibvirtd daemon, TestGuest guest) : 
             Assert.Equal("after\n", (await agent.RunAsync("/bin/echo", ["after"], Generous)).StdOut);
 
             await agent.ShutdownAsync();
-            await Eventually.UntilAsync(null, () => !domain.IsActive, "the guest to power off after guest-shutdown", Boot);
+            await Eventually.UntilAsync(() => !domain.IsActive, "the guest to power off after guest-shutdown", Boot);
             Assert.Equal(DomainState.Shutoff, domain.GetState().State);
         }
         finally

@@ -1,13 +1,10 @@
 using System.Diagnostics;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.RealHypervisor;
 
@@ -36,9 +33,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             Assert.Equal(new QubeMetadata("StandaloneVM", "orange", null), hypervisor.GetMetadata(name));
             Assert.Equal(RunState.Halted, estate.StateOf(name));
 
-            var jobs = host.Get<JobEngine>();
-            var start = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Start, name)).Id, Cancel());
-            Assert.True(start.State == JobState.Succeeded, start.Error);
+            await SucceedsAsync(host, JobKind.Start, name, timeout: Wait);
             Assert.Equal(RunState.Running, estate.StateOf(name));
             // The console's private modes (0600 images in 0711 folders, see PrivateFiles) did not keep qemu out:
             // it runs as its own user, which reached the images only through libvirt's DAC relabelling.
@@ -54,8 +49,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             // qemu's domain XML, with all libvirt's defaults, still reads as what the console defined.
             Assert.DoesNotContain(name, await estate.AlignDomainsAsync());
 
-            var shutdown = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Shutdown, name)).Id, Cancel());
-            Assert.True(shutdown.State == JobState.Succeeded, shutdown.Error);
+            var shutdown = await SucceedsAsync(host, JobKind.Shutdown, name, timeout: Wait);
             Assert.Contains(shutdown.Log, l => l.Text.Contains("did not shut down within 3 s; killing it"));
             Assert.Equal(RunState.Halted, hypervisor.GetDomain(name)!.State);
         }
@@ -86,12 +80,12 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
 
             // Undefined behind its back, the qube is defined again from the inventory, the source of truth.
             await VirshAsync("undefine", name);
-            var deadline = DateTime.UtcNow + Wait;
-            while (host.Get<IHypervisor>().GetDomain(name) is null)
+            await Eventually.UntilAsync(async () =>
             {
-                Assert.True(DateTime.UtcNow < deadline, $"{name} was not defined again from the inventory");
+                if (host.Get<IHypervisor>().GetDomain(name) is not null) return true;
                 await estate.ReconcileAsync();
-            }
+                return false;
+            }, $"{name} to be defined again from the inventory", Wait);
         }
         finally
         {
@@ -112,8 +106,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             var estate = host.Get<EstateMonitor>();
             await estate.ReconcileAsync();
             var jobs = host.Get<JobEngine>();
-            var start = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Start, name)).Id, Cancel());
-            Assert.True(start.State == JobState.Succeeded, start.Error);
+            await SucceedsAsync(host, JobKind.Start, name, timeout: Wait);
 
             // No guest OS answers the ACPI request: the job waits for the guest, and the user gives up on it.
             var shutdown = await jobs.EnqueueAsync(JobKind.Shutdown, name);
@@ -123,12 +116,11 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
                 Assert.True(await changed.WaitAsync(Wait), "the shutdown job never reached its waiting step");
             Assert.True(await jobs.CancelAsync(shutdown.Id));
 
-            var ended = await jobs.WaitAsync(shutdown.Id, Cancel());
+            var ended = await FinishedAsync(host, shutdown.Id, Wait);
             Assert.Equal(JobState.Cancelled, ended.State);
             Assert.Equal(RunState.Running, host.Get<IHypervisor>().GetDomain(name)!.State);
             // Its lock is free again: the user can kill it now.
-            var kill = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Kill, name)).Id, Cancel());
-            Assert.True(kill.State == JobState.Succeeded, kill.Error);
+            await SucceedsAsync(host, JobKind.Kill, name, timeout: Wait);
         }
         finally
         {
@@ -143,10 +135,8 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
     /// </summary>
     private static async Task CreateStandaloneAsync(ConsoleHost host, string name, string label, string notes = "")
     {
-        var jobs = host.Get<JobEngine>();
-        var made = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Clone, name, new CloneRequest(QubeClass.StandaloneVM, null,
-            label, MemoryMiB: 128, VCpus: 1, RootSizeBytes: 1L << 30, PrivateSizeBytes: 64L << 20, Notes: notes), Cancel())).Id, Cancel());
-        Assert.True(made.State == JobState.Succeeded, made.Error);
+        await SucceedsAsync(host, JobKind.Clone, name, new CloneRequest(QubeClass.StandaloneVM, null,
+            label, MemoryMiB: 128, VCpus: 1, RootSizeBytes: 1L << 30, PrivateSizeBytes: 64L << 20, Notes: notes), Wait);
     }
 
     /// <summary>

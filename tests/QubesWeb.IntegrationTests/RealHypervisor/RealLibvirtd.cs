@@ -26,12 +26,7 @@ public sealed class RealLibvirtd : IAsyncLifetime
             using var p = Process.Start(psi)!;
             await p.WaitForExitAsync();
         }
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!await CanConnectAsync())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"libvirtd did not answer on {Socket} within 30 s.");
-            await Task.Delay(100);
-        }
+        await Eventually.UntilAsync(CanConnectAsync, $"libvirtd to answer on {Socket}", TimeSpan.FromSeconds(30));
     }
 
     /// <summary>

@@ -3,17 +3,12 @@
 // at a NUL, and two tabs submitting the same new name at once: exactly one wins. Nothing is written on a refusal: no
 // job row, no file or folder under the data folder, no libvirt domain, no inventory row.
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Templates;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
 
 namespace QubesWeb.IntegrationTests.Security;
@@ -167,14 +162,13 @@ public sealed class BadInputJobTests
             // The loser is told why: the winner holds the name's lock, or has already made the qube.
             Assert.True(lost.Error is JobConflictException { Message: var m } && m.Contains($"'{name}' is busy")
                         || lost.Error is QubeRuleException { Message: var r } && r.Contains("already exists"), lost.Error!.ToString());
-            var done = await jobs.WaitAsync(won.Job!.Id, cts.Token);
-            Assert.True(done.State == JobState.Succeeded, done.Error);
+            Succeeded(await jobs.WaitAsync(won.Job!.Id, cts.Token));
 
             await using var db = await host.Get<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
             Assert.Equal(1, await db.Qubes.CountAsync(q => q.Name == name, cts.Token));
             Assert.Equal(1, await db.Jobs.CountAsync(j => j.Target == name, cts.Token));
             Assert.NotNull(host.Get<IHypervisor>().GetDomain(name));
-            Assert.True(Directory.Exists(Path.Combine(host.Get<IOptions<QubesWebOptions>>().Value.PoolDir, name)));
+            Assert.True(Directory.Exists(Path.Combine(host.PoolDir, name)));
         }
     }
 
@@ -221,8 +215,7 @@ public sealed class BadInputJobTests
         Assert.StartsWith("There is no label", noLabel.Message);
 
         // No notes is empty notes: the qube is made (it used to fail at the inventory step as "already exists").
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Create, "no-notes", nullNotes, cts.Token)).Id, cts.Token);
-        Assert.True(job.State == JobState.Succeeded, job.Error);
+        Succeeded(await jobs.WaitAsync((await jobs.EnqueueAsync(JobKind.Create, "no-notes", nullNotes, cts.Token)).Id, cts.Token));
         Assert.Equal("", (await host.Get<InventoryService>().GetAsync("no-notes")).Notes);
     }
 }

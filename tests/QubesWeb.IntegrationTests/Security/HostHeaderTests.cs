@@ -1,7 +1,6 @@
 // DNS rebinding: a page whose own name resolves to 127.0.0.1 still sends its own Host, which the console refuses,
 // also with a signed-in session's cookie.
 using System.Net;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Security;
 

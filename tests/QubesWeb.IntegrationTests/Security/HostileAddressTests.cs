@@ -3,10 +3,7 @@
 // no markup from the address reaches the page as markup, and nothing is written.
 using System.Net;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using QubesWeb.Data;
-using QubesWeb.Hosting;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Security;
 
@@ -65,7 +62,7 @@ public sealed class HostileAddressTests
     private static async Task<string> StateAsync(ConsoleHost host)
     {
         await using var db = await host.Get<IDbContextFactory<InventoryDbContext>>().CreateDbContextAsync();
-        var pool = host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
+        var pool = host.PoolDir;
         var folders = Directory.EnumerateDirectories(pool, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal);
         return $"{await db.Jobs.CountAsync()}|{await db.Qubes.CountAsync()}|{string.Join(",", folders)}";
     }

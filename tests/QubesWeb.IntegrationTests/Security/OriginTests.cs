@@ -3,7 +3,6 @@
 using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Security;
 

@@ -1,7 +1,6 @@
 // What every response forbids (framing, sniffing, referrers), and a home page that loads nothing from elsewhere.
 using System.Net;
 using System.Text.RegularExpressions;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Security;
 

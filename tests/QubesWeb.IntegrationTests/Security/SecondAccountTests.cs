@@ -2,7 +2,6 @@
 // and must get nothing from either. The account is made by the test and removed after it; its tools are curl and cat,
 // run with setpriv as that account (argument lists, no shell).
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Security;
 

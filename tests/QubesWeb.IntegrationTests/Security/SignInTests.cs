@@ -4,8 +4,6 @@ using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
 using QubesWeb.Hosting.SignIn;
-using QubesWeb.IntegrationTests.EstateTests;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Security;
 
@@ -176,7 +174,7 @@ public sealed class SignInTests
         using var ws = await OpenCircuitSocketAsync(host, http, $"{name}={value}");
 
         var sessions = host.Get<SessionStore>();
-        await Eventually.UntilAsync(null, () => sessions.Count == 0, "the idle session to expire", TimeSpan.FromSeconds(20));
+        await Eventually.UntilAsync(() => sessions.Count == 0, "the idle session to expire", TimeSpan.FromSeconds(20));
         await AssertCutAsync(ws);
         using var after = await http.GetAsync("/");
         Assert.Equal(HttpStatusCode.Unauthorized, after.StatusCode);

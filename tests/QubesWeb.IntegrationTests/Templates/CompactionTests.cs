@@ -2,36 +2,18 @@
 // read the same, it is refused while the template runs, and a console killed during the convert or at the swap
 // leaves a template that starts and reads the same.
 using Microsoft.Extensions.Options;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Templates;
 
 public sealed class CompactionTests
 {
     private const long MiB = 1L << 20, Cluster = 64 * 1024;
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
 
     private static string FileOf(string dataDir, string qube, string file) => Path.Combine(dataDir, "pool", qube, file);
-
-    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = arguments is null ? await jobs.EnqueueAsync(kind, target, cts.Token) : await jobs.EnqueueAsync(kind, target, JobArguments.Serialize(arguments), cts.Token);
-        return await jobs.WaitAsync(job.Id, cts.Token);
-    }
-
-    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
-    {
-        var job = await RunAsync(host, kind, target, arguments);
-        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.Error}");
-    }
 
     /// <summary>
     /// debian-13 with 64 MiB written in one update, then 48 MiB of it zeroed (write -z -u) and 8 MiB more discarded

@@ -6,36 +6,21 @@
 using Microsoft.Data.Sqlite;
 using QubesWeb.Components.Shared;
 using QubesWeb.Services;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Templates;
 using QubesWeb.Services.Updates;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Templates;
 
 public sealed class CompactionWhileReadTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
     private static readonly string[] Readers = ["personal", "sys-firewall", "sys-net", "work"];
     private const string NoTimer = "--DiskUsageInterval=1.00:00:00";
 
     private static string FileOf(string dataDir, string qube, string file) => Path.Combine(dataDir, "pool", qube, file);
-
-    private static async Task<Job> SucceedsAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = arguments is null ? await jobs.EnqueueAsync(kind, target, cts.Token) : await jobs.EnqueueAsync(kind, target, JobArguments.Serialize(arguments), cts.Token);
-        job = await jobs.WaitAsync(job.Id, cts.Token);
-        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.State} {job.Error}");
-        return job;
-    }
 
     private static async Task<RootHistory> HistoryAsync(ConsoleHost host) => (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!;
 

@@ -3,14 +3,10 @@
 // job that was cut off is marked.
 using QubesWeb.Services;
 using Microsoft.Extensions.Options;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.Templates;
 
@@ -20,14 +16,6 @@ public sealed class CrashTests
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(120);
 
     private static string FileOf(string dataDir, string qube, string file) => Path.Combine(dataDir, "pool", qube, file);
-
-    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Deadline);
-        var job = await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
-        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.Error}");
-    }
 
     /// <summary>
     /// A console stopped while debian-13 ran with writes in its dirty overlay: the next start finds it halted (the

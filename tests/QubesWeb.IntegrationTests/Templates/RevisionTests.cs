@@ -2,20 +2,14 @@
 // test driver for lifecycle): commit at shutdown, outdated AppVMs, their restart onto the new data, retention and
 // in-use protection, revert, switch template, faults and start-up recovery.
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using QubesWeb.Data;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Services.Qubes;
-using QubesWeb.Hosting;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Templates;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
 
 namespace QubesWeb.IntegrationTests.Templates;
@@ -23,26 +17,8 @@ namespace QubesWeb.IntegrationTests.Templates;
 public sealed class RevisionTests
 {
     private const long MiB = 1L << 20;
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(60);
 
-    private static string Pool(ConsoleHost host) => host.Get<IOptions<QubesWebOptions>>().Value.PoolDir;
-    private static string FileOf(ConsoleHost host, string qube, string file) => Path.Combine(Pool(host), qube, file);
-
-    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = arguments is null
-            ? await jobs.EnqueueAsync(kind, target, cts.Token)
-            : await jobs.EnqueueAsync(kind, target, JobArguments.Serialize(arguments), cts.Token);
-        return await jobs.WaitAsync(job.Id, cts.Token);
-    }
-
-    private static async Task SucceedsAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
-    {
-        var job = await RunAsync(host, kind, target, arguments);
-        Assert.True(job.State == JobState.Succeeded, $"{kind} {target}: {job.State} {job.Error}");
-    }
+    private static string FileOf(ConsoleHost host, string qube, string file) => Path.Combine(host.PoolDir, qube, file);
 
     /// <summary>Start the template, write <paramref name="pattern"/> into its dirty overlay as a guest would, shut it down.</summary>
     private static async Task ChangeTemplateAsync(ConsoleHost host, string template, byte pattern, long offset)
@@ -245,7 +221,7 @@ public sealed class RevisionTests
         await ReadsAsync(rev3, 0x51, 0, 16 * MiB);
         await ReadsAsync(rev3, 0xc2, 64 * MiB);
         await ReadsAsync(rev3, 0xc3, 128 * MiB);
-        Assert.Empty(Directory.GetFiles(Path.Combine(Pool(host), "fedora-42"), "root.*.qcow2").Except([rev3]));
+        Assert.Empty(Directory.GetFiles(Path.Combine(host.PoolDir, "fedora-42"), "root.*.qcow2").Except([rev3]));
     }
 
     [Fact]

@@ -1,20 +1,15 @@
 // A revision file whose header names a backing file outside the pool (/etc/shadow) or a json: description: the
 // console must not open it for a start, a clone or a compaction, must say why, and must write nothing.
 using System.Security.Cryptography;
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
-using QubesWeb.Tests.Shared;
 
 namespace QubesWeb.IntegrationTests.TemplateTests;
 
 public sealed class UnsafeImageTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
-
     public static TheoryData<string, string[], string> Crafted => new()
     {
         // what, qemu-img create's backing arguments, what the refusal says about it
@@ -61,14 +56,6 @@ public sealed class UnsafeImageTests
         Assert.Null(await host.Get<Inventory>().FindAsync("copied"));
         Assert.Equal(history.Current, (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Current);
         _ = what;
-    }
-
-    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        var job = arguments is null ? await jobs.EnqueueAsync(kind, target, cts.Token) : await jobs.EnqueueAsync(kind, target, JobArguments.Serialize(arguments), cts.Token);
-        return await jobs.WaitAsync(job.Id, cts.Token);
     }
 
     private static string Hash(string path) => Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path)));

@@ -1,30 +1,17 @@
 // Template updates end to end on the embedded demo: the simulated guest's package manager output streamed into the
 // job's log, the root committed as a new revision on real files, its running qubes outdated; a cancelled or failed
 // update leaves the template on its old revision; checks set Qubes' updates features.
-using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
-using QubesWeb.IntegrationTests.EstateTests;
 using QubesWeb.Services.Estate;
-using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Updates;
-using QubesWeb.Tests.Shared;
 using InventoryService = QubesWeb.Data.Qubes.Inventory;
 
 namespace QubesWeb.IntegrationTests.Updates;
 
 public sealed class UpdateJobTests
 {
-    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(120);
-
-    private static async Task<Job> RunAsync(ConsoleHost host, JobKind kind, string target)
-    {
-        var jobs = host.Get<JobEngine>();
-        using var cts = new CancellationTokenSource(Timeout);
-        return await jobs.WaitAsync((await jobs.EnqueueAsync(kind, target, cts.Token)).Id, cts.Token);
-    }
-
     private static async Task<RootStaleness> StalenessAsync(ConsoleHost host, string qube) =>
         QubeRow.From(await host.Get<InventoryService>().ListAsync(), host.Get<EstateMonitor>()).Single(r => r.Name == qube).Staleness;
 
@@ -35,7 +22,7 @@ public sealed class UpdateJobTests
         var jobs = host.Get<JobEngine>();
         var queued = await jobs.EnqueueAsync(JobKind.Update, "fedora-42", CancellationToken.None);
         // The log streams: package lines are there while the job still runs.
-        await Eventually.UntilAsync(null, async () =>
+        await Eventually.UntilAsync(async () =>
         {
             var job = (await jobs.GetAsync(queued.Id))!;
             return job.Log.Any(l => l.Text.Contains("Upgrading") && l.Text.Contains("[simulated]")) || job.IsFinished;
@@ -43,10 +30,8 @@ public sealed class UpdateJobTests
         var during = (await jobs.GetAsync(queued.Id))!;
         Assert.False(during.IsFinished, "the log did not stream: the first package line came with the end of the job");
 
-        using var cts = new CancellationTokenSource(Timeout);
-        var done = await jobs.WaitAsync(queued.Id, cts.Token);
+        var done = Succeeded(await FinishedAsync(host, queued.Id));
 
-        Assert.True(done.State == JobState.Succeeded, done.Error);
         Assert.Contains(done.Log, l => l.Level == JobLogLevel.Warning && l.Text.StartsWith("Demo mode: the package manager inside the qube is simulated"));
         Assert.Contains(done.Log, l => l.Text == "[simulated by the demo] /usr/bin/dnf -y upgrade --refresh");
         Assert.Contains(done.Log, l => l.Text == "fedora-42 is on revision 2 now (was 1).");
@@ -68,12 +53,11 @@ public sealed class UpdateJobTests
         await using var host = await ConsoleHost.StartAsync();
         var jobs = host.Get<JobEngine>();
         var queued = await jobs.EnqueueAsync(JobKind.Update, "debian-13", CancellationToken.None);
-        await Eventually.UntilAsync(null, async () => (await jobs.GetAsync(queued.Id))!.Log.Any(l => l.Text.Contains("Unpacking")), "the update to be under way");
+        await Eventually.UntilAsync(async () => (await jobs.GetAsync(queued.Id))!.Log.Any(l => l.Text.Contains("Unpacking")), "the update to be under way");
 
         Assert.True(await jobs.CancelAsync(queued.Id));
 
-        using var cts = new CancellationTokenSource(Timeout);
-        var done = await jobs.WaitAsync(queued.Id, cts.Token);
+        var done = await FinishedAsync(host, queued.Id);
         Assert.Equal(JobState.Cancelled, done.State);
         Assert.Contains(done.Log, l => l.Text == "debian-13 stays on revision 1.");
         var history = (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!;
