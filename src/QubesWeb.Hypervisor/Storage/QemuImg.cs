@@ -60,18 +60,19 @@ public static partial class QemuImg
     /// <summary>
     /// The bytes a flattened qcow2 copy of <paramref name="path"/>'s whole chain needs (qemu-img measure "required").
     /// </summary>
-    public static async Task<long> MeasureAsync(string path, CancellationToken ct = default)
+    public static async Task<long> MeasureAsync(string path, CancellationToken ct = default, string format = "qcow2")
     {
-        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["measure", "-U", "--output=json", "-f", "qcow2", "-O", "qcow2", "--", path], ct);
+        var r = await ProcessRunner.RunCheckedAsync(QemuImgPath, ["measure", "-U", "--output=json", "-f", format, "-O", "qcow2", "--", path], ct);
         using var doc = JsonDocument.Parse(r.StandardOutput);
         return doc.RootElement.GetProperty("required").GetInt64();
     }
 
     /// <summary>
     /// Writes <paramref name="source"/>'s whole backing chain as one independent qcow2 file (only data clusters),
-    /// reporting progress in percent as qemu-img convert -p prints it.
+    /// reporting progress in percent as qemu-img convert -p prints it. <paramref name="sourceFormat"/> is named, never probed.
     /// </summary>
-    public static async Task ConvertAsync(string source, string destination, Action<double>? progress = null, CancellationToken ct = default)
+    public static async Task ConvertAsync(string source, string destination, Action<double>? progress = null, CancellationToken ct = default,
+        string sourceFormat = "qcow2")
     {
         var pending = "";
         void OnChunk(string chunk)
@@ -86,7 +87,7 @@ public static partial class QemuImg
                 if (m.Success) progress?.Invoke(double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture));
             }
         }
-        await ProcessRunner.RunCheckedAsync(QemuImgPath, ["convert", "-p", "-U", "-f", "qcow2", "-O", "qcow2", "--", source, destination], ct, OnChunk);
+        await ProcessRunner.RunCheckedAsync(QemuImgPath, ["convert", "-p", "-U", "-f", sourceFormat, "-O", "qcow2", "--", source, destination], ct, OnChunk);
     }
 
     /// <summary>Grows an image to <paramref name="virtualSizeBytes"/> (never shrinks: a smaller size is refused by the caller).</summary>

@@ -106,6 +106,25 @@ public static class RootStore
         }
     }
 
+    /// <summary>
+    /// A qcow2 copy at <paramref name="destination"/> (which must not exist) of an image from outside the pool, read
+    /// in the <paramref name="format"/> the caller names. The caller has checked with <see cref="ImageHeader"/> that the
+    /// image names no other file (no backing file, no external data file); qemu-img would open whatever it names. On
+    /// failure nothing is left at the destination.
+    /// </summary>
+    public static async Task ImportAsync(string source, ImageFormat format, string destination, Action<double>? progress = null, CancellationToken ct = default)
+    {
+        try
+        {
+            await Durable.WriteBehindAsync(destination, QemuImg.ConvertAsync(source, destination, progress, ct, ImageHeader.ToolName(format)));
+        }
+        catch
+        {
+            File.Delete(destination);
+            throw;
+        }
+    }
+
     public static void Delete(string path)
     {
         File.Delete(path);

@@ -56,6 +56,8 @@ public static class ServiceExtensions
         services.AddSingleton<IJobKind, CompactRootJob>();
         services.AddSingleton<RestartOutdatedJob>();
         services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<RestartOutdatedJob>());
+        services.AddSingleton<ImportTemplateJob>();
+        services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<ImportTemplateJob>());
         // The pages' only way in: commands that change things, queries that read them.
         services.AddSingleton<QubeCommands>();
         services.AddSingleton<QubeQueries>();

@@ -26,6 +26,7 @@ public readonly struct JobKind(string name) : IEquatable<JobKind>
     public static readonly JobKind RestartOutdated = new("restart-outdated");
     public static readonly JobKind Update = new("update");
     public static readonly JobKind CheckUpdates = new("check-updates");
+    public static readonly JobKind Import = new("import");
 
     /// <summary>Whether <paramref name="job"/> is of this kind.</summary>
     public bool Is(Job job) => job.Kind == Name;

@@ -149,17 +149,11 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
     public async Task RunAsync(JobContext job, CancellationToken ct)
     {
         var request = job.ArgumentsAs<CloneRequest>();
-        var dir = Path.Combine(PoolDir, job.Target);
-        var madeDir = !Directory.Exists(dir);
-        if (!madeDir && Directory.EnumerateFileSystemEntries(dir).Any())
-            throw new QubeRuleException($"The pool already has a folder for '{job.Target}' ({dir}); remove or rename it first.");
-        var made = new List<string>();
-        var madeRow = false;
-        var defined = false;
+        var made = new MadeSoFar(job.Target, PoolDir);
+        var dir = made.Folder;
         Task privateMade = Task.CompletedTask;
         try
         {
-            PrivateFiles.CreateFolder(dir);
             var rootPath = Path.Combine(dir, RootFiles.Revision(1));
             var privPath = Path.Combine(dir, "private.qcow2");
             string reason;
@@ -171,7 +165,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             if (!copyPrivate)
             {
                 // An empty private volume does not wait for the root's copy: it is made beside it.
-                made.Add(privPath);
+                made.File("private.qcow2");
                 privateMade = QemuImg.CreateAsync(privPath, request.PrivateSizeBytes ?? DefaultPrivateSize, ct: ct);
             }
             if (source is not null)
@@ -179,8 +173,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                 var (rev, _, pin) = await roots.PinCurrentAsync(source.Name, ct);
                 using (pin)
                 {
-                    var part = rootPath + ".part";
-                    made.Add(part);
+                    var part = made.File(RootFiles.Revision(1) + ".part");
                     await job.ProgressAsync(5, $"Copying {source.Name} revision {rev.Number}");
                     var progress = job.TrackTool(5, 85, p => $"Copying {source.Name} revision {rev.Number}: {p:0}%");
                     var method = await RootStore.CopyFlattenedAsync(rev.Path, part, PoolDir, progress.Report, ct);
@@ -195,7 +188,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                     }
                     else
                         rootInfo = info;
-                    made.Add(rootPath);
+                    made.File(RootFiles.Revision(1));
                     Durable.SyncFile(part);
                     FaultPoints.Hit("copied");
                     Durable.Rename(part, rootPath);
@@ -206,7 +199,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             else
             {
                 rootSize = request.RootSizeBytes ?? DefaultRootSize;
-                made.Add(rootPath);
+                made.File(RootFiles.Revision(1));
                 await QemuImg.CreateAsync(rootPath, rootSize, ct: ct);
                 reason = "Empty, for an OS installed from media";
                 await job.LogAsync($"Made an empty root of {Format(rootSize)}.");
@@ -217,7 +210,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             if (copyPrivate)
             {
                 await ImageChain.EnsureSafeAsync(sourcePrivate!, PoolDir, ct);
-                made.Add(privPath);
+                made.File("private.qcow2");
                 await QemuImg.ConvertAsync(sourcePrivate!, privPath, ct: ct);
                 if (request.PrivateSizeBytes is { } ps && ps > (await QemuImg.InfoAsync(privPath, ct)).VirtualSizeBytes)
                     await QemuImg.ResizeAsync(privPath, ps, ct);
@@ -243,13 +236,13 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                     new NewVolume(VolumeKind.Private, privPath, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
                     new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize),
                 ]), ct);
-            madeRow = true;
+            made.RowAdded = true;
             FaultPoints.Hit("row-added");
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(96, "Defining its domain");
             await domains.ApplyAsync(job.Target, ct);
-            defined = true;
+            made.Defined = true;
             FaultPoints.Hit("defined");
             await job.LogAsync($"{job.Target} created: {request.Class}{(source is null ? ", empty root" : $" from {source.Name}")}, label {request.Label}, netvm {request.NetVm ?? "none"}.");
             estate.InventoryChanged();
@@ -259,35 +252,12 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             // Not removed while qemu-img may still be making it.
             try { await privateMade; } catch (Exception e) when (e is ProcessFailedException or OperationCanceledException or IOException) { }
             await job.LogAsync("Removing what this job made.", Data.Jobs.JobLogLevel.Warning);
-            await UndoAsync(job.Target, dir, madeDir, made, madeRow, defined);
+            await made.UndoAsync(inventory, hypervisor, estate);
             throw;
         }
     }
 
-    private async Task UndoAsync(string name, string dir, bool madeDir, IEnumerable<string> files, bool madeRow, bool defined)
-    {
-        if (defined)
-            try { hypervisor.Undefine(name); } catch (HypervisorException) { } catch (HypervisorUnavailableException) { }
-        if (madeRow)
-            try { await inventory.RemoveAsync(name, CancellationToken.None); } catch (QubeRuleException) { }
-        foreach (var f in files) File.Delete(f);
-        if (madeDir && Directory.Exists(dir) && !Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
-        estate.InventoryChanged();
-    }
-
     /// <summary>Died half-way: a qube that reached the inventory exists; otherwise the files made for it go.</summary>
-    public async Task RecoverAsync(JobContext job, CancellationToken ct)
-    {
-        if (await inventory.FindAsync(job.Target, ct) is not null)
-        {
-            await job.LogAsync($"{job.Target} reached the inventory; its domain is defined from it at reconciliation.");
-            return;
-        }
-        var dir = Path.Combine(PoolDir, job.Target);
-        if (!Directory.Exists(dir)) return;
-        foreach (var f in new[] { RootFiles.Revision(1) + ".part", RootFiles.Revision(1), "private.qcow2" })
-            File.Delete(Path.Combine(dir, f));
-        if (!Directory.EnumerateFileSystemEntries(dir).Any()) Directory.Delete(dir);
-        await job.LogAsync($"Removed the half-made volumes in {dir}.");
-    }
+    public Task RecoverAsync(JobContext job, CancellationToken ct) =>
+        MadeSoFar.RecoverAsync(job, inventory, PoolDir, [RootFiles.Revision(1) + ".part", RootFiles.Revision(1), "private.qcow2"], ct);
 }
