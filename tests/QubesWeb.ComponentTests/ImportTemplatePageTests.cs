@@ -144,3 +144,31 @@ public sealed class ImportTemplatePageTests : ConsoleTestContext
         Assert.Equal(10L << 30, template.Volumes.Single(v => v.Kind == VolumeKind.Root).VirtualSizeBytes);
     }
 }
+
+/// <summary>A real host's first start: dom0 alone, and the dashboard and the templates page point to the import.</summary>
+public sealed class NoTemplateYetTests() : ConsoleTestContext(seeded: false)
+{
+    [Fact]
+    public void With_no_template_the_dashboard_and_the_templates_page_point_to_the_import()
+    {
+        RenderProviders(dialogs: false, snackbars: false);
+        var dashboard = Render<QubesWeb.Components.Pages.Dashboard.Dashboard>();
+        dashboard.WaitForAssertion(() => Assert.Equal("/templates/import", dashboard.Find("#no-template-yet a#dashboard-import").GetAttribute("href")), Wait);
+
+        var templates = Render<QubesWeb.Components.Pages.Templates.Templates>();
+        templates.WaitForAssertion(() => Assert.Equal("/templates/import", templates.Find("#no-templates a").GetAttribute("href")), Wait);
+    }
+}
+
+/// <summary>With templates, the dashboard has no such hint.</summary>
+public sealed class TemplatesPresentTests : ConsoleTestContext
+{
+    [Fact]
+    public void With_templates_the_dashboard_does_not_offer_a_first_import()
+    {
+        RenderProviders(dialogs: false, snackbars: false);
+        var dashboard = Render<QubesWeb.Components.Pages.Dashboard.Dashboard>();
+        dashboard.WaitForAssertion(() => Assert.NotEmpty(dashboard.FindAll("[data-testid='template-fedora-42']")), Wait);
+        Assert.Empty(dashboard.FindAll("#no-template-yet"));
+    }
+}
