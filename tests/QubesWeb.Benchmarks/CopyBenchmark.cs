@@ -122,7 +122,7 @@ public static class CopyBenchmark
     /// 0.35 s to 1.3 s across five runs). It is also dom0's case: a halted template's root is not in memory. Only the
     /// chain is dropped, not the whole cache: the console's own files stay warm, as in a console that is running.
     /// </summary>
-    private static async Task<double> TimedAsync(string chainTop, Func<Task> run)
+    internal static async Task<double> TimedAsync(string chainTop, Func<Task> run)
     {
         await ProcessRunner.RunCheckedAsync("sync", []);
         foreach (var layer in await QemuImg.ChainAsync(chainTop)) Evict(layer.Path);
@@ -143,12 +143,12 @@ public static class CopyBenchmark
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "posix_fadvise")]
     private static extern int PosixFadvise(Microsoft.Win32.SafeHandles.SafeFileHandle fd, long offset, long length, int advice);
 
-    private static double Median(List<double> xs) { var s = xs.Order().ToList(); return s[s.Count / 2]; }
+    internal static double Median(List<double> xs) { var s = xs.Order().ToList(); return s[s.Count / 2]; }
 
-    private static void Line(string name, List<double> xs) =>
+    internal static void Line(string name, List<double> xs) =>
         Console.WriteLine($"  {name,-44} median {Median(xs),9:0.0} ms (n={xs.Count})");
 
-    private static void Ratio(string name, List<double> job, List<double> baseline, double goal)
+    internal static void Ratio(string name, List<double> job, List<double> baseline, double goal)
     {
         var ratio = Median(job) / Median(baseline);
         Console.WriteLine($"  ratio {name}: {ratio:0.00}x (goal <= {goal}x: {(ratio <= goal ? "met" : "NOT met")})");
