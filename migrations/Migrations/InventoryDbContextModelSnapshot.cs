@@ -197,12 +197,19 @@ namespace QubesWeb.Migrations.Migrations
                     b.Property<bool>("Autostart")
                         .HasColumnType("INTEGER");
 
+                    b.Property<bool>("BootFromMedia")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Class")
                         .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
                     b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("InstallMedia")
+                        .HasMaxLength(4096)
                         .HasColumnType("TEXT");
 
                     b.Property<int>("LabelId")

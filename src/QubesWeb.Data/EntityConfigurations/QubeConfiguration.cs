@@ -18,6 +18,7 @@ public class QubeConfiguration : IEntityTypeConfiguration<Qube>
         b.HasOne(q => q.NetVm).WithMany(n => n.NetworkClients).HasForeignKey(q => q.NetVmId).OnDelete(DeleteBehavior.Restrict);
         b.HasMany(q => q.Features).WithOne().HasForeignKey(f => f.QubeId).OnDelete(DeleteBehavior.Cascade);
         b.HasMany(q => q.Volumes).WithOne().HasForeignKey(v => v.QubeId).OnDelete(DeleteBehavior.Cascade);
+        b.Property(q => q.InstallMedia).HasMaxLength(4096);
         b.Ignore(q => q.Updateable);
     }
 }

@@ -389,6 +389,16 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
             .SetProperty(v => v.UsageMeasuredUtc, DateTime.UtcNow), ct);
     }
 
+    /// <summary>Attaches an installation medium (null: none) and says whether the qube boots from it first.</summary>
+    public async Task SetInstallMediaAsync(string name, string? path, bool bootFromIt, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var n = await db.Qubes.Where(q => q.Name == name).ExecuteUpdateAsync(s => s
+            .SetProperty(q => q.InstallMedia, path)
+            .SetProperty(q => q.BootFromMedia, path != null && bootFromIt), ct);
+        if (n == 0) throw QubeRuleException.NoQube(name);
+    }
+
     private static IQueryable<Qube> Query(InventoryDbContext db) =>
         db.Qubes.AsNoTracking()
             .Include(q => q.Label).Include(q => q.Template).Include(q => q.NetVm)

@@ -42,6 +42,12 @@ public class Qube
     public string Notes { get; set; } = "";
     public DateTime CreatedUtc { get; set; }
 
+    /// <summary>An installation medium (an ISO file on dom0's disk) attached as the qube's CD-ROM, or null.</summary>
+    public string? InstallMedia { get; set; }
+
+    /// <summary>Whether the qube boots from <see cref="InstallMedia"/> first; cleared at its first shutdown after.</summary>
+    public bool BootFromMedia { get; set; }
+
     public List<QubeFeature> Features { get; set; } = [];
     public List<Volume> Volumes { get; set; } = [];
 

@@ -20,16 +20,31 @@ public static class DomainXml
     public static string Build(DomainSpec spec, string domainType)
     {
         var devices = new XElement("devices");
-        foreach (var disk in spec.Disks)
+        // With a CD-ROM the boot order is said per device (libvirt forbids mixing it with <os><boot>): the CD first
+        // while the qube boots from it, the first disk otherwise. Without one, libvirt's default (the first disk) holds.
+        var bootOrder = 1;
+        if (spec.Cdrom is { Boot: true }) bootOrder = 2;
+        for (var i = 0; i < spec.Disks.Count; i++)
         {
+            var disk = spec.Disks[i];
             var d = new XElement("disk", new XAttribute("type", "file"), new XAttribute("device", "disk"),
                 new XElement("driver", new XAttribute("name", "qemu"), new XAttribute("type", disk.Format)),
                 new XElement("source", new XAttribute("file", disk.Path)),
                 new XElement("target", new XAttribute("dev", disk.Target), new XAttribute("bus", domainType == "xen" ? "xen" : "virtio")));
             if (disk.ReadOnly) d.Add(new XElement("readonly"));
+            if (i == 0 && spec.Cdrom is not null) d.Add(new XElement("boot", new XAttribute("order", bootOrder)));
             devices.Add(d);
         }
+        if (spec.Cdrom is { } cd)
+            devices.Add(new XElement("disk", new XAttribute("type", "file"), new XAttribute("device", "cdrom"),
+                new XElement("driver", new XAttribute("name", "qemu"), new XAttribute("type", "raw")),
+                new XElement("source", new XAttribute("file", cd.Path)),
+                // SATA: what both of qemu's x86 machines (i440fx with an AHCI controller libvirt adds, q35) boot from.
+                new XElement("target", new XAttribute("dev", "sda"), new XAttribute("bus", domainType == "xen" ? "xen" : "sata")),
+                new XElement("readonly"),
+                cd.Boot ? new XElement("boot", new XAttribute("order", 1)) : null));
         var qemu = domainType is "kvm" or "qemu";
+        var oem = spec.OemStrings is { Count: > 0 } strings && domainType != "xen" ? strings : null;
         // The guest agent's channel, which the update jobs reach through virDomainQemuAgentCommand; libvirt picks
         // its host socket. Without it libvirt says the agent "is not configured".
         if (qemu)
@@ -44,7 +59,11 @@ public static class DomainXml
             new XElement("memory", new XAttribute("unit", "MiB"), spec.MemoryMiB),
             new XElement("currentMemory", new XAttribute("unit", "MiB"), spec.MemoryMiB),
             new XElement("vcpu", spec.VCpus),
-            new XElement("os", new XElement("type", new XAttribute("arch", "x86_64"), "hvm")),
+            // The qube's own settings for a guest that reads them from its firmware (see the README's SMBIOS keys).
+            oem is null ? null : new XElement("sysinfo", new XAttribute("type", "smbios"),
+                new XElement("oemStrings", oem.Select(e => new XElement("entry", e)))),
+            new XElement("os", new XElement("type", new XAttribute("arch", "x86_64"), "hvm"),
+                oem is null ? null : new XElement("smbios", new XAttribute("mode", "sysinfo"))),
             // ACPI is what a shutdown request (virDomainShutdown, the power button) and a guest's own poweroff use; a
             // qemu domain has none unless asked for, and its guests would halt instead of powering off.
             qemu ? new XElement("features", new XElement("acpi"), new XElement("apic")) : null,
@@ -75,9 +94,13 @@ public static class DomainXml
             d.Element("features")?.Element("acpi") is null ? "no acpi" : "acpi",
             d.Element("on_poweroff")?.Value, d.Element("on_reboot")?.Value, d.Element("on_crash")?.Value,
         };
+        parts.Add("smbios " + d.Element("os")?.Element("smbios")?.Attribute("mode")?.Value);
+        foreach (var entry in d.Elements("sysinfo").Elements("oemStrings").Elements("entry"))
+            parts.Add("oem " + entry.Value);
         foreach (var disk in devices?.Elements("disk") ?? [])
-            parts.Add($"disk {disk.Element("source")?.Attribute("file")?.Value} {disk.Element("target")?.Attribute("dev")?.Value} " +
-                $"{disk.Element("target")?.Attribute("bus")?.Value} {disk.Element("driver")?.Attribute("type")?.Value} {disk.Element("readonly") is not null}");
+            parts.Add($"{disk.Attribute("device")?.Value} {disk.Element("source")?.Attribute("file")?.Value} {disk.Element("target")?.Attribute("dev")?.Value} " +
+                $"{disk.Element("target")?.Attribute("bus")?.Value} {disk.Element("driver")?.Attribute("type")?.Value} {disk.Element("readonly") is not null} " +
+                $"boot {disk.Element("boot")?.Attribute("order")?.Value}");
         foreach (var channel in devices?.Elements("channel") ?? [])
             parts.Add($"channel {channel.Attribute("type")?.Value} {channel.Element("target")?.Attribute("type")?.Value} {channel.Element("target")?.Attribute("name")?.Value}");
         return string.Join('\n', parts);

@@ -78,7 +78,11 @@ public sealed record QubeMetadata(string Class, string Label, string? Template);
 /// <summary>A disk of a domain: a qcow2 image the console's own storage code made.</summary>
 public sealed record DiskSpec(string Path, string Target, bool ReadOnly = false, string Format = "qcow2");
 
+/// <summary>A read-only ISO file as the domain's CD-ROM; <paramref name="Boot"/>: it boots before the first disk.</summary>
+public sealed record CdromSpec(string Path, bool Boot);
+
 /// <summary>Everything the console puts into a domain's XML.</summary>
+/// <param name="OemStrings">SMBIOS type 11 strings the guest can read (dmidecode -t 11), as "key=value".</param>
 public sealed record DomainSpec(
     string Name,
     Guid Uuid,
@@ -86,7 +90,9 @@ public sealed record DomainSpec(
     int VCpus,
     QubeMetadata Metadata,
     IReadOnlyList<DiskSpec> Disks,
-    string? Description = null);
+    string? Description = null,
+    IReadOnlyList<string>? OemStrings = null,
+    CdromSpec? Cdrom = null);
 
 /// <summary>The hypervisor could not be reached; the operation was not attempted or not completed.</summary>
 public sealed class HypervisorUnavailableException(string message, Exception? inner = null) : RefusalException(message, inner);

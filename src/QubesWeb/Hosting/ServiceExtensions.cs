@@ -80,6 +80,8 @@ public static class ServiceExtensions
         services.AddSingleton<JobEngine>();
         services.AddHostedService(sp => sp.GetRequiredService<JobEngine>());
         services.AddHostedService<RootVolumeEvents>();
+        services.AddSingleton<InstallMedia>();
+        services.AddHostedService(sp => sp.GetRequiredService<InstallMedia>());
         services.AddHostedService<DiskUsageRefresher>();
         return services;
     }

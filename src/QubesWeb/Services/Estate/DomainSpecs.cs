@@ -22,6 +22,26 @@ public static class DomainSpecs
             qube.MemoryMiB,
             qube.VCpus,
             new QubeMetadata(qube.Class.ToString(), qube.Label.Name, qube.Template?.Name),
-            disks);
+            disks,
+            OemStrings: OemStrings(qube),
+            Cdrom: qube.InstallMedia is { } iso ? new CdromSpec(iso, qube.BootFromMedia) : null);
     }
+
+    /// <summary>The prefix of every SMBIOS OEM string the console writes, so a guest tells them from the firmware's own.</summary>
+    public const string OemPrefix = "qubesweb:";
+
+    /// <summary>
+    /// What a guest without cloud-init can learn of itself from its firmware (SMBIOS type 11, <c>dmidecode -t 11</c>),
+    /// as Qubes' agents read QubesDB: one "qubesweb:KEY=VALUE" string per key, every key always present (empty when
+    /// unset). The README lists the keys; a key is added, never renamed.
+    /// </summary>
+    public static IReadOnlyList<string> OemStrings(Qube qube) =>
+    [
+        $"{OemPrefix}name={qube.Name}",
+        $"{OemPrefix}class={qube.Class}",
+        $"{OemPrefix}label={qube.Label.Name}",
+        $"{OemPrefix}template={qube.Template?.Name}",
+        $"{OemPrefix}netvm={qube.NetVm?.Name}",
+        $"{OemPrefix}provides-network={(qube.ProvidesNetwork ? 1 : 0)}",
+    ];
 }

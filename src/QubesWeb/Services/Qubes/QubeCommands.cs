@@ -23,8 +23,13 @@ public sealed record QubeOutcome(string Qube, Job? Job, string? Refusal)
 /// applies the change and announces it. Pages call these, never the engine, the inventory's writers or libvirt.
 /// </summary>
 public sealed class QubeCommands(JobEngine jobs, Inventory inventory, IHypervisor hypervisor, DomainDefinitions domains, EstateMonitor estate,
-    CloneQubeJob clones)
+    CloneQubeJob clones, InstallMedia media)
 {
+    /// <summary>Attaches an ISO file as the qube's CD-ROM and boots it from there until its first shutdown.</summary>
+    public Task AttachMediaAsync(string qube, string? isoPath, CancellationToken ct = default) => media.AttachAsync(qube, isoPath, ct);
+
+    public Task DetachMediaAsync(string qube, CancellationToken ct = default) => media.DetachAsync(qube, ct);
+
     /// <summary>
     /// What a clone or standalone would copy and whether it fits, read from the source's chain before anything is
     /// queued; a chain that cannot be read is a refusal that says why.
