@@ -43,7 +43,7 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             Assert.Equal(["private.qcow2", RootFiles.Dirty, RootFiles.Revision(1), "volatile.qcow2"],
                 Directory.GetFiles(Path.Combine(pool, name)).Select(Path.GetFileName).Order(StringComparer.Ordinal));
             Assert.All(Directory.GetFiles(Path.Combine(pool, name)), f => Assert.Equal(PrivateFiles.FileMode, File.GetUnixFileMode(f)));
-            var live = await VirshAsync("dumpxml", name);
+            var live = await RealLibvirtd.VirshAsync("dumpxml", name);
             var dac = System.Xml.Linq.XDocument.Parse(live).Descendants("seclabel").First(l => (string?)l.Attribute("model") == "dac");
             Assert.NotEqual("+0:+0", dac.Element("label")?.Value);
             // qemu's domain XML, with all libvirt's defaults, still reads as what the console defined.
@@ -73,13 +73,13 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
             await estate.ReconcileAsync();
 
             // Another process, behind the console's back: only libvirt's events can tell the console.
-            await VirshAsync("start", name);
+            await RealLibvirtd.VirshAsync("start", name);
             await estate.WaitForStateAsync(name, s => s == RunState.Running, Wait, Cancel());
-            await VirshAsync("destroy", name);
+            await RealLibvirtd.VirshAsync("destroy", name);
             await estate.WaitForStateAsync(name, s => s == RunState.Halted, Wait, Cancel());
 
             // Undefined behind its back, the qube is defined again from the inventory, the source of truth.
-            await VirshAsync("undefine", name);
+            await RealLibvirtd.VirshAsync("undefine", name);
             await Eventually.UntilAsync(async () =>
             {
                 if (host.Get<IHypervisor>().GetDomain(name) is not null) return true;
@@ -153,18 +153,4 @@ public sealed class RealHypervisorTests(RealLibvirtd daemon) : IClassFixture<Rea
     }
 
     private static CancellationToken Cancel() => new CancellationTokenSource(Wait).Token;
-
-    private static async Task<string> VirshAsync(params string[] args)
-    {
-        var psi = new ProcessStartInfo("virsh") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add(RealLibvirtd.Uri);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEndAsync();
-        var err = await p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        Assert.True(p.ExitCode == 0, $"virsh {string.Join(' ', args)} failed: {err}");
-        return await output;
-    }
 }

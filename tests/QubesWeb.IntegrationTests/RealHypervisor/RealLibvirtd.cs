@@ -61,6 +61,21 @@ public sealed class RealLibvirtd : IAsyncLifetime
     }
 
     /// <summary>Removes a domain the test made, whatever state it is in.</summary>
+    /// <summary>virsh on the lane's daemon; its output, or a failed assertion with virsh's error.</summary>
+    public static async Task<string> VirshAsync(params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo("virsh") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add(Uri);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEndAsync();
+        var err = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, $"virsh {string.Join(' ', args)} failed: {err}");
+        return await output;
+    }
+
     public static void Remove(string name)
     {
         using var c = Connect.Open(Uri);
