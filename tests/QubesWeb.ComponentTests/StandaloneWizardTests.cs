@@ -288,6 +288,33 @@ public sealed class StandaloneWizardTests : ConsoleTestContext
     }
 
     [Fact]
+    public async Task An_empty_root_can_take_an_installer_ISO_which_the_review_names_and_the_new_qube_boots_first()
+    {
+        var iso = Path.Combine(Path.GetDirectoryName(PoolDir)!, "debian-12.8.0-amd64-netinst.iso");
+        var bytes = new byte[18 * 2048];
+        "\u0001CD001"u8.CopyTo(bytes.AsSpan(16 * 2048));
+        await File.WriteAllBytesAsync(iso, bytes);
+        var cut = Open();
+        Click(cut, "#purpose-other");
+        Next(cut, "source");
+        Assert.Empty(cut.FindAll("#wizard-iso"));
+        Click(cut, "#source-empty");
+        Input(cut, "input#wizard-iso", iso);
+        Next(cut, "identity");
+        Input(cut, "input#wizard-name", "installer");
+        Next(cut, "resources");
+        Next(cut, "review");
+        cut.WaitForAssertion(() => Assert.Equal($"{iso}, booted first until its first shutdown", Text(cut, "#review-iso")), Wait);
+
+        Click(cut, "#wizard-create");
+
+        cut.WaitForAssertion(() => Assert.EndsWith("/qubes/installer", Nav.Uri), Wait);
+        var qube = await Inventory.GetAsync("installer");
+        Assert.Equal((iso, true), (qube.InstallMedia, qube.BootFromMedia));
+        Assert.Contains("device=\"cdrom\"", Hypervisor.GetXml("installer"));
+    }
+
+    [Fact]
     public void Going_back_and_forth_keeps_every_choice()
     {
         var cut = Open();

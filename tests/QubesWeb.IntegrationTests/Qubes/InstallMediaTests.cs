@@ -99,6 +99,30 @@ public sealed class InstallMediaTests
     }
 
     [Fact]
+    public async Task A_standalone_made_empty_with_an_ISO_is_defined_booting_it_and_media_with_a_copy_or_a_non_ISO_are_refused()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        var iso = IsoFile(host, "installer.iso");
+
+        var job = await SucceedsAsync(host, JobKind.Clone, "installed", new CloneRequest(QubeClass.StandaloneVM, null, "orange", InstallMedia: iso));
+
+        Assert.Contains(job.Log, l => l.Text == $"Attached {iso} as its CD-ROM: it boots from it first, until its first shutdown.");
+        var pool = Path.Combine(host.PoolDir, "installed");
+        Assert.Equal([$"disk vda {pool}/root-dirty.qcow2 boot=2", $"disk vdb {pool}/private.qcow2 boot=", $"disk vdc {pool}/volatile.qcow2 boot=",
+            $"cdrom sda {iso} boot=1"], Disks(host, "installed"));
+
+        var jobs = host.Get<JobEngine>();
+        Assert.Equal("Installation media go with an empty root; a copy of a template already has its system.",
+            (await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(JobKind.Clone, "copied", new CloneRequest(QubeClass.StandaloneVM, "fedora-42", "red", InstallMedia: iso), CancellationToken.None))).Message);
+        var notIso = Path.Combine(host.DataDir, "isos", "notes.txt");
+        await File.WriteAllTextAsync(notIso, "not a disc");
+        Assert.StartsWith($"{notIso} is not an ISO 9660 image",
+            (await Assert.ThrowsAsync<QubeRuleException>(() => jobs.EnqueueAsync(JobKind.Clone, "empty2", new CloneRequest(QubeClass.StandaloneVM, null, "red", InstallMedia: notIso), CancellationToken.None))).Message);
+        Assert.False(Directory.Exists(Path.Combine(host.PoolDir, "copied")));
+        Assert.False(Directory.Exists(Path.Combine(host.PoolDir, "empty2")));
+    }
+
+    [Fact]
     public async Task Every_domain_carries_the_qubes_settings_as_SMBIOS_OEM_strings_that_follow_its_changes()
     {
         await using var host = await ConsoleHost.StartAsync();

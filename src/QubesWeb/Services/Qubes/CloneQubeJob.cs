@@ -23,6 +23,7 @@ public enum StandalonePurpose
 /// <param name="Source">The template or standalone whose current committed root revision is copied; null: an empty root.</param>
 /// <param name="RootSizeBytes">The new root's size; not below the source's (null: the source's, or 10 GiB when empty).</param>
 /// <param name="CopyPrivate">Also copy the source's private volume (off by default, as in Qubes' code).</param>
+/// <param name="InstallMedia">With an empty root: an ISO file on dom0's disk to attach and boot first (see <see cref="Qubes.InstallMedia"/>).</param>
 public sealed record CloneRequest(
     QubeClass Class,
     string? Source,
@@ -34,7 +35,8 @@ public sealed record CloneRequest(
     long? PrivateSizeBytes = null,
     bool CopyPrivate = false,
     string Notes = "",
-    StandalonePurpose? Purpose = null);
+    StandalonePurpose? Purpose = null,
+    string? InstallMedia = null);
 
 /// <summary>What a copy will take, for the wizard's review and for the job's own refusal.</summary>
 public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceVirtualSizeBytes, long SourceAllocatedBytes,
@@ -50,7 +52,7 @@ public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceV
 /// meanwhile. A failure or cancel removes everything the job made: no file, row or domain is left.
 /// </summary>
 public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, DomainDefinitions domains, RootRevisions roots,
-    IOptions<EstateOptions> options) : IJobKind
+    InstallMedia media, IOptions<EstateOptions> options) : IJobKind
 {
     public const long DefaultRootSize = 10L << 30;
     public const long DefaultPrivateSize = 2L << 30;
@@ -78,6 +80,12 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             throw new QubeRuleException($"This makes standalones and templates; {QubeRules.Article(request.Class)} is made another way.");
         QubeRules.ValidateNotes(request.Notes);
         QubeRules.ValidateResources(request.MemoryMiB ?? QubeRules.DefaultMemoryMiB, request.VCpus ?? QubeRules.DefaultVCpus);
+        if (request.InstallMedia is not null)
+        {
+            if (source is not null)
+                throw new QubeRuleException("Installation media go with an empty root; a copy of a template already has its system.");
+            media.ValidateIso(request.InstallMedia);
+        }
         if (!(await inventory.LabelsAsync(ct)).Any(l => l.Name == request.Label))
             throw new QubeRuleException($"There is no label '{QubeRules.Shown(request.Label)}'.");
         if (request.NetVm is not null)
@@ -238,6 +246,11 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                 ]), ct);
             made.RowAdded = true;
             FaultPoints.Hit("row-added");
+            if (request.InstallMedia is not null && source is null)
+            {
+                await inventory.SetInstallMediaAsync(job.Target, media.ValidateIso(request.InstallMedia), bootFromIt: true, ct);
+                await job.LogAsync($"Attached {request.InstallMedia} as its CD-ROM: it boots from it first, until its first shutdown.");
+            }
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(96, "Defining its domain");

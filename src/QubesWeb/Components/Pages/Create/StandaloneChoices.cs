@@ -59,6 +59,9 @@ public sealed class StandaloneChoices
     public bool CopyPrivate { get; set; }
     public string Notes { get; private set; } = "";
 
+    /// <summary>With an empty root: the installer's ISO file on dom0's disk, or null to attach one later on its page.</summary>
+    public string? InstallMedia { get; set; }
+
     /// <summary>Whether the user set <paramref name="field"/> himself (a preset then leaves it alone).</summary>
     public bool IsTouched(Field field) => _touched.Contains(field);
 
@@ -169,5 +172,6 @@ public sealed class StandaloneChoices
 
     /// <summary>The engine's request for these choices (a standalone, whatever the source).</summary>
     public CloneRequest ToRequest() => new(QubeClass.StandaloneVM, Source, Label, NetVm, MemoryMiB, VCpus,
-        RootGiB * GiB, PrivateGiB * GiB, CopyPrivate && Source is not null, Notes, Purpose);
+        RootGiB * GiB, PrivateGiB * GiB, CopyPrivate && Source is not null, Notes, Purpose,
+        Source is null && !string.IsNullOrWhiteSpace(InstallMedia) ? InstallMedia.Trim() : null);
 }
