@@ -8,7 +8,7 @@ RUN dotnet publish src/QubesWeb/QubesWeb.csproj -c Release -o /app
 FROM mcr.microsoft.com/dotnet/aspnet:10.0
 # libvirt0: the client library and its built-in test driver (the demo); qemu-utils: qemu-img/qemu-io for disks.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvirt0 qemu-utils \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvirt0 qemu-utils genisoimage \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /app /app
 ENV QUBESWEB_DATADIR=/data

@@ -103,7 +103,11 @@ public sealed class LibvirtAgentTransport : IGuestAgentTransport
         }
         catch (Exception e) when (LibvirtErrorOf(e) is { } error)
         {
-            if (!expectReply && error.Code == ErrorNumber.AgentUnresponsive)
+            // A command that answers nothing (guest-shutdown) was handed over when the agent stops answering, or
+            // when the guest went down so fast that libvirt saw the agent's socket close (or the domain stop) first.
+            if (!expectReply && (error.Code == ErrorNumber.AgentUnresponsive
+                                 || (error.Code == ErrorNumber.InternalError && error.Message.Contains("End of file from agent socket", StringComparison.Ordinal))
+                                 || error.Code == ErrorNumber.OperationInvalid))
             {
                 return null;
             }

@@ -32,6 +32,9 @@ public static class ServiceExtensions
             o.DiskUsageInterval = options.DiskUsageInterval;
         });
         services.AddSingleton<DomainDefinitions>();
+        // "FirstBoot:SshAuthorizedKey" and "FirstBoot:PasswordHash" in any configuration source.
+        services.AddOptions<FirstBootOptions>().BindConfiguration("FirstBoot");
+        services.AddSingleton<FirstBootSeeds>();
         services.AddSingleton<EstateMonitor>();
         services.AddSingleton<DemoEstate>();
         // "Lifecycle:ShutdownTimeout" (e.g. 00:01:00) in any configuration source.

@@ -16,6 +16,8 @@ public static class DomainSpecs
             var path = qube.Volumes.FirstOrDefault(v => v.Kind == kind)?.Path;
             if (path is not null) disks.Add(new DiskSpec(path, dev));
         }
+        // The first-boot configuration (cloud-init's NoCloud seed), read-only, written before each start.
+        if (FirstBootSeed.PathOf(qube) is { } seed) disks.Add(new DiskSpec(seed, FirstBootSeed.Target, ReadOnly: true, Format: "raw"));
         return new DomainSpec(
             qube.Name,
             qube.Uuid,

@@ -19,7 +19,7 @@ public sealed class LifecycleOptions
 
 /// <summary>Start, shutdown, kill, pause, resume and restart of one qube, each as a job.</summary>
 public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor, EstateMonitor estate, Inventory inventory,
-    RootLifecycle roots, Microsoft.Extensions.Options.IOptions<LifecycleOptions> options) : IJobKind
+    RootLifecycle roots, FirstBootSeeds seeds, Microsoft.Extensions.Options.IOptions<LifecycleOptions> options) : IJobKind
 {
     private readonly LifecycleOptions _options = options.Value;
 
@@ -132,6 +132,9 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
     private async Task StartOneAsync(JobContext job, string name, CancellationToken ct)
     {
         await roots.PrepareStartAsync(name, text => job.LogAsync(text), ct: ct);
+        // Written at each start: an AppVM's root is fresh each time, and a changed setting reaches the guest so.
+        if (await seeds.WriteAsync(await inventory.GetForDomainAsync(name, ct), ct))
+            await job.LogAsync($"First-boot configuration (cloud-init) written for {name}.");
         FaultPoints.Hit("volumes-prepared");
         try
         {
