@@ -16,16 +16,7 @@ public sealed class QubeMediaTests : ConsoleTestContext
         return cut;
     }
 
-    private string Iso(string name)
-    {
-        var dir = Path.Combine(Path.GetDirectoryName(PoolDir)!, "isos");
-        Directory.CreateDirectory(dir);
-        var path = Path.Combine(dir, name);
-        var bytes = new byte[18 * 2048];
-        "\u0001CD001"u8.CopyTo(bytes.AsSpan(16 * 2048));
-        File.WriteAllBytes(path, bytes);
-        return path;
-    }
+    private string Iso(string name) => TestFiles.FakeIso(Path.Combine(Path.GetDirectoryName(PoolDir)!, "isos", name));
 
     private static Task ClickAsync(IRenderedComponent<QubeDetailPage> cut, string id) =>
         cut.InvokeAsync(() => cut.Find($"#{id}").ClickAsync(new MouseEventArgs()));

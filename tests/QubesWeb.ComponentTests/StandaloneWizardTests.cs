@@ -290,10 +290,7 @@ public sealed class StandaloneWizardTests : ConsoleTestContext
     [Fact]
     public async Task An_empty_root_can_take_an_installer_ISO_which_the_review_names_and_the_new_qube_boots_first()
     {
-        var iso = Path.Combine(Path.GetDirectoryName(PoolDir)!, "debian-12.8.0-amd64-netinst.iso");
-        var bytes = new byte[18 * 2048];
-        "\u0001CD001"u8.CopyTo(bytes.AsSpan(16 * 2048));
-        await File.WriteAllBytesAsync(iso, bytes);
+        var iso = TestFiles.FakeIso(Path.Combine(Path.GetDirectoryName(PoolDir)!, "debian-12.8.0-amd64-netinst.iso"));
         var cut = Open();
         Click(cut, "#purpose-other");
         Next(cut, "source");

@@ -12,17 +12,7 @@ namespace QubesWeb.IntegrationTests.QubeTests;
 
 public sealed class InstallMediaTests
 {
-    /// <summary>A file with ISO 9660's volume descriptor magic, as an installer's ISO has (the test driver boots nothing).</summary>
-    private static string IsoFile(ConsoleHost host, string name)
-    {
-        var dir = Path.Combine(host.DataDir, "isos");
-        Directory.CreateDirectory(dir);
-        var path = Path.Combine(dir, name);
-        var bytes = new byte[18 * 2048];
-        "\u0001CD001"u8.CopyTo(bytes.AsSpan(16 * 2048));
-        File.WriteAllBytes(path, bytes);
-        return path;
-    }
+    private static string IsoFile(ConsoleHost host, string name) => TestFiles.FakeIso(Path.Combine(host.DataDir, "isos", name));
 
     private static XElement Domain(ConsoleHost host, string name) => XDocument.Parse(host.Get<IHypervisor>().GetXml(name)).Root!;
 

@@ -68,11 +68,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
         var request = JobArguments.Parse<CloneRequest>(arguments);
-        QubeRules.ValidateName(target);
-        if (await inventory.FindAsync(target, ct) is not null)
-            throw new QubeRuleException($"A qube named '{target}' already exists; choose another name.");
-        if (hypervisor.Connection.IsUp && hypervisor.GetDomain(target) is not null)
-            throw new QubeRuleException($"libvirt already has a domain named '{target}' (unmanaged); choose another name.");
+        await NewQubeNames.EnsureFreeAsync(target, inventory, hypervisor, ct);
         var source = await SourceAsync(request, ct);
         if (request.Class == QubeClass.TemplateVM && source?.Class != QubeClass.TemplateVM)
             throw new QubeRuleException("A new template is a clone of a template: choose the template to clone.");

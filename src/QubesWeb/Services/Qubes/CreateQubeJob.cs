@@ -41,10 +41,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             throw new QubeRuleException($"This creates AppVMs based on a template; {QubeRules.Article(request.Class)} is made another way (templates are installed or cloned, standalones come from the standalone wizard).");
         QubeRules.ValidateNotes(request.Notes);
         QubeRules.ValidateResources(request.MemoryMiB ?? QubeRules.DefaultMemoryMiB, request.VCpus ?? QubeRules.DefaultVCpus);
-        if (await inventory.FindAsync(target, ct) is not null)
-            throw new QubeRuleException($"A qube named '{target}' already exists; choose another name.");
-        if (hypervisor.Connection.IsUp && hypervisor.GetDomain(target) is not null)
-            throw new QubeRuleException($"libvirt already has a domain named '{target}' (unmanaged); choose another name.");
+        await NewQubeNames.EnsureFreeAsync(target, inventory, hypervisor, ct);
         var template = request.Template is null ? null
             : await inventory.FindAsync(request.Template, ct) ?? throw new QubeRuleException($"There is no template named '{QubeRules.Shown(request.Template)}'.");
         QubeRules.ValidateTemplate(request.Class, template);

@@ -56,25 +56,11 @@ public sealed class InstallMedia(Inventory inventory, EstateMonitor estate, Doma
         }
     }
 
-    /// <summary>An absolute path to a readable ISO 9660 file outside the pool, or a refusal that says what to fix.</summary>
+    /// <summary>The full path of a readable ISO 9660 file outside the pool, or a refusal that says what to fix.</summary>
     public string ValidateIso(string? isoPath)
     {
-        var path = isoPath?.Trim() ?? "";
-        if (path.Length == 0)
-            throw new QubeRuleException("Give the ISO file's full path on dom0, e.g. /var/lib/qubesweb/images/debian-12.8.0-amd64-netinst.iso.");
-        if (path.Length > 4096 || path.Any(char.IsControl))
-            throw new QubeRuleException("The ISO path has control characters or is too long; give a plain absolute path.");
-        if (!Path.IsPathFullyQualified(path))
-            throw new QubeRuleException($"'{QubeRules.Shown(path)}' is not an absolute path; give the ISO's full path, starting with /.");
-        path = Path.GetFullPath(path);
-        if (Directory.Exists(path))
-            throw new QubeRuleException($"{path} is a folder; give the ISO file in it.");
-        if (!File.Exists(path))
-            throw new QubeRuleException($"There is no file {path}.");
-        var real = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
-        var pool = Path.TrimEndingDirectorySeparator(Path.GetFullPath(options.Value.PoolDir)) + Path.DirectorySeparatorChar;
-        if (real.StartsWith(pool, StringComparison.Ordinal))
-            throw new QubeRuleException($"{path} is in the console's pool, which holds only the qubes' own volumes; attach an ISO from elsewhere.");
+        var path = HostFiles.Validate(isoPath, options.Value.PoolDir, "ISO", "/var/lib/qubesweb/images/debian-12.8.0-amd64-netinst.iso",
+            "attach an ISO from elsewhere");
         try
         {
             using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);

@@ -59,11 +59,7 @@ public sealed class ImportTemplateJob(Inventory inventory, IHypervisor hyperviso
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
         var request = JobArguments.Parse<ImportTemplateRequest>(arguments);
-        QubeRules.ValidateName(target);
-        if (await inventory.FindAsync(target, ct) is not null)
-            throw new QubeRuleException($"A qube named '{target}' already exists; choose another name.");
-        if (hypervisor.Connection.IsUp && hypervisor.GetDomain(target) is not null)
-            throw new QubeRuleException($"libvirt already has a domain named '{target}' (unmanaged); choose another name.");
+        await NewQubeNames.EnsureFreeAsync(target, inventory, hypervisor, ct);
         if (!(await inventory.LabelsAsync(ct)).Any(l => l.Name == request.Label))
             throw new QubeRuleException($"There is no label '{QubeRules.Shown(request.Label)}'.");
         if (!OsDistributions.IsKnown(request.OsDistribution))
@@ -124,26 +120,9 @@ public sealed class ImportTemplateJob(Inventory inventory, IHypervisor hyperviso
         return new ImportPlan(path, format, new FileInfo(path).Length, info.VirtualSizeBytes, checksum, measured + privateBytes, free);
     }
 
-    private string ValidatePath(string? imagePath)
-    {
-        var path = imagePath?.Trim() ?? "";
-        if (path.Length == 0)
-            throw new QubeRuleException("Give the image file's full path on dom0, e.g. /var/lib/qubesweb/images/debian-12-genericcloud-amd64.qcow2.");
-        if (path.Length > 4096 || path.Any(char.IsControl))
-            throw new QubeRuleException("The image path has control characters or is too long; give a plain absolute path.");
-        if (!Path.IsPathFullyQualified(path))
-            throw new QubeRuleException($"'{QubeRules.Shown(path)}' is not an absolute path; give the image's full path, starting with /.");
-        path = Path.GetFullPath(path);
-        if (Directory.Exists(path))
-            throw new QubeRuleException($"{path} is a folder; give the image file in it.");
-        if (!File.Exists(path))
-            throw new QubeRuleException($"There is no file {path}.");
-        var real = new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
-        var pool = Path.TrimEndingDirectorySeparator(Path.GetFullPath(PoolDir)) + Path.DirectorySeparatorChar;
-        if (real.StartsWith(pool, StringComparison.Ordinal))
-            throw new QubeRuleException($"{path} is in the console's pool; import an image from elsewhere (a qube's volume is cloned, not imported).");
-        return path;
-    }
+    private string ValidatePath(string? imagePath) =>
+        HostFiles.Validate(imagePath, PoolDir, "image", "/var/lib/qubesweb/images/debian-12-genericcloud-amd64.qcow2",
+            "import an image from elsewhere (a qube's volume is cloned, not imported)");
 
     private static ImageHeader ReadHeader(string path)
     {
