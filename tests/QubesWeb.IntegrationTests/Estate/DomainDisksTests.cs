@@ -1,5 +1,6 @@
 using System.Xml.Linq;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Estate;
 using QubesWeb.Services.Storage;
 
 namespace QubesWeb.IntegrationTests.Estate;
@@ -22,6 +23,8 @@ public sealed class DomainDisksTests
             ("vda", Path.Combine(pool, "work", RootFiles.Snapshot), false),
             ("vdb", Path.Combine(pool, "work", "private.qcow2"), false),
             ("vdc", Path.Combine(pool, "work", "volatile.qcow2"), false),
+            // Its template's OS family runs cloud-init: the first-boot seed, read-only.
+            ("vdd", Path.Combine(pool, "work", FirstBootSeed.FileName), true),
         ], Disks(host, "work"));
     }
 
@@ -35,6 +38,7 @@ public sealed class DomainDisksTests
             ("vda", Path.Combine(pool, "fedora-42", RootFiles.Dirty), false),
             ("vdb", Path.Combine(pool, "fedora-42", "private.qcow2"), false),
             ("vdc", Path.Combine(pool, "fedora-42", "volatile.qcow2"), false),
+            ("vdd", Path.Combine(pool, "fedora-42", FirstBootSeed.FileName), true),
         ], Disks(host, "fedora-42"));
     }
 }
