@@ -71,8 +71,11 @@ public static class EstateConsistency
 
         // Inventory and files.
         var known = new HashSet<string>(StringComparer.Ordinal);
+        var pool = Path.Combine(host.DataDir, "pool");
         foreach (var q in qubes.Where(q => q.Class != QubeClass.AdminVM))
         {
+            // The first-boot seed is derived from the inventory and written again before each start.
+            known.Add(Path.GetFullPath(Path.Combine(pool, q.Name, Services.Estate.FirstBootSeed.FileName)));
             var runs = running.GetValueOrDefault(q.Name);
             foreach (var v in q.Volumes.Where(v => v.Path is not null))
             {
@@ -101,7 +104,6 @@ public static class EstateConsistency
                 }
             }
         }
-        var pool = Path.Combine(host.DataDir, "pool");
         foreach (var dir in Directory.EnumerateDirectories(pool))
         {
             if (qubes.All(q => q.Name != Path.GetFileName(dir))) problems.Add($"pool folder {dir} belongs to no qube");
