@@ -74,6 +74,28 @@ public static class CrashKinds
         },
         new()
         {
+            // Killed once the digest matched (nothing written yet), with the copy made but no row, and with the row.
+            Kind = JobKind.Import.Name, Target = "crash-import", Steps = ["verified", "converted", "row-added"],
+            Setup = async h =>
+            {
+                await QemuImg.CreateAsync(ImportImage(h), 1L << 30);
+                await QemuImg.WritePatternAsync(ImportImage(h), 0x3c, MiB, 8 * MiB);
+            },
+            Run = async h =>
+            {
+                string digest;
+                await using (var f = File.OpenRead(ImportImage(h))) digest = Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(f));
+                return await EnqueueAsync(h, JobKind.Import, "crash-import", new ImportTemplateRequest(ImportImage(h), "black", "debian", digest));
+            },
+            Verify = async (h, step) =>
+            {
+                if (step is "verified" or "converted") { await AbsentAsync(h, "crash-import"); return; }
+                await EstateConsistency.AssertRootEqualsAsync(h, "crash-import", ImportImage(h));
+                await StartsAsync(h, "crash-import");
+            },
+        },
+        new()
+        {
             Kind = JobKind.Remove.Name, Target = "banking", Steps = ["undefined", "row-removed"],
             Run = h => EnqueueAsync(h, JobKind.Remove, "banking"),
             Verify = (h, step) => step == "undefined" ? StartsAsync(h, "banking") : AbsentAsync(h, "banking"),
@@ -198,6 +220,13 @@ public static class CrashKinds
     }
 
     public static string Pool(CrashEstate host, string qube, string file) => Path.Combine(host.DataDir, "pool", qube, file);
+
+    /// <summary>The image the import case imports: on dom0's disk, outside the pool.</summary>
+    private static string ImportImage(CrashEstate host)
+    {
+        Directory.CreateDirectory(Path.Combine(host.DataDir, "images"));
+        return Path.Combine(host.DataDir, "images", "crash-import.qcow2");
+    }
 
     private static async Task<long> EnqueueAsync(CrashEstate host, JobKind kind, string target) =>
         (await host.Get<JobEngine>().EnqueueAsync(kind, target)).Id;
