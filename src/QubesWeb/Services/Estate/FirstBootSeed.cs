@@ -133,3 +133,8 @@ public sealed class FirstBootSeeds(IOptions<FirstBootOptions> options)
         }
     }
 }
+
+/// <summary>A qube's first-boot seed as a page shows it.</summary>
+/// <param name="WrittenUtc">When a start last wrote it; null: not yet (it is written before each start).</param>
+/// <param name="Demo">The demo runs no guest: nothing reads the seed there.</param>
+public sealed record FirstBootView(string SeedPath, string Family, SeedFiles Files, bool HasSshKey, bool HasPassword, DateTime? WrittenUtc, bool Demo);

@@ -11,7 +11,8 @@ namespace QubesWeb.Services.Qubes;
 /// The whole list and its rows are read once and shared by every open page until the inventory or a run state
 /// changes: with many tabs open, one change then costs one read, not one per tab, and one copy in memory.
 /// </summary>
-public sealed class QubeQueries(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, InventoryWrites writes)
+public sealed class QubeQueries(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, InventoryWrites writes,
+    Microsoft.Extensions.Options.IOptions<FirstBootOptions> firstBoot, Microsoft.Extensions.Options.IOptions<EstateOptions> estateOptions)
 {
     private sealed record Snapshot<T>(long Version, long States, Task<T> Read);
 
@@ -91,5 +92,27 @@ public sealed class QubeQueries(Inventory inventory, IHypervisor hypervisor, Est
     {
         await using var db = await inventory.Contexts.CreateDbContextAsync(ct);
         return await db.Qubes.Where(n => n.ProvidesNetwork && n.Name != except).OrderBy(n => n.Name).Select(n => n.Name).ToListAsync(ct);
+    }
+
+    /// <summary>
+    /// What <paramref name="name"/>'s first-boot seed says (Proxmox's Cloud-Init tab), as its next start writes it; null
+    /// when the qube gets none (its OS family runs no cloud-init) or does not exist.
+    /// </summary>
+    public async Task<FirstBootView?> FirstBootAsync(string name, CancellationToken ct = default)
+    {
+        Qube qube;
+        try
+        {
+            qube = await inventory.GetForDomainAsync(name, ct);
+        }
+        catch (QubeRuleException)
+        {
+            return null;
+        }
+        if (FirstBootSeed.PathOf(qube) is not { } path) return null;
+        var options = firstBoot.Value;
+        var written = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : (DateTime?)null;
+        return new FirstBootView(path, FirstBootSeed.Family(qube)!, FirstBootSeed.Build(qube, options), options.SshAuthorizedKey is not null,
+            options.PasswordHash is not null, written, estateOptions.Value.IsDemo);
     }
 }
