@@ -99,7 +99,7 @@ public static class FirstBootSeed
 /// <summary>Writes qubes' seeds (genisoimage, volume id <c>cidata</c>) before they start.</summary>
 public sealed class FirstBootSeeds(IOptions<FirstBootOptions> options)
 {
-    public static string GenIsoImagePath { get; set; } = "genisoimage";
+    private const string GenIsoImage = "genisoimage";
 
     /// <summary>
     /// Writes <paramref name="qube"/>'s seed if it gets one (made beside, then renamed over the old one); whether it did.
@@ -117,7 +117,7 @@ public sealed class FirstBootSeeds(IOptions<FirstBootOptions> options)
             var tmp = path + ".new";
             try
             {
-                await ProcessRunner.RunCheckedAsync(GenIsoImagePath, ["-quiet", "-output", tmp, "-volid", "cidata", "-joliet", "-rock",
+                await ProcessRunner.RunCheckedAsync(GenIsoImage, ["-quiet", "-output", tmp, "-volid", "cidata", "-joliet", "-rock",
                     Path.Combine(staging, "meta-data"), Path.Combine(staging, "user-data"), Path.Combine(staging, "network-config")], ct);
             }
             catch (System.ComponentModel.Win32Exception)

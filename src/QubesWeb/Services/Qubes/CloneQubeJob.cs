@@ -68,7 +68,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
         var request = JobArguments.Parse<CloneRequest>(arguments);
-        await NewQubeNames.EnsureFreeAsync(target, inventory, hypervisor, ct);
+        await NewQubeRules.EnsureNameFreeAsync(target, inventory, hypervisor, ct);
         var source = await SourceAsync(request, ct);
         if (request.Class == QubeClass.TemplateVM && source?.Class != QubeClass.TemplateVM)
             throw new QubeRuleException("A new template is a clone of a template: choose the template to clone.");
@@ -82,8 +82,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                 throw new QubeRuleException("Installation media go with an empty root; a copy of a template already has its system.");
             media.ValidateIso(request.InstallMedia);
         }
-        if (!(await inventory.LabelsAsync(ct)).Any(l => l.Name == request.Label))
-            throw new QubeRuleException($"There is no label '{QubeRules.Shown(request.Label)}'.");
+        await NewQubeRules.EnsureLabelAsync(request.Label, inventory, ct);
         if (request.NetVm is not null)
         {
             var net = await inventory.FindAsync(request.NetVm, ct) ?? throw QubeRuleException.NoQube(request.NetVm, "to use as netvm");

@@ -41,7 +41,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             throw new QubeRuleException($"This creates AppVMs based on a template; {QubeRules.Article(request.Class)} is made another way (templates are installed or cloned, standalones come from the standalone wizard).");
         QubeRules.ValidateNotes(request.Notes);
         QubeRules.ValidateResources(request.MemoryMiB ?? QubeRules.DefaultMemoryMiB, request.VCpus ?? QubeRules.DefaultVCpus);
-        await NewQubeNames.EnsureFreeAsync(target, inventory, hypervisor, ct);
+        await NewQubeRules.EnsureNameFreeAsync(target, inventory, hypervisor, ct);
         var template = request.Template is null ? null
             : await inventory.FindAsync(request.Template, ct) ?? throw new QubeRuleException($"There is no template named '{QubeRules.Shown(request.Template)}'.");
         QubeRules.ValidateTemplate(request.Class, template);
@@ -49,11 +49,8 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             : await inventory.FindAsync(request.NetVm, ct) ?? throw QubeRuleException.NoQube(request.NetVm, "to use as netvm");
         if (net is not null && !net.ProvidesNetwork)
             throw new QubeRuleException($"'{net.Name}' does not provide network; choose a qube with provides_network set, or none.");
-        if (!(await Labels(ct)).Contains(request.Label))
-            throw new QubeRuleException($"There is no label '{QubeRules.Shown(request.Label)}'.");
+        await NewQubeRules.EnsureLabelAsync(request.Label, inventory, ct);
     }
-
-    private async Task<HashSet<string>> Labels(CancellationToken ct) => (await inventory.LabelsAsync(ct)).Select(l => l.Name).ToHashSet();
 
     public async Task RunAsync(JobContext job, CancellationToken ct)
     {

@@ -59,9 +59,8 @@ public sealed class ImportTemplateJob(Inventory inventory, IHypervisor hyperviso
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
         var request = JobArguments.Parse<ImportTemplateRequest>(arguments);
-        await NewQubeNames.EnsureFreeAsync(target, inventory, hypervisor, ct);
-        if (!(await inventory.LabelsAsync(ct)).Any(l => l.Name == request.Label))
-            throw new QubeRuleException($"There is no label '{QubeRules.Shown(request.Label)}'.");
+        await NewQubeRules.EnsureNameFreeAsync(target, inventory, hypervisor, ct);
+        await NewQubeRules.EnsureLabelAsync(request.Label, inventory, ct);
         if (!OsDistributions.IsKnown(request.OsDistribution))
             throw new QubeRuleException($"There is no OS family '{QubeRules.Shown(request.OsDistribution)}'; choose {string.Join(", ", OsDistributions.All.Select(d => d.Value))}.");
         QubeRules.ValidateNotes(request.Notes);
