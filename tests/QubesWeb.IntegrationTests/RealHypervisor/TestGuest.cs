@@ -10,10 +10,10 @@ namespace QubesWeb.IntegrationTests.RealHypervisor;
 
 public sealed class TestGuest : IAsyncLifetime
 {
-    private const string Busybox = "/bin/busybox", QemuGa = "/usr/sbin/qemu-ga";
+    internal const string Busybox = "/bin/busybox", QemuGa = "/usr/sbin/qemu-ga";
 
     /// <summary>virtio-serial and its console driver are modules in Debian's kernels, loaded by /init in this order.</summary>
-    private static readonly string[] Modules =
+    internal static readonly string[] Modules =
     [
         "virtio/virtio_ring", "virtio/virtio", "virtio/virtio_pci_legacy_dev", "virtio/virtio_pci_modern_dev",
         "virtio/virtio_pci", "char/virtio_console",
@@ -41,6 +41,8 @@ public sealed class TestGuest : IAsyncLifetime
 
     private readonly string _folder = Path.Combine(Path.GetTempPath(), "qubesweb-guest-" + Guid.NewGuid().ToString("N"));
 
+    private string _release = "";
+
     public string Kernel => Path.Combine(_folder, "vmlinuz");
     public string Initrd => Path.Combine(_folder, "initrd.cpio");
 
@@ -49,7 +51,7 @@ public sealed class TestGuest : IAsyncLifetime
         var kernel = Directory.Exists("/boot") ? Directory.GetFiles("/boot", "vmlinuz-*").Order(StringComparer.Ordinal).LastOrDefault() : null;
         if (kernel is null || !File.Exists(Busybox) || !File.Exists(QemuGa))
             throw new InvalidOperationException("The test guest needs a Debian kernel in /boot, busybox and qemu-ga: install linux-image-cloud-amd64 busybox-static qemu-guest-agent (the README's test command does).");
-        var release = Path.GetFileName(kernel)["vmlinuz-".Length..];
+        _release = Path.GetFileName(kernel)["vmlinuz-".Length..];
         // The folder and files are for libvirt's qemu user to read: libvirt labels the kernel and initrd for it.
         Directory.CreateDirectory(_folder);
         File.Copy(kernel, Kernel);
@@ -63,20 +65,35 @@ public sealed class TestGuest : IAsyncLifetime
             CpioEntry.File("bin/busybox", await File.ReadAllBytesAsync(Busybox), executable: true),
             CpioEntry.File("usr/sbin/qemu-ga", await File.ReadAllBytesAsync(QemuGa), executable: true),
         };
-        foreach (var module in Modules)
-        {
-            var path = Path.GetFullPath(Path.Combine("/lib/modules", release, "kernel/drivers", module + ".ko"));
-            files.Add(CpioEntry.File("lib/modules/" + Path.GetFileName(path), await File.ReadAllBytesAsync(path), executable: false));
-        }
-        // qemu-ga's shared libraries, where the host has them (ldd prints "name => /path (addr)" or "/path (addr)").
-        var ldd = await ProcessRunner.RunCheckedAsync("ldd", [QemuGa]);
-        foreach (var lib in ldd.StandardOutput.Split('\n').Select(l => l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
-                     .Select(w => w.FirstOrDefault(x => x.StartsWith('/'))).OfType<string>())
-            files.Add(CpioEntry.File(lib.TrimStart('/'), await File.ReadAllBytesAsync(lib), executable: true));
+        files.AddRange(await ModulesAsync(Modules));
+        files.AddRange(await LibrariesAsync(QemuGa));
         await File.WriteAllBytesAsync(Initrd, CpioEntry.Archive(files));
         // Readable for qemu's own user whatever this process' umask (a console started in it sets 077).
         File.SetUnixFileMode(_folder, (UnixFileMode)0x1ED); // 0755
         foreach (var f in new[] { Kernel, Initrd }) File.SetUnixFileMode(f, (UnixFileMode)0x1A4); // 0644
+    }
+
+    /// <summary>Kernel modules (paths under the kernel's drivers/ or fs/ folder, without ".ko") as /lib/modules/NAME.ko.</summary>
+    internal async Task<List<CpioEntry>> ModulesAsync(IEnumerable<string> modules)
+    {
+        var files = new List<CpioEntry>();
+        foreach (var module in modules)
+        {
+            var path = Path.Combine("/lib/modules", _release, "kernel", module.StartsWith("fs/", StringComparison.Ordinal) ? module : "drivers/" + module) + ".ko";
+            files.Add(CpioEntry.File("lib/modules/" + Path.GetFileName(path), await File.ReadAllBytesAsync(path), executable: false));
+        }
+        return files;
+    }
+
+    /// <summary>A program's shared libraries where the host has them (ldd prints "name => /path (addr)" or "/path (addr)").</summary>
+    internal static async Task<List<CpioEntry>> LibrariesAsync(string program)
+    {
+        var files = new List<CpioEntry>();
+        var ldd = await ProcessRunner.RunCheckedAsync("ldd", [program]);
+        foreach (var lib in ldd.StandardOutput.Split('\n').Select(l => l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+                     .Select(w => w.FirstOrDefault(x => x.StartsWith('/'))).OfType<string>())
+            files.Add(CpioEntry.File(lib.TrimStart('/'), await File.ReadAllBytesAsync(lib), executable: true));
+        return files;
     }
 
     /// <summary>
@@ -102,12 +119,29 @@ public sealed class TestGuest : IAsyncLifetime
     }
 
     /// <summary>An initramfs entry, written in the kernel's "newc" cpio format.</summary>
-    private sealed record CpioEntry(string Name, int Mode, byte[] Data)
+    internal sealed record CpioEntry(string Name, int Mode, byte[] Data)
     {
         public static CpioEntry Dir(string name) => new(name, 0x4000 | 0b111_101_101, []);
 
         public static CpioEntry File(string name, byte[] data, bool executable) =>
             new(name, 0x8000 | (executable ? 0b111_101_101 : 0b110_100_100), data);
+
+        /// <summary>The entries as files and folders under <paramref name="folder"/> (for <c>mkfs.ext4 -d</c>).</summary>
+        public static void WriteTree(string folder, IEnumerable<CpioEntry> entries)
+        {
+            foreach (var e in entries)
+            {
+                var path = Path.Combine(folder, e.Name);
+                if ((e.Mode & 0x4000) != 0)
+                {
+                    Directory.CreateDirectory(path);
+                    continue;
+                }
+                Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                System.IO.File.WriteAllBytes(path, e.Data);
+                System.IO.File.SetUnixFileMode(path, (UnixFileMode)(e.Mode & 0xFFF));
+            }
+        }
 
         public static byte[] Archive(IEnumerable<CpioEntry> entries)
         {
