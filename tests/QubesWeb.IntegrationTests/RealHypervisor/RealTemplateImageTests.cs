@@ -51,6 +51,8 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
             Assert.Contains("/dev/vda1 / ext4", mounts);
             Assert.Contains("/dev/vdb /rw ext4", mounts);
             Assert.Contains("/dev/vdb /home ext4", mounts); // the bind of /rw/home
+            // Its network is what the console gives a qube today: none (no interface; the seed's network-config is empty).
+            Assert.Equal("lo\n", (await agent.RunAsync("/bin/ls", ["/sys/class/net"], Generous)).StdOut);
             Assert.Equal(0, (await agent.RunAsync("/bin/sh", ["-c", "echo kept > /home/note && echo lost > /usr/note && sync"], Generous)).ExitCode);
             await agent.ShutdownAsync();
             await Eventually.UntilAsync(() => host.Get<IHypervisor>().GetDomain(appvm)?.State == RunState.Halted, "the AppVM to power off", Boot);
