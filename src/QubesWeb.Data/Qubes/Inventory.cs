@@ -42,6 +42,9 @@ public sealed record QubeChanges(
 /// <summary>Qubes' rules for feature keys and values (core-admin qubes/features.py keeps them as plain strings).</summary>
 public static class QubeFeatureRules
 {
+    /// <summary>A boolean feature's value as Qubes reads it: absent, "", "0" and "False" are off.</summary>
+    public static bool IsOn(string? value) => value is not (null or "" or "0" or "False" or "false");
+
     public const int MaxKeyLength = 128;
     public const int MaxValueLength = 4096;
 
@@ -207,7 +210,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         var label = await db.Labels.FirstOrDefaultAsync(l => l.Name == request.Label, ct)
             ?? throw new QubeRuleException($"There is no label '{QubeRules.Shown(request.Label)}'; choose one of: {string.Join(", ", await db.Labels.OrderBy(l => l.Id).Select(l => l.Name).ToListAsync(ct))}.");
         var template = request.Template is null ? null
-            : await db.Qubes.FirstOrDefaultAsync(q => q.Name == request.Template, ct)
+            : await db.Qubes.Include(q => q.Features).FirstOrDefaultAsync(q => q.Name == request.Template, ct)
               ?? throw new QubeRuleException($"There is no template named '{QubeRules.Shown(request.Template)}'.");
         QubeRules.ValidateTemplate(request.Class, template);
         var memory = request.MemoryMiB ?? template?.MemoryMiB ?? QubeRules.DefaultMemoryMiB;
@@ -281,7 +284,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     private static async Task ApplyTemplateAsync(InventoryDbContext db, Qube qube, string templateName, bool qubeIsRunning, CancellationToken ct)
     {
         var name = qube.Name;
-        var template = await db.Qubes.FirstOrDefaultAsync(q => q.Name == templateName, ct)
+        var template = await db.Qubes.Include(q => q.Features).FirstOrDefaultAsync(q => q.Name == templateName, ct)
             ?? throw new QubeRuleException($"There is no template named '{QubeRules.Shown(templateName)}'.");
         if (qube.Class is not (QubeClass.AppVM or QubeClass.DispVM))
             throw new QubeRuleException($"'{name}' is {QubeRules.Article(qube.Class)}; only AppVMs and DispVMs have a template.");
@@ -293,6 +296,27 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
 
     /// <summary>Applies <paramref name="changes"/> whole or not at all. A template change is refused here: use the overload that says whether the qube runs.</summary>
     public Task UpdateAsync(string name, QubeChanges changes, CancellationToken ct = default) => UpdateAsync(name, changes, null, ct);
+
+    /// <summary>
+    /// Sets the default disposable template (Qubes' global <c>default_dispvm</c>, kept as a feature of dom0), or clears
+    /// it with null. It must be a disposable template.
+    /// </summary>
+    public async Task SetDefaultDispvmAsync(string? name, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        if (name is not null)
+        {
+            var dvm = await db.Qubes.Include(q => q.Features).FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw QubeRuleException.NoQube(name);
+            if (!dvm.IsDisposableTemplate)
+                throw new QubeRuleException($"'{name}' is not a disposable template; turn on \"Disposable template\" on its page first.");
+        }
+        var dom0 = await db.Qubes.Include(q => q.Features).FirstAsync(q => q.Class == QubeClass.AdminVM, ct);
+        var existing = dom0.Features.FirstOrDefault(f => f.Key == DisposableFeatures.DefaultDispvm);
+        if (name is null) { if (existing is not null) dom0.Features.Remove(existing); }
+        else if (existing is not null) existing.Value = name;
+        else dom0.Features.Add(new QubeFeature { Key = DisposableFeatures.DefaultDispvm, Value = name });
+        await db.SaveChangesAsync(ct);
+    }
 
     /// <summary>
     /// Applies <paramref name="changes"/> in one transaction: every rule is checked first, and a broken one changes

@@ -55,6 +55,28 @@ public class Qube
     public bool Updateable => Class is QubeClass.TemplateVM or QubeClass.StandaloneVM;
 
     public string? Feature(string key) => Features.FirstOrDefault(f => f.Key == key)?.Value;
+
+    /// <summary>Whether a boolean feature is set, as Qubes reads one: absent, "", "0" and "False" are off.</summary>
+    public bool FeatureIsOn(string key) => QubeFeatureRules.IsOn(Feature(key));
+
+    /// <summary>An AppVM that disposables can be based on (Qubes' <c>template_for_dispvms</c>).</summary>
+    public bool IsDisposableTemplate => Class == QubeClass.AppVM && FeatureIsOn(DisposableFeatures.TemplateForDispvms);
+
+    /// <summary>A disposable removed with its files once it stops (Qubes' <c>auto_cleanup</c>); a named disposable is kept.</summary>
+    public bool AutoCleanup => Class == QubeClass.DispVM && FeatureIsOn(DisposableFeatures.AutoCleanup);
+}
+
+/// <summary>The feature keys of Qubes' disposables, as core-admin names them.</summary>
+public static class DisposableFeatures
+{
+    public const string TemplateForDispvms = "template_for_dispvms";
+    public const string AutoCleanup = "auto_cleanup";
+
+    /// <summary>dom0's feature naming the default disposable template (Qubes' global <c>default_dispvm</c>).</summary>
+    public const string DefaultDispvm = "default_dispvm";
+
+    /// <summary>Features of a disposable template that its disposables do not inherit.</summary>
+    public static readonly IReadOnlySet<string> NotInherited = new HashSet<string>(StringComparer.Ordinal) { TemplateForDispvms, "internal", "preload-dispvm-max" };
 }
 
 /// <summary>A key/value feature of a qube (e.g. <c>updates-available</c>, <c>internal</c>).</summary>

@@ -128,7 +128,7 @@ public static partial class QubeRules
         _ => "",
     };
 
-    /// <summary>The template rules: which classes have one, of which class, and when it may change.</summary>
+    /// <summary>The template rules: which classes have one, of which class (with its features loaded), and when it may change.</summary>
     public static void ValidateTemplate(QubeClass qubeClass, Qube? template)
     {
         switch (qubeClass)
@@ -144,6 +144,8 @@ public static partial class QubeRules
                     throw new QubeRuleException("A DispVM needs an AppVM as its template.");
                 if (template.Class != QubeClass.AppVM)
                     throw new QubeRuleException($"'{template.Name}' is {Article(template.Class)}; a DispVM's template must be an AppVM.");
+                if (!template.IsDisposableTemplate)
+                    throw new QubeRuleException($"'{template.Name}' is not a disposable template; turn on \"Disposable template\" on its page first (Qubes' template_for_dispvms).");
                 break;
             default:
                 if (template is not null)

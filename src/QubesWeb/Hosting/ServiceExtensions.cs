@@ -41,7 +41,8 @@ public static class ServiceExtensions
         services.AddOptions<LifecycleOptions>().BindConfiguration("Lifecycle");
         foreach (var action in Enum.GetValues<LifecycleAction>())
             services.AddSingleton<IJobKind>(sp => ActivatorUtilities.CreateInstance<LifecycleJob>(sp, action));
-        services.AddSingleton<IJobKind, CreateQubeJob>();
+        services.AddSingleton<CreateQubeJob>();
+        services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<CreateQubeJob>());
         services.AddSingleton<IJobKind, RemoveQubeJob>();
         services.AddSingleton<CloneQubeJob>();
         services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<CloneQubeJob>());
@@ -61,6 +62,8 @@ public static class ServiceExtensions
         services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<RestartOutdatedJob>());
         services.AddSingleton<ImportTemplateJob>();
         services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<ImportTemplateJob>());
+        services.AddSingleton<IJobKind, Services.Disposables.LaunchDisposableJob>();
+        services.AddSingleton<Services.Disposables.DisposableCommands>();
         // The pages' only way in: commands that change things, queries that read them.
         services.AddSingleton<QubeCommands>();
         services.AddSingleton<QubeQueries>();
@@ -83,6 +86,7 @@ public static class ServiceExtensions
         services.AddSingleton<JobEngine>();
         services.AddHostedService(sp => sp.GetRequiredService<JobEngine>());
         services.AddHostedService<RootVolumeEvents>();
+        services.AddHostedService<Services.Disposables.DisposableCleanup>();
         services.AddSingleton<InstallMedia>();
         services.AddHostedService(sp => sp.GetRequiredService<InstallMedia>());
         services.AddHostedService<DiskUsageRefresher>();

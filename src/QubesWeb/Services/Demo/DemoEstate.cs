@@ -101,7 +101,7 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, Root
                 Notes: p.Notes, Autostart: p.Autostart, Features: p.Features, Volumes: volumes));
         }
         // One transaction: a start killed half-way leaves no half estate, and the next start makes it again.
-        await inventory.CreateAllAsync(requests, new Dictionary<string, string> { [SeededFeature] = DateTime.UtcNow.ToString("O") }, ct);
+        await inventory.CreateAllAsync(requests, new Dictionary<string, string> { [SeededFeature] = DateTime.UtcNow.ToString("O"), [DisposableFeatures.DefaultDispvm] = "default-dvm" }, ct);
     }
 
     private static async Task<NewVolume> MakeAsync(string path, VolumeKind kind, long size, long dataMiB, byte pattern, CancellationToken ct)

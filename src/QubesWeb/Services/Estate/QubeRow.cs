@@ -31,6 +31,7 @@ public sealed record QubeRow(
     public static List<QubeRow> From(IReadOnlyCollection<Qube> qubes, EstateMonitor estate)
     {
         var current = Outdated.CurrentRevisions(qubes);
+        var privateWrites = Outdated.SourcePrivateWrites(qubes);
         return qubes.Select(q =>
         {
             var state = estate.StateOf(q);
@@ -40,7 +41,7 @@ public sealed record QubeRow(
                 // An AppVM's root is its template's: only what the qube owns is counted, as Qube Manager does.
                 q.Volumes.Sum(v => v.UsageBytes),
                 q.Feature("internal") is { } i && i is not ("" or "0" or "False" or "false"),
-                Outdated.Of(q, state, current, estate.StateOf));
+                Outdated.Of(q, state, current, estate.StateOf, privateWrites));
         }).ToList();
     }
 }

@@ -27,6 +27,7 @@ public readonly struct JobKind(string name) : IEquatable<JobKind>
     public static readonly JobKind Update = new("update");
     public static readonly JobKind CheckUpdates = new("check-updates");
     public static readonly JobKind Import = new("import");
+    public static readonly JobKind LaunchDisposable = new("launch-disposable");
 
     /// <summary>Whether <paramref name="job"/> is of this kind.</summary>
     public bool Is(Job job) => job.Kind == Name;

@@ -8,7 +8,8 @@ using QubesWeb.Services.Storage;
 
 namespace QubesWeb.Services.Qubes;
 
-/// <summary>What a new AppVM is made of; the job's target is its name.</summary>
+/// <summary>What a new AppVM or DispVM is made of; the job's target is its name.</summary>
+/// <param name="Features">Features it starts with (a disposable's, inherited from its disposable template).</param>
 public sealed record CreateQubeRequest(
     QubeClass Class,
     string Label,
@@ -17,10 +18,11 @@ public sealed record CreateQubeRequest(
     int? MemoryMiB = null,
     int? VCpus = null,
     bool ProvidesNetwork = false,
-    string Notes = "");
+    string Notes = "",
+    IReadOnlyDictionary<string, string>? Features = null);
 
 /// <summary>
-/// Creates a qube based on a template: its private and volatile volumes (qcow2), its inventory row, its domain.
+/// Creates a qube based on a template (an AppVM on a TemplateVM, or a named disposable on a disposable template): its private and volatile volumes (qcow2), its inventory row, its domain.
 /// Everything is checked before the job is queued; a failure or cancel removes all it made, so no file, row or
 /// domain is left behind.
 /// </summary>
@@ -33,12 +35,15 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
 
     public string Describe(string target) => $"Create {target}";
 
-    public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
+    public Task ValidateAsync(string target, string? arguments, CancellationToken ct) =>
+        ValidateAsync(target, JobArguments.Parse<CreateQubeRequest>(arguments), ct);
+
+    public async Task ValidateAsync(string target, CreateQubeRequest request, CancellationToken ct)
     {
         QubeRules.ValidateName(target);
-        var request = JobArguments.Parse<CreateQubeRequest>(arguments);
-        if (request.Class is not QubeClass.AppVM)
-            throw new QubeRuleException($"This creates AppVMs based on a template; {QubeRules.Article(request.Class)} is made another way (templates are installed or cloned, standalones come from the standalone wizard).");
+        if (request.Class is not (QubeClass.AppVM or QubeClass.DispVM))
+            throw new QubeRuleException($"This creates AppVMs and disposables based on a template; {QubeRules.Article(request.Class)} is made another way (templates are installed or cloned, standalones come from the standalone wizard).");
+        foreach (var (key, value) in request.Features ?? new Dictionary<string, string>()) QubeFeatureRules.Validate(key, value);
         QubeRules.ValidateNotes(request.Notes);
         QubeRules.ValidateResources(request.MemoryMiB ?? QubeRules.DefaultMemoryMiB, request.VCpus ?? QubeRules.DefaultVCpus);
         await NewQubeRules.EnsureNameFreeAsync(target, inventory, hypervisor, ct);
@@ -52,9 +57,11 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         await NewQubeRules.EnsureLabelAsync(request.Label, inventory, ct);
     }
 
-    public async Task RunAsync(JobContext job, CancellationToken ct)
+    public Task RunAsync(JobContext job, CancellationToken ct) => CreateAsync(job, job.ArgumentsAs<CreateQubeRequest>(), ct);
+
+    /// <summary>Makes the qube named by the job's target; a failure or cancel removes all it made.</summary>
+    public async Task CreateAsync(JobContext job, CreateQubeRequest request, CancellationToken ct)
     {
-        var request = job.ArgumentsAs<CreateQubeRequest>();
         var dir = Path.Combine(options.Value.PoolDir, job.Target);
         var madeRow = false;
         var defined = false;
@@ -68,15 +75,20 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             await job.ProgressAsync(10, "Creating the private volume");
             var priv = Path.Combine(dir, "private.qcow2");
             await QemuImg.CreateAsync(priv, PrivateSize, ct: ct);
-            await job.LogAsync($"Private volume made in {dir}; the root snapshot and the volatile volume are made at each start.");
+            await job.LogAsync(request.Class == QubeClass.DispVM
+                ? $"Private volume made in {dir}; at each start it is replaced by a copy of {request.Template}'s, and the root snapshot and the volatile volume are made."
+                : $"Private volume made in {dir}; the root snapshot and the volatile volume are made at each start.");
             FaultPoints.Hit("private-made");
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(60, "Adding it to the inventory");
             var privInfo = await QemuImg.InfoAsync(priv, ct);
-            var templateRoot = (await inventory.GetAsync(request.Template!, ct)).Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Root);
+            var template = await inventory.GetAsync(request.Template!, ct);
+            // A disposable's root is its disposable template's template's.
+            var rootOwner = request.Class == QubeClass.DispVM && template.Template is { } t ? await inventory.GetAsync(t.Name, ct) : template;
+            var templateRoot = rootOwner.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Root);
             await inventory.CreateAsync(new NewQube(job.Target, request.Class, request.Label, request.Template, request.NetVm,
-                request.ProvidesNetwork, request.MemoryMiB, request.VCpus, request.Notes,
+                request.ProvidesNetwork, request.MemoryMiB, request.VCpus, request.Notes, Features: request.Features,
                 Volumes: [new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Snapshot), templateRoot?.VirtualSizeBytes ?? 0),
                           new NewVolume(VolumeKind.Private, priv, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
                           new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize)]), ct);
@@ -100,6 +112,9 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
     }
 
     private static readonly string[] VolumeFiles = ["private.qcow2", "volatile.qcow2", RootFiles.Snapshot];
+
+    /// <summary>Takes away a qube this job kind made (its domain, row and pool folder), as a failed creation does.</summary>
+    public Task UndoAsync(string name) => UndoAsync(name, Path.Combine(options.Value.PoolDir, name), madeDir: true, madeRow: true, defined: true);
 
     private async Task UndoAsync(string name, string dir, bool madeDir, bool madeRow, bool defined)
     {

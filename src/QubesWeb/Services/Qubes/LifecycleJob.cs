@@ -94,6 +94,9 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
         }
     }
 
+    /// <summary>Starts the job's target as a start job does (its netvm chain first), for a job that makes a qube and starts it.</summary>
+    public Task StartQubeAsync(JobContext job, CancellationToken ct, int from = 0) => StartAsync(job, ct, from);
+
     private async Task StartAsync(JobContext job, CancellationToken ct, int from = 0)
     {
         // As Qubes does, a qube's netvm chain is started first so it has network when it comes up. One light query

@@ -97,6 +97,7 @@ public sealed class QubeCommands(JobEngine jobs, Inventory inventory, IHyperviso
         QubeRules.ValidateName(qube);
         // libvirt is asked, not the last event: whether the template may change depends on the state right now.
         var running = hypervisor.Connection.IsUp && hypervisor.GetDomain(qube)?.State is { } s && s != RunState.Halted;
+        await EnsureDisposablesKeepTheirSourceAsync(qube, changes, ct);
         await inventory.UpdateAsync(qube, changes, running, ct);
         string? problem = null;
         try
@@ -109,6 +110,22 @@ public sealed class QubeCommands(JobEngine jobs, Inventory inventory, IHyperviso
         }
         estate.InventoryChanged();
         return new SaveOutcome(qube, running && (changes.MemoryMiB is not null || changes.VCpus is not null), problem);
+    }
+
+    /// <summary>
+    /// Qubes' rules for a disposable template: it stops being one only when no disposable is based on it, and its own
+    /// template changes only while none of its disposables runs (they were made from the old one). The error names them.
+    /// </summary>
+    private async Task EnsureDisposablesKeepTheirSourceAsync(string name, QubeChanges changes, CancellationToken ct)
+    {
+        var turnsOff = changes.Features is { } f && f.TryGetValue(DisposableFeatures.TemplateForDispvms, out var v) && !QubeFeatureRules.IsOn(v);
+        if (!turnsOff && changes.Template is null) return;
+        var disposables = (await inventory.ListAsync(ct)).Where(q => q.Class == QubeClass.DispVM && q.Template?.Name == name).ToList();
+        if (turnsOff && disposables.Count > 0)
+            throw new QubeRuleException($"'{name}' is the disposable template of {string.Join(", ", disposables.Select(d => d.Name))}; remove them before it stops being one.");
+        var running = disposables.Where(d => estate.StateOf(d) is not (RunState.Halted or RunState.Unknown)).Select(d => d.Name).ToList();
+        if (changes.Template is not null && running.Count > 0)
+            throw new QubeRuleException($"Disposables based on '{name}' are running: {string.Join(", ", running)}. Shut them down before switching its template.");
     }
 
     /// <summary>

@@ -36,15 +36,24 @@ public sealed class RootLifecycle(IDbContextFactory<InventoryDbContext> contexts
     {
         note ??= _ => Task.CompletedTask;
         using var own = await locks.LockAsync(name, ct);
-        string? templateName;
+        string? templateName, rootOwnerName;
         await using (var db0 = await contexts.CreateDbContextAsync(ct))
-            templateName = await db0.Qubes.Where(q => q.Name == name).Select(q => q.Template!.Name).FirstOrDefaultAsync(ct);
+        {
+            var names = await db0.Qubes.Where(q => q.Name == name)
+                .Select(q => new { Template = q.Template!.Name, Its = q.Template!.Template!.Name }).FirstOrDefaultAsync(ct);
+            (templateName, rootOwnerName) = (names?.Template, names?.Its);
+        }
+        // Locks are taken from the qube towards its templates, never the other way, so two starts cannot deadlock.
         using var template = templateName is null ? null : await locks.LockAsync(templateName, ct);
 
         await using var db = await contexts.CreateDbContextAsync(ct);
         var qube = await db.Qubes.Include(q => q.Volumes).ThenInclude(v => v.Revisions)
             .Include(q => q.Template).ThenInclude(t => t!.Volumes).ThenInclude(v => v.Revisions)
+            .Include(q => q.Template).ThenInclude(t => t!.Template).ThenInclude(t => t!.Volumes).ThenInclude(v => v.Revisions)
             .AsSplitQuery().FirstOrDefaultAsync(q => q.Name == name, ct) ?? throw QubeRuleException.NoQube(name);
+        // A disposable's root is a snapshot of its disposable template's template; its private, a copy of its disposable template's.
+        using var rootOwnerLock = qube.Class == QubeClass.DispVM && rootOwnerName is not null ? await locks.LockAsync(rootOwnerName, ct) : null;
+        var rootOwner = qube.Class == QubeClass.DispVM ? qube.Template?.Template : qube.Template;
         var changed = false;
         // The images are made side by side (each is its own qemu-img run); the rows are written once all are there.
         var making = new List<Task>();
@@ -72,12 +81,26 @@ public sealed class RootLifecycle(IDbContextFactory<InventoryDbContext> contexts
                 }
                 case VolumeKind.Root when IsSnapOnStart(qube):
                 {
-                    var source = qube.Template?.Volumes.FirstOrDefault(t => t.IsSaveOnStopRoot)
+                    var source = rootOwner?.Volumes.FirstOrDefault(t => t.IsSaveOnStopRoot)
                         ?? throw new StorageException($"{name} has no template root to snapshot; give it a template first.");
                     var rev = source.Revisions.Single(r => r.Number == source.CurrentRevision);
                     making.Add(RootStore.CreateOverlayAsync(rev.Path, path, Pool, ct));
                     RootRows.SetOverlay(v, source.Id, rev.Number);
-                    await note($"Root: a snapshot of {qube.Template!.Name} revision {rev.Number}.");
+                    await note($"Root: a snapshot of {rootOwner!.Name} revision {rev.Number}.");
+                    break;
+                }
+                case VolumeKind.Private when qube.Class == QubeClass.DispVM:
+                {
+                    var dvm = qube.Template ?? throw new StorageException($"{name} has no disposable template to copy a private volume from.");
+                    var source = dvm.Volumes.FirstOrDefault(t => t.Kind == VolumeKind.Private && t.Path is not null)
+                        ?? throw new StorageException($"{dvm.Name} has no private volume to copy.");
+                    // Its private volume is being written while it runs: a copy of it would be torn.
+                    if (estate.StateOf(dvm.Name) is not (Hypervisor.Domains.RunState.Halted or Hypervisor.Domains.RunState.Unknown))
+                        throw new StorageException($"{dvm.Name} is running, so its private volume is being written; a disposable starts from a copy of it. Shut {dvm.Name} down first.");
+                    making.Add(CopyPrivateAsync(source.Path!, path, ct));
+                    v.OverlaySourceVolumeId = source.Id;
+                    v.OverlayCreatedUtc = DateTime.UtcNow;
+                    await note($"Private: a copy of {dvm.Name}'s private volume, never written back.");
                     break;
                 }
                 case VolumeKind.Volatile:
@@ -95,6 +118,15 @@ public sealed class RootLifecycle(IDbContextFactory<InventoryDbContext> contexts
         if (changed) await db.SaveChangesAsync(CancellationToken.None);
         if (changed) estate.NotifyChanged();
         if (changed) usage.RefreshSoon(name);
+    }
+
+    /// <summary>A disposable's private volume: its disposable template's, copied over the last one (a reflink where the filesystem can).</summary>
+    private async Task CopyPrivateAsync(string source, string destination, CancellationToken ct)
+    {
+        var part = destination + ".part";
+        File.Delete(part);
+        await RootStore.CopyFlattenedAsync(source, part, Pool, ct: ct);
+        File.Move(part, destination, overwrite: true);
     }
 
     private static int NextNumber(Volume v) => v.Revisions.Count == 0 ? 1 : v.Revisions.Max(r => r.Number) + 1;

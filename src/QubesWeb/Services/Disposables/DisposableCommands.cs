@@ -1,0 +1,112 @@
+using System.Security.Cryptography;
+using Microsoft.EntityFrameworkCore;
+using QubesWeb.Data.Jobs;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Qubes;
+
+namespace QubesWeb.Services.Disposables;
+
+/// <summary>A disposable template as the pages offer it.</summary>
+/// <param name="Running">Its disposables that run now, by name.</param>
+public sealed record DispTemplateView(string Name, string Label, string? Template, bool IsDefault, IReadOnlyList<string> Running);
+
+/// <summary>Launching disposables, and which AppVMs are disposable templates (Qubes' template_for_dispvms and default_dispvm).</summary>
+public sealed class DisposableCommands(JobEngine jobs, Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, QubeCommands qubes)
+{
+    /// <summary>Qubes' disposables are named disp0 to disp9999.</summary>
+    public const int NumberCount = 10_000;
+
+    /// <summary>How long a disposable's name is not given to another one (its tasks and logs still name it).</summary>
+    public static readonly TimeSpan NameRest = TimeSpan.FromDays(1);
+
+    /// <summary>
+    /// Launches a disposable from <paramref name="dispTemplate"/> (null: the default disposable template); the job
+    /// makes and starts it. Refused with the reason when there is no such template or it cannot be used now.
+    /// </summary>
+    public async Task<Job> LaunchAsync(string? dispTemplate, CancellationToken ct = default)
+    {
+        var dvm = dispTemplate ?? await DefaultAsync(ct)
+            ?? throw new QubeRuleException("There is no default disposable template: choose one on a disposable template's page (\"Make default\"), or launch from one.");
+        return await jobs.EnqueueAsync(JobKind.LaunchDisposable, await NewNameAsync(ct), new LaunchDisposableRequest(dvm), ct);
+    }
+
+    /// <summary>The default disposable template (dom0's default_dispvm), if it names one that still is.</summary>
+    public async Task<string?> DefaultAsync(CancellationToken ct = default)
+    {
+        var all = await inventory.ListAsync(ct);
+        var name = all.FirstOrDefault(q => q.Class == QubeClass.AdminVM)?.Feature(DisposableFeatures.DefaultDispvm);
+        return all.FirstOrDefault(q => q.Name == name)?.IsDisposableTemplate == true ? name : null;
+    }
+
+    /// <summary>Every disposable template, the default first, with its running disposables.</summary>
+    public async Task<IReadOnlyList<DispTemplateView>> TemplatesAsync(CancellationToken ct = default)
+    {
+        var all = await inventory.ListAsync(ct);
+        var def = all.FirstOrDefault(q => q.Class == QubeClass.AdminVM)?.Feature(DisposableFeatures.DefaultDispvm);
+        return all.Where(q => q.IsDisposableTemplate)
+            .Select(q => new DispTemplateView(q.Name, q.Label.Name, q.Template?.Name, q.Name == def, RunningOf(all, q.Name)))
+            .OrderByDescending(v => v.IsDefault).ThenBy(v => v.Name, StringComparer.Ordinal).ToList();
+    }
+
+    private List<string> RunningOf(IEnumerable<Qube> all, string dvm) =>
+        all.Where(q => q.Class == QubeClass.DispVM && q.Template?.Name == dvm && estate.StateOf(q) is not (RunState.Halted or RunState.Unknown))
+            .Select(q => q.Name).Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>
+    /// Makes an AppVM a disposable template or not. Turning it off is refused while disposables based on it exist
+    /// (they would lose their source); the error names them.
+    /// </summary>
+    public async Task SetDispTemplateAsync(string name, bool on, CancellationToken ct = default)
+    {
+        var qube = await inventory.GetAsync(name, ct);
+        if (qube.Class != QubeClass.AppVM)
+            throw new QubeRuleException($"'{name}' is {QubeRules.Article(qube.Class)}; only an AppVM can be a disposable template.");
+        await qubes.SavePropertiesAsync(name, new QubeChanges(Features: new Dictionary<string, string?>
+        {
+            [DisposableFeatures.TemplateForDispvms] = on ? "True" : null,
+        }), ct);
+        if (!on && await DefaultAsync(ct) is null)
+            await inventory.SetDefaultDispvmAsync(null, ct);
+        estate.InventoryChanged();
+    }
+
+    /// <summary>Makes <paramref name="name"/> the default disposable template (the dashboard's and qubes list's "New disposable").</summary>
+    public async Task SetDefaultAsync(string name, CancellationToken ct = default)
+    {
+        await inventory.SetDefaultDispvmAsync(name, ct);
+        estate.InventoryChanged();
+    }
+
+    /// <summary>
+    /// A free name as Qubes makes one: "disp" and a random number below 10000 that no qube or domain has, and that no
+    /// disposable had in the last day (a task or log line that names it names one qube).
+    /// </summary>
+    public async Task<string> NewNameAsync(CancellationToken ct = default)
+    {
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        await using (var db = await inventory.Contexts.CreateDbContextAsync(ct))
+        {
+            taken.UnionWith(await db.Qubes.Select(q => q.Name).ToListAsync(ct));
+            var since = DateTime.UtcNow - NameRest;
+            var launch = JobKind.LaunchDisposable.Name;
+            taken.UnionWith(await db.Jobs.Where(j => j.Kind == launch && j.CreatedUtc > since).Select(j => j.Target).ToListAsync(ct));
+        }
+        if (hypervisor.Connection.IsUp) taken.UnionWith(hypervisor.ListDomains().Select(d => d.Name));
+        // Random picks first; a scan from a random point if the space is nearly full.
+        for (var i = 0; i < 64; i++)
+        {
+            var name = "disp" + RandomNumberGenerator.GetInt32(NumberCount);
+            if (!taken.Contains(name)) return name;
+        }
+        var start = RandomNumberGenerator.GetInt32(NumberCount);
+        for (var i = 0; i < NumberCount; i++)
+        {
+            var name = "disp" + (start + i) % NumberCount;
+            if (!taken.Contains(name)) return name;
+        }
+        throw new QubeRuleException($"All {NumberCount} disposable names are in use or were used in the last day; remove some disposables first.");
+    }
+}
