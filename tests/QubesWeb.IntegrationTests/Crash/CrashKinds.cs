@@ -96,6 +96,13 @@ public static class CrashKinds
         },
         new()
         {
+            // Killed with the disposable half made, made, and started: the next start removes it without a trace.
+            Kind = JobKind.LaunchDisposable.Name, Target = "disp42", Steps = ["private-made", "row-added", "started"],
+            Run = h => EnqueueAsync(h, JobKind.LaunchDisposable, "disp42", new Services.Disposables.LaunchDisposableRequest("default-dvm")),
+            Verify = (h, _) => AbsentAsync(h, "disp42"),
+        },
+        new()
+        {
             Kind = JobKind.Remove.Name, Target = "banking", Steps = ["undefined", "row-removed"],
             Run = h => EnqueueAsync(h, JobKind.Remove, "banking"),
             Verify = (h, step) => step == "undefined" ? StartsAsync(h, "banking") : AbsentAsync(h, "banking"),

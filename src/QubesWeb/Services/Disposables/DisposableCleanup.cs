@@ -33,7 +33,8 @@ public sealed class DisposableCleanup(EstateMonitor estate, JobEngine jobs, Inve
         {
             log.LogWarning("Could not list the disposables to clean up: {Error}", e.Message);
         }
-        _ = Task.Run(SweepAsync, CancellationToken.None);
+        // Awaited: once the console has started, the removals of disposables left from before are queued.
+        await SweepAsync();
     }
 
     public Task StopAsync(CancellationToken ct)
