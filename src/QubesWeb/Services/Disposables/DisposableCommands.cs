@@ -41,6 +41,14 @@ public sealed class DisposableCommands(JobEngine jobs, Inventory inventory, IHyp
         return all.FirstOrDefault(q => q.Name == name)?.IsDisposableTemplate == true ? name : null;
     }
 
+    /// <summary>The default disposable template and the disposables based on <paramref name="name"/>, for its page.</summary>
+    public async Task<(string? Default, IReadOnlyList<string> Disposables)> OfAsync(string name, CancellationToken ct = default)
+    {
+        var all = await inventory.ListAsync(ct);
+        var def = all.FirstOrDefault(q => q.Class == QubeClass.AdminVM)?.Feature(DisposableFeatures.DefaultDispvm);
+        return (def, all.Where(q => q.Class == QubeClass.DispVM && q.Template?.Name == name).Select(q => q.Name).Order(StringComparer.Ordinal).ToList());
+    }
+
     /// <summary>Every disposable template, the default first, with its running disposables.</summary>
     public async Task<IReadOnlyList<DispTemplateView>> TemplatesAsync(CancellationToken ct = default)
     {

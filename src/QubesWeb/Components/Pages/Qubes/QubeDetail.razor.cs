@@ -16,6 +16,7 @@ public partial class QubeDetail : LivePage
     [Inject] private QubeQueries Inventory { get; set; } = null!;
     [Inject] private QubeCommands Commands { get; set; } = null!;
     [Inject] private ISnackbar Snackbar { get; set; } = null!;
+    [Inject] private Services.Disposables.DisposableCommands Disposables { get; set; } = null!;
     [Inject] private NavigationManager Navigation { get; set; } = null!;
 
     /// <summary>The qube's name, from the address.</summary>
@@ -30,6 +31,8 @@ public partial class QubeDetail : LivePage
     private List<string> _templates = [];
     private List<string> _netvms = [];
     private List<Job> _jobs = [];
+    private string? _defaultDvm;
+    private IReadOnlyList<string> _disposables = [];
 
     // What the inventory holds, and what the form holds; a live reload never overwrites an edit in progress.
     private QubeDraft? _original;
@@ -57,6 +60,7 @@ public partial class QubeDetail : LivePage
         _templates = await Inventory.TemplateNamesAsync();
         _netvms = await Inventory.NetVmNamesAsync(except: name);
         _jobs = await Jobs.QueryAsync(new JobQuery { Target = name, Take = 10 });
+        if (qube?.Class is QubeClass.AppVM or QubeClass.DispVM) (_defaultDvm, _disposables) = await Disposables.OfAsync(name);
         _qube = qube;
         _state = qube is null ? RunState.Unknown : Estate.StateOf(qube);
         _staleness = qube is null ? RootStaleness.Current
