@@ -73,6 +73,9 @@ public sealed class QubeQueries(Inventory inventory, IHypervisor hypervisor, Est
         var qube = await inventory.FindAsync(name, ct);
         // The inventory's query loads the template without its volumes.
         if (qube?.Template is not null) qube.Template = await inventory.FindAsync(qube.Template.Name, ct) ?? qube.Template;
+        // A disposable's root is its disposable template's template's.
+        if (qube is { Class: QubeClass.DispVM, Template.Template: { } root })
+            qube.Template.Template = await inventory.FindAsync(root.Name, ct) ?? root;
         return qube;
     }
 

@@ -64,7 +64,7 @@ public partial class QubeDetail : LivePage
         _qube = qube;
         _state = qube is null ? RunState.Unknown : Estate.StateOf(qube);
         _staleness = qube is null ? RootStaleness.Current
-            : Outdated.Of(qube, _state, Outdated.CurrentRevisions(qube.Template is null ? [] : [qube.Template]), Estate.StateOf);
+            : Outdated.Of(qube, _state, Outdated.CurrentRevisions(Templates(qube)), Estate.StateOf, Outdated.SourcePrivateWrites([qube, .. Templates(qube)]));
 
         if (qube is not null && qube.Class != QubeClass.AdminVM)
         {
@@ -91,6 +91,9 @@ public partial class QubeDetail : LivePage
             else _error = $"Removing {name} {job.State.ToString().ToLowerInvariant()}: {job.Error}";
         }
     }
+
+    /// <summary>The qube's template, and a disposable's template's template (its root's).</summary>
+    private static List<Qube> Templates(Qube qube) => new[] { qube.Template, qube.Template?.Template }.OfType<Qube>().ToList();
 
     private IEnumerable<string> NetVmChoices =>
         _draft is { } d && d.NetVm != QubeDraft.None && !_netvms.Contains(d.NetVm) ? _netvms.Prepend(d.NetVm) : _netvms;
