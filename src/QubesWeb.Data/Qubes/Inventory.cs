@@ -135,13 +135,15 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
 
     /// <summary>
     /// The qube with what its libvirt domain is built from, including its template's volumes (an AppVM's root is its
-    /// template's) and features (its OS family). Lists leave those out: a thousand rows need not carry them.
+    /// template's) and features (its OS family), and for a disposable its template's template's features. Lists leave those out: a thousand rows need not carry them.
     /// </summary>
     public async Task<Qube> GetForDomainAsync(string name, CancellationToken ct = default)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         return await Query(db).Include(q => q.Template).ThenInclude(t => t!.Volumes)
-                   .Include(q => q.Template).ThenInclude(t => t!.Features).FirstOrDefaultAsync(q => q.Name == name, ct)
+                   .Include(q => q.Template).ThenInclude(t => t!.Features)
+                   // A disposable's OS family is its disposable template's template's.
+                   .Include(q => q.Template).ThenInclude(t => t!.Template).ThenInclude(t => t!.Features).FirstOrDefaultAsync(q => q.Name == name, ct)
             ?? throw QubeRuleException.NoQube(name);
     }
 

@@ -2,11 +2,13 @@
 // is refused with a wrong digest and imported with the right one; an AppVM on it boots from its disk, and its guest
 // applies the first-boot seed the console wrote: hostname, the private volume at /rw with /home on it. Files under
 // /home outlive a restart, files under /usr do not, because an AppVM's root is its template's afresh at each start.
+// A disposable of it boots, takes its own name, and once its guest powers off nothing of it is left.
 using System.Security.Cryptography;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Agent;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Disposables;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Templates;
 using QubesWeb.Services.Updates;
@@ -28,8 +30,7 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
         Directory.CreateDirectory(folder);
         var image = Path.Combine(folder, "qubesweb-test-guest.raw");
         await TestGuestDisk.MakeAsync(guest, image);
-        string digest;
-        await using (var f = File.OpenRead(image)) digest = Convert.ToHexStringLower(await SHA256.HashDataAsync(f));
+        var digest = await Sha256Async(image);
         // Software emulation, as the test guest uses: nested KVM on the lane's machines may fail in the boot loader's mode switches.
         await using var host = await ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs: ["--domain-type", "qemu"]);
         try
@@ -73,13 +74,70 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
         }
     }
 
-    /// <summary>Starts the qube with the console's start job and returns its agent once it answers.</summary>
-    private static async Task<GuestAgent> StartAsync(ConsoleHost host, string name)
+    [Fact]
+    public async Task A_disposable_of_the_imported_template_boots_with_its_own_name_and_leaves_nothing_once_its_guest_powers_off()
     {
-        await SucceedsAsync(host, JobKind.Start, name, timeout: Generous);
+        _ = daemon; // started by the fixture
+        var id = Guid.NewGuid().ToString("N")[..10];
+        string template = "qwt-dtpl-" + id, dvm = "qwt-dvm-" + id;
+        var folder = Path.Combine(Path.GetTempPath(), "qubesweb-image-" + id);
+        Directory.CreateDirectory(folder);
+        var image = Path.Combine(folder, "qubesweb-test-guest.raw");
+        await TestGuestDisk.MakeAsync(guest, image);
+        await using var host = await ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs: ["--domain-type", "qemu"]);
+        string? disp = null;
+        try
+        {
+            await SucceedsAsync(host, JobKind.Import, template, new ImportTemplateRequest(image, "black", "debian", await Sha256Async(image)), Generous);
+            await SucceedsAsync(host, JobKind.Create, dvm, new CreateQubeRequest(QubeClass.AppVM, "red", template, null, MemoryMiB: 256, VCpus: 1), Generous);
+            var disposables = host.Get<DisposableCommands>();
+            await disposables.SetDispTemplateAsync(dvm, true);
+
+            var launch = Succeeded(await FinishedAsync(host, (await disposables.LaunchAsync(dvm)).Id, Generous));
+            disp = launch.Target;
+            var agent = await AgentOfAsync(host, disp);
+            // Its first-boot seed names it, not its disposable template: the guest took its own hostname.
+            Assert.Equal(disp + "\n", (await agent.RunAsync("/bin/hostname", [], Generous)).StdOut);
+            Assert.Equal("/dev/vdb /rw ext4", (await agent.RunAsync("/bin/sh", ["-c", "grep ' /rw ' /proc/mounts | cut -d' ' -f1-3"], Generous)).StdOut.Trim());
+            await agent.ShutdownAsync();
+
+            // The guest powered itself off: the console removes the domain, the row and every file.
+            await Eventually.UntilAsync(async () => await host.Get<Inventory>().FindAsync(disp) is null
+                                                    && !Directory.Exists(Path.Combine(host.PoolDir, disp)),
+                $"{disp} to be removed once its guest powered off", Boot);
+            Assert.Null(host.Get<IHypervisor>().GetDomain(disp));
+            Assert.DoesNotContain(disp, await RealLibvirtd.VirshAsync("list", "--all", "--name"));
+            Assert.NotNull(await host.Get<Inventory>().FindAsync(dvm));
+        }
+        finally
+        {
+            await host.StopAsync();
+            if (disp is not null) RealLibvirtd.Remove(disp);
+            RealLibvirtd.Remove(dvm);
+            RealLibvirtd.Remove(template);
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    private static async Task<string> Sha256Async(string path)
+    {
+        await using var f = File.OpenRead(path);
+        return Convert.ToHexStringLower(await SHA256.HashDataAsync(f));
+    }
+
+    /// <summary>The guest agent of a qube that runs, once it answers.</summary>
+    private static async Task<GuestAgent> AgentOfAsync(ConsoleHost host, string name)
+    {
         var hypervisor = (LibvirtHypervisor)host.Get<IHypervisor>();
         using (var boot = new CancellationTokenSource(Boot))
             await new AgentGuest(name, hypervisor).WaitReadyAsync(Boot, boot.Token);
         return new GuestAgent(new LibvirtAgentTransport(name, call => hypervisor.WithDomain(name, call)), TimeSpan.FromSeconds(10));
+    }
+
+    /// <summary>Starts the qube with the console's start job and returns its agent once it answers.</summary>
+    private static async Task<GuestAgent> StartAsync(ConsoleHost host, string name)
+    {
+        await SucceedsAsync(host, JobKind.Start, name, timeout: Generous);
+        return await AgentOfAsync(host, name);
     }
 }

@@ -38,8 +38,9 @@ public static class FirstBootSeed
     /// <summary>The os-distribution values whose official images run cloud-init.</summary>
     public static readonly IReadOnlyList<string> Families = ["debian", "ubuntu", "fedora"];
 
-    /// <summary>A qube's OS family: its own os-distribution feature, else its template's.</summary>
-    public static string? Family(Qube qube) => (qube.Feature("os-distribution") ?? qube.Template?.Feature("os-distribution"))?.ToLowerInvariant();
+    /// <summary>A qube's OS family: its own os-distribution feature, else its template's (for a disposable, its template's template's).</summary>
+    public static string? Family(Qube qube) =>
+        (qube.Feature("os-distribution") ?? qube.Template?.Feature("os-distribution") ?? qube.Template?.Template?.Feature("os-distribution"))?.ToLowerInvariant();
 
     /// <summary>Where <paramref name="qube"/>'s seed lives (beside its private volume), or null when it gets none.</summary>
     public static string? PathOf(Qube qube)
