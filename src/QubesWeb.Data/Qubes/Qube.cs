@@ -64,6 +64,12 @@ public class Qube
 
     /// <summary>A disposable removed with its files once it stops (Qubes' <c>auto_cleanup</c>); a named disposable is kept.</summary>
     public bool AutoCleanup => Class == QubeClass.DispVM && FeatureIsOn(DisposableFeatures.AutoCleanup);
+
+    /// <summary>A disposable started ahead and paused, not handed out yet.</summary>
+    public bool IsPreloaded => Class == QubeClass.DispVM && FeatureIsOn(DisposableFeatures.Preloaded);
+
+    /// <summary>How many disposables a disposable template keeps preloaded (0 when the feature is unset or not a number).</summary>
+    public int PreloadMax => IsDisposableTemplate && int.TryParse(Feature(DisposableFeatures.PreloadMax), out var n) ? Math.Clamp(n, 0, 16) : 0;
 }
 
 /// <summary>The feature keys of Qubes' disposables, as core-admin names them.</summary>
@@ -75,8 +81,14 @@ public static class DisposableFeatures
     /// <summary>dom0's feature naming the default disposable template (Qubes' global <c>default_dispvm</c>).</summary>
     public const string DefaultDispvm = "default_dispvm";
 
+    /// <summary>A disposable template's feature: how many disposables to keep preloaded (started, paused, hidden) for instant launches.</summary>
+    public const string PreloadMax = "preload-dispvm-max";
+
+    /// <summary>A disposable's feature while it waits preloaded; a launch that hands it out removes it, so it is handed out once.</summary>
+    public const string Preloaded = "preload-dispvm";
+
     /// <summary>Features of a disposable template that its disposables do not inherit.</summary>
-    public static readonly IReadOnlySet<string> NotInherited = new HashSet<string>(StringComparer.Ordinal) { TemplateForDispvms, "internal", "preload-dispvm-max" };
+    public static readonly IReadOnlySet<string> NotInherited = new HashSet<string>(StringComparer.Ordinal) { TemplateForDispvms, "internal", PreloadMax };
 }
 
 /// <summary>A key/value feature of a qube (e.g. <c>updates-available</c>, <c>internal</c>).</summary>

@@ -87,6 +87,7 @@ public static class ServiceExtensions
         services.AddHostedService(sp => sp.GetRequiredService<JobEngine>());
         services.AddHostedService<RootVolumeEvents>();
         services.AddHostedService<Services.Disposables.DisposableCleanup>();
+        services.AddHostedService<Services.Disposables.DisposablePreloader>();
         services.AddSingleton<InstallMedia>();
         services.AddHostedService(sp => sp.GetRequiredService<InstallMedia>());
         services.AddHostedService<DiskUsageRefresher>();

@@ -208,4 +208,73 @@ public sealed class DisposableTests
         await Eventually.UntilAsync(async () => (await queries.RowsAsync()).Single(r => r.Name == second).Staleness == RootStaleness.Outdated,
             $"{second} to be outdated after fedora-42's update");
     }
+
+    /// <summary>The preloaded disposables of default-dvm that wait, once exactly <paramref name="count"/> wait paused.</summary>
+    private static async Task<List<Qube>> PreloadedAsync(ConsoleHost host, int count)
+    {
+        List<Qube> waiting = [];
+        await Eventually.UntilAsync(async () =>
+        {
+            waiting = (await host.Get<InventoryService>().ListAsync()).Where(q => q.IsPreloaded && q.Template?.Name == Dvm).ToList();
+            return waiting.Count == count && waiting.All(q => host.Get<EstateMonitor>().StateOf(q) == RunState.Paused);
+        }, $"{count} disposable(s) of {Dvm} to wait preloaded", JobRuns.DefaultTimeout,
+            () => string.Join(", ", waiting.Select(q => $"{q.Name} {host.Get<EstateMonitor>().StateOf(q)}")));
+        return waiting;
+    }
+
+    private static Task SetFeatureAsync(ConsoleHost host, string qube, string key, string? value) =>
+        host.Get<QubeCommands>().SavePropertiesAsync(qube, new QubeChanges(Features: new Dictionary<string, string?> { [key] = value }));
+
+    [Fact]
+    public async Task With_preload_dispvm_max_a_disposable_waits_paused_and_hidden_and_a_launch_hands_it_out_once_then_another_is_preloaded()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        await SetFeatureAsync(host, Dvm, DisposableFeatures.PreloadMax, "1");
+        var preloaded = (await PreloadedAsync(host, 1)).Single();
+        Assert.Equal("1", preloaded.Feature("internal"));
+        Assert.DoesNotContain(preloaded.Name, (await host.Get<QubeQueries>().RowsAsync()).Where(r => !r.Internal).Select(r => r.Name));
+
+        // Two launches at once: one gets the preloaded disposable, resumed; the other a new one. Never both the same.
+        var commands = host.Get<DisposableCommands>();
+        var launches = await Task.WhenAll(commands.LaunchAsync(Dvm), commands.LaunchAsync(Dvm));
+        var handedOut = Assert.Single(launches, j => JobKind.Resume.Is(j));
+        Assert.Equal(preloaded.Name, handedOut.Target);
+        Assert.True(JobKind.LaunchDisposable.Is(Assert.Single(launches, j => !JobKind.Resume.Is(j))));
+        Assert.NotEqual(launches[0].Target, launches[1].Target);
+        foreach (var j in launches) Succeeded(await FinishedAsync(host, j.Id));
+        var taken = await host.Get<InventoryService>().GetAsync(preloaded.Name);
+        Assert.Equal(RunState.Running, host.Get<EstateMonitor>().StateOf(taken));
+        Assert.False(taken.IsPreloaded);
+        Assert.Null(taken.Feature("internal"));
+        Assert.True(taken.AutoCleanup);
+
+        // The next one is preloaded in its place.
+        var next = (await PreloadedAsync(host, 1)).Single();
+        Assert.DoesNotContain(next.Name, launches.Select(j => j.Target));
+    }
+
+    [Fact]
+    public async Task A_preloaded_disposable_is_replaced_when_its_template_changes_and_after_a_console_restart_and_let_go_when_the_feature_goes()
+    {
+        var dataDir = ConsoleHost.NewDataDir();
+        var first = await ConsoleHost.StartAsync(dataDir: dataDir);
+        await SetFeatureAsync(first, Dvm, DisposableFeatures.PreloadMax, "1");
+        var old = (await PreloadedAsync(first, 1)).Single();
+
+        // A new label for default-dvm: the waiting one is not what a launch makes now.
+        await first.Get<QubeCommands>().SavePropertiesAsync(Dvm, new QubeChanges(Label: "purple"));
+        await GoneAsync(first, old.Name);
+        var relabelled = (await PreloadedAsync(first, 1)).Single();
+        Assert.Equal("purple", relabelled.Label.Name);
+        await first.StopAsync();
+
+        // The test driver forgot the paused domain with the process: the next start removes it and preloads anew.
+        await using var second = await ConsoleHost.StartAsync(dataDir: dataDir);
+        await GoneAsync(second, relabelled.Name);
+        var again = (await PreloadedAsync(second, 1)).Single();
+
+        await SetFeatureAsync(second, Dvm, DisposableFeatures.PreloadMax, null);
+        await GoneAsync(second, again.Name);
+        await PreloadedAsync(second, 0);
+    }
 }

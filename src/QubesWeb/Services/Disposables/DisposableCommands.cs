@@ -30,7 +30,38 @@ public sealed class DisposableCommands(JobEngine jobs, Inventory inventory, IHyp
     {
         var dvm = dispTemplate ?? await DefaultAsync(ct)
             ?? throw new QubeRuleException("There is no default disposable template: choose one on a disposable template's page (\"Make default\"), or launch from one.");
-        return await jobs.EnqueueAsync(JobKind.LaunchDisposable, await NewNameAsync(ct), new LaunchDisposableRequest(dvm), ct);
+        return await TakePreloadedAsync(dvm, ct)
+            ?? await jobs.EnqueueAsync(JobKind.LaunchDisposable, await NewNameAsync(ct), new LaunchDisposableRequest(dvm), ct);
+    }
+
+    /// <summary>
+    /// Hands out a preloaded disposable of <paramref name="dvm"/>, if one waits and is still what a launch would make:
+    /// it is claimed by removing its mark (of two launches at once, only one removes it), shown, and resumed by a job.
+    /// </summary>
+    private async Task<Job?> TakePreloadedAsync(string dvm, CancellationToken ct)
+    {
+        var all = await inventory.ListAsync(ct);
+        if (all.FirstOrDefault(q => q.Name == dvm) is not { IsDisposableTemplate: true } template) return null;
+        var waiting = all.Where(q => q.IsPreloaded && q.Template?.Name == dvm).OrderBy(q => q.CreatedUtc).ToList();
+        if (waiting.Count == 0) return null;
+        var current = Outdated.CurrentRevisions(all);
+        var writes = Outdated.SourcePrivateWrites(all);
+        foreach (var q in waiting)
+        {
+            var state = estate.StateOf(q);
+            if (state != RunState.Paused || DisposablePreloader.IsStale(q, template, Outdated.Of(q, state, current, estate.StateOf, writes))) continue;
+            if (await jobs.IsLockedAsync(q.Name, ct)) continue;
+            await using (var db = await inventory.Contexts.CreateDbContextAsync(ct))
+            {
+                var claimed = await db.Features.Where(f => f.Key == DisposableFeatures.Preloaded && db.Qubes.Any(x => x.Id == f.QubeId && x.Name == q.Name))
+                    .ExecuteDeleteAsync(ct);
+                if (claimed == 0) continue;
+                await db.Features.Where(f => f.Key == "internal" && db.Qubes.Any(x => x.Id == f.QubeId && x.Name == q.Name)).ExecuteDeleteAsync(ct);
+            }
+            estate.InventoryChanged();
+            return await jobs.EnqueueAsync(JobKind.Resume, q.Name, ct);
+        }
+        return null;
     }
 
     /// <summary>The default disposable template (dom0's default_dispvm), if it names one that still is.</summary>

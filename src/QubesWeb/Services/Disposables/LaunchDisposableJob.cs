@@ -1,13 +1,15 @@
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
+using QubesWeb.Services;
 using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 
 namespace QubesWeb.Services.Disposables;
 
 /// <summary>Which disposable template a new disposable is made from; the job's target is its name (dispNNNN).</summary>
-public sealed record LaunchDisposableRequest(string DispTemplate);
+/// <param name="Preload">Made ahead for a later launch: paused once it runs, hidden, until a launch hands it out.</param>
+public sealed record LaunchDisposableRequest(string DispTemplate, bool Preload = false);
 
 /// <summary>
 /// Launches a disposable (Qubes' DispVM.from_appvm, then start): a DispVM row with its disposable template's label,
@@ -33,7 +35,7 @@ public sealed class LaunchDisposableJob(Inventory inventory, IHypervisor hypervi
         var dvm = await EnsureDispTemplateAsync(request.DispTemplate, ct);
         if (estate.StateOf(dvm) is not (RunState.Halted or RunState.Unknown))
             throw new QubeRuleException($"'{dvm.Name}' is running, so its private volume is being written; a disposable starts from a copy of it. Shut '{dvm.Name}' down first.");
-        await create.ValidateAsync(target, RequestFor(dvm), ct);
+        await create.ValidateAsync(target, RequestFor(dvm, request.Preload), ct);
     }
 
     /// <summary>The disposable template named <paramref name="name"/>, or a refusal that says what to change.</summary>
@@ -48,10 +50,16 @@ public sealed class LaunchDisposableJob(Inventory inventory, IHypervisor hypervi
     }
 
     /// <summary>What Qubes copies from the disposable template: label, netvm, resources and features (not its own role).</summary>
-    private static CreateQubeRequest RequestFor(Qube dvm)
+    private static CreateQubeRequest RequestFor(Qube dvm, bool preload)
     {
         var features = dvm.Features.Where(f => !DisposableFeatures.NotInherited.Contains(f.Key)).ToDictionary(f => f.Key, f => f.Value);
         features[DisposableFeatures.AutoCleanup] = "True";
+        if (preload)
+        {
+            // Hidden from the lists until a launch hands it out (Qubes 4.3 marks preloaded disposables so too).
+            features[DisposableFeatures.Preloaded] = "True";
+            features["internal"] = "1";
+        }
         return new CreateQubeRequest(QubeClass.DispVM, dvm.Label.Name, dvm.Name, dvm.NetVm?.Name, dvm.MemoryMiB, dvm.VCpus,
             Notes: $"Disposable from {dvm.Name}: removed when it stops.", Features: features);
     }
@@ -60,11 +68,20 @@ public sealed class LaunchDisposableJob(Inventory inventory, IHypervisor hypervi
     {
         var request = job.ArgumentsAs<LaunchDisposableRequest>();
         var dvm = await EnsureDispTemplateAsync(request.DispTemplate, ct);
-        await job.LogAsync($"Making {job.Target} from the disposable template {dvm.Name}.");
-        await create.CreateAsync(job, RequestFor(dvm), ct);
+        await job.LogAsync($"Making {job.Target} from the disposable template {dvm.Name}{(request.Preload ? ", preloaded for a later launch" : "")}.");
+        await create.CreateAsync(job, RequestFor(dvm, request.Preload), ct);
         try
         {
             await Starter.StartQubeAsync(job, ct, from: 0);
+            if (request.Preload)
+            {
+                await job.ProgressAsync(95, "Pausing it until a launch takes it");
+                hypervisor.Pause(job.Target);
+                FaultPoints.Hit("paused");
+                await estate.WaitForStateAsync(job.Target, s => s == RunState.Paused, TimeSpan.FromSeconds(60), ct);
+                await job.LogAsync($"{job.Target} is preloaded: paused until a launch from {dvm.Name} hands it out.");
+                return;
+            }
         }
         catch
         {
