@@ -95,4 +95,20 @@ public sealed class DisposablesTests : ConsoleTestContext
         Assert.True(JobKind.LaunchDisposable.Is(job));
         Assert.Contains($"Launching the disposable {name}", Snackbars.Markup);
     }
+
+    [Fact]
+    public async Task The_number_kept_preloaded_is_set_on_the_page_and_more_than_16_is_refused()
+    {
+        await Services.GetRequiredService<DisposableCommands>().SetDispTemplateAsync("default-dvm", true);
+        var cut = RenderPage("default-dvm");
+        Assert.True(cut.Find("#preload-save").HasAttribute("disabled"));
+
+        await cut.InvokeAsync(() => cut.Find("input#preload-count").Change("2"));
+        await (await ClickFreshAsync(cut, () => cut.Find("#preload-save")));
+        cut.WaitForAssertion(() => Assert.Equal(2, Inventory.GetAsync("default-dvm").Result.PreloadMax), Wait);
+        Assert.Equal("2", (await Inventory.GetAsync("default-dvm")).Feature(DisposableFeatures.PreloadMax));
+
+        var refused = await Assert.ThrowsAsync<QubeRuleException>(() => Services.GetRequiredService<DisposableCommands>().SetPreloadAsync("default-dvm", 17));
+        Assert.Equal("Keep 0 to 16 disposables preloaded; 17 is out of range.", refused.Message);
+    }
 }

@@ -69,7 +69,7 @@ public class Qube
     public bool IsPreloaded => Class == QubeClass.DispVM && FeatureIsOn(DisposableFeatures.Preloaded);
 
     /// <summary>How many disposables a disposable template keeps preloaded (0 when the feature is unset or not a number).</summary>
-    public int PreloadMax => IsDisposableTemplate && int.TryParse(Feature(DisposableFeatures.PreloadMax), out var n) ? Math.Clamp(n, 0, 16) : 0;
+    public int PreloadMax => IsDisposableTemplate && int.TryParse(Feature(DisposableFeatures.PreloadMax), out var n) ? Math.Clamp(n, 0, 16) : 0; // 16: DisposableCommands.MaxPreloaded
 }
 
 /// <summary>The feature keys of Qubes' disposables, as core-admin names them.</summary>

@@ -112,6 +112,24 @@ public sealed class DisposableCommands(JobEngine jobs, Inventory inventory, IHyp
         estate.InventoryChanged();
     }
 
+    /// <summary>The most disposables a template may keep preloaded: each is a running qube's memory.</summary>
+    public const int MaxPreloaded = 16;
+
+    /// <summary>How many disposables <paramref name="name"/> keeps preloaded (its preload-dispvm-max; 0 removes it).</summary>
+    public async Task SetPreloadAsync(string name, int count, CancellationToken ct = default)
+    {
+        if (count is < 0 or > MaxPreloaded)
+            throw new QubeRuleException($"Keep 0 to {MaxPreloaded} disposables preloaded; {count} is out of range.");
+        var qube = await inventory.GetAsync(name, ct);
+        if (!qube.IsDisposableTemplate)
+            throw new QubeRuleException($"'{name}' is not a disposable template; turn on \"Disposable template\" first.");
+        await qubes.SavePropertiesAsync(name, new QubeChanges(Features: new Dictionary<string, string?>
+        {
+            [DisposableFeatures.PreloadMax] = count == 0 ? null : count.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        }), ct);
+        estate.InventoryChanged();
+    }
+
     /// <summary>Makes <paramref name="name"/> the default disposable template (the dashboard's and qubes list's "New disposable").</summary>
     public async Task SetDefaultAsync(string name, CancellationToken ct = default)
     {
