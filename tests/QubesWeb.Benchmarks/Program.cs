@@ -1,5 +1,5 @@
 // Benchmarks print figures and their ratio against a baseline measured in the same run; they never pass or fail.
-// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy|import|load] [--domains N] [--circuits N]
+// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy|import|disposables|load] [--domains N] [--circuits N]
 using QubesWeb.Benchmarks;
 
 var domains = args.SkipWhile(a => a != "--domains").Skip(1).Select(int.Parse).DefaultIfEmpty(1000).First();
@@ -22,6 +22,9 @@ switch (which)
     case "import":
         await ImportBenchmark.RunAsync();
         return 0;
+    case "disposables":
+        await DisposableBenchmark.RunAsync();
+        return 0;
     case "load":
         await LoadBenchmark.RunAsync(domains, circuits, args.SkipWhile(a => a != "--rounds").Skip(1).Select(int.Parse).DefaultIfEmpty(10).First(),
             args.SkipWhile(a => a != "--waves").Skip(1).Select(int.Parse).DefaultIfEmpty(6).First(),
@@ -33,6 +36,6 @@ switch (which)
     case "load-refused":
         return await LoadClients.RunRefusedAsync(args);
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, revisions, copy, import, load.");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, revisions, copy, import, disposables, load.");
         return 2;
 }

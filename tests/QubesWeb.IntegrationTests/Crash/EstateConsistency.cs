@@ -76,6 +76,8 @@ public static class EstateConsistency
         {
             // The first-boot seed is derived from the inventory and written again before each start.
             known.Add(Path.GetFullPath(Path.Combine(pool, q.Name, Services.Estate.FirstBootSeed.FileName)));
+            // So are the snapshots of a disposable template's private volume that its disposables start from.
+            foreach (var g in DispvmPrivates.Generations(Path.Combine(pool, q.Name)).Values) known.Add(Path.GetFullPath(g));
             var runs = running.GetValueOrDefault(q.Name);
             foreach (var v in q.Volumes.Where(v => v.Path is not null))
             {
@@ -83,6 +85,10 @@ public static class EstateConsistency
                 known.Add(Path.GetFullPath(path));
                 switch (v.Kind)
                 {
+                    // A disposable's private volume is made at each start (on a snapshot of its disposable template's).
+                    case VolumeKind.Private when q.Class == QubeClass.DispVM:
+                        if (runs && !File.Exists(path)) problems.Add($"{q.Name}: runs without its private volume {path}");
+                        break;
                     case VolumeKind.Private:
                         if (!File.Exists(path)) problems.Add($"{q.Name}: its private volume {path} is missing");
                         break;

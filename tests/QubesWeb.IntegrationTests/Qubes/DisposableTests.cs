@@ -158,9 +158,40 @@ public sealed class DisposableTests
         Assert.Equal(["untrusted", Dvm], (await commands.TemplatesAsync()).Select(t => t.Name));
         await SucceedsAsync(host, JobKind.Start, "untrusted");
         var running = await Assert.ThrowsAsync<QubeRuleException>(() => commands.LaunchAsync(null));
-        Assert.Equal("'untrusted' is running, so its private volume is being written; a disposable starts from a copy of it. Shut 'untrusted' down first.", running.Message);
+        Assert.Equal("'untrusted' is running, so its private volume is being written, and no snapshot of it was made before; shut 'untrusted' down first.", running.Message);
         var notDefault = await Assert.ThrowsAsync<QubeRuleException>(() => commands.SetDefaultAsync("work"));
         Assert.StartsWith("'work' is not a disposable template", notDefault.Message);
+    }
+
+    [Fact]
+    public async Task While_its_disposable_template_runs_a_launch_starts_from_the_snapshot_of_its_last_stop_and_disposables_share_one_snapshot()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        var first = await LaunchAsync(host);
+        var second = await LaunchAsync(host);
+        var dvmFolder = Path.Combine(host.PoolDir, Dvm);
+        // One snapshot of default-dvm's private serves both: each disposable's private is a thin overlay on it.
+        var snapshot = Assert.Single(DispvmPrivates.Generations(dvmFolder).Values);
+        foreach (var d in new[] { first, second })
+        {
+            var priv = (await host.Get<InventoryService>().GetAsync(d)).Volumes.Single(v => v.Kind == VolumeKind.Private).Path!;
+            Assert.Equal(snapshot, (await QemuImg.InfoAsync(priv)).BackingFile);
+        }
+
+        await SucceedsAsync(host, JobKind.Start, Dvm);
+        var third = await LaunchAsync(host);
+        var priv3 = (await host.Get<InventoryService>().GetAsync(third)).Volumes.Single(v => v.Kind == VolumeKind.Private).Path!;
+        Assert.Equal(snapshot, (await QemuImg.InfoAsync(priv3)).BackingFile);
+        await SucceedsAsync(host, JobKind.Shutdown, Dvm);
+
+        // default-dvm wrote its private volume: the next launch takes a new snapshot; the old one goes once no disposable uses it.
+        File.SetLastWriteTimeUtc(Path.Combine(dvmFolder, "private.qcow2"), DateTime.UtcNow);
+        foreach (var d in new[] { first, second, third }) await SucceedsAsync(host, JobKind.Kill, d);
+        foreach (var d in new[] { first, second, third }) await GoneAsync(host, d);
+        var fourth = await LaunchAsync(host);
+        var now = Assert.Single(DispvmPrivates.Generations(dvmFolder).Values);
+        Assert.NotEqual(snapshot, now);
+        Assert.Equal(now, (await QemuImg.InfoAsync((await host.Get<InventoryService>().GetAsync(fourth)).Volumes.Single(v => v.Kind == VolumeKind.Private).Path!)).BackingFile);
     }
 
     [Fact]

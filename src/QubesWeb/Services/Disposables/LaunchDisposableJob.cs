@@ -33,8 +33,9 @@ public sealed class LaunchDisposableJob(Inventory inventory, IHypervisor hypervi
         if (!hypervisor.Connection.IsUp)
             throw new HypervisorUnavailableException($"libvirt is not reachable ({hypervisor.Connection.Error}); disposables can be launched once it is back.");
         var dvm = await EnsureDispTemplateAsync(request.DispTemplate, ct);
-        if (estate.StateOf(dvm) is not (RunState.Halted or RunState.Unknown))
-            throw new QubeRuleException($"'{dvm.Name}' is running, so its private volume is being written; a disposable starts from a copy of it. Shut '{dvm.Name}' down first.");
+        if (estate.StateOf(dvm) is not (RunState.Halted or RunState.Unknown)
+            && dvm.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path is { } priv && Storage.DispvmPrivates.Latest(priv) is null)
+            throw new QubeRuleException($"'{dvm.Name}' is running, so its private volume is being written, and no snapshot of it was made before; shut '{dvm.Name}' down first.");
         await create.ValidateAsync(target, RequestFor(dvm, request.Preload), ct);
     }
 

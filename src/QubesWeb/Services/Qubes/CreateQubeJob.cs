@@ -72,9 +72,13 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         try
         {
             PrivateFiles.CreateFolder(dir);
-            await job.ProgressAsync(10, "Creating the private volume");
             var priv = Path.Combine(dir, "private.qcow2");
-            await QemuImg.CreateAsync(priv, PrivateSize, ct: ct);
+            // A disposable's private volume is made at each start, from its disposable template's.
+            if (request.Class != QubeClass.DispVM)
+            {
+                await job.ProgressAsync(10, "Creating the private volume");
+                await QemuImg.CreateAsync(priv, PrivateSize, ct: ct);
+            }
             await job.LogAsync(request.Class == QubeClass.DispVM
                 ? $"Private volume made in {dir}; at each start it is replaced by a copy of {request.Template}'s, and the root snapshot and the volatile volume are made."
                 : $"Private volume made in {dir}; the root snapshot and the volatile volume are made at each start.");
@@ -82,15 +86,17 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(60, "Adding it to the inventory");
-            var privInfo = await QemuImg.InfoAsync(priv, ct);
             var template = await inventory.GetAsync(request.Template!, ct);
+            var (privSize, privUsage) = request.Class == QubeClass.DispVM
+                ? (template.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.VirtualSizeBytes ?? PrivateSize, 0L)
+                : await QemuImg.InfoAsync(priv, ct) is var info ? (info.VirtualSizeBytes, info.ActualSizeBytes) : default;
             // A disposable's root is its disposable template's template's.
             var rootOwner = request.Class == QubeClass.DispVM && template.Template is { } t ? await inventory.GetAsync(t.Name, ct) : template;
             var templateRoot = rootOwner.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Root);
             await inventory.CreateAsync(new NewQube(job.Target, request.Class, request.Label, request.Template, request.NetVm,
                 request.ProvidesNetwork, request.MemoryMiB, request.VCpus, request.Notes, Features: request.Features,
                 Volumes: [new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Snapshot), templateRoot?.VirtualSizeBytes ?? 0),
-                          new NewVolume(VolumeKind.Private, priv, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
+                          new NewVolume(VolumeKind.Private, priv, privSize, privUsage),
                           new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize)]), ct);
             madeRow = true;
             FaultPoints.Hit("row-added");

@@ -91,16 +91,27 @@ public sealed class RootLifecycle(IDbContextFactory<InventoryDbContext> contexts
                 }
                 case VolumeKind.Private when qube.Class == QubeClass.DispVM:
                 {
-                    var dvm = qube.Template ?? throw new StorageException($"{name} has no disposable template to copy a private volume from.");
+                    var dvm = qube.Template ?? throw new StorageException($"{name} has no disposable template to take a private volume from.");
                     var source = dvm.Volumes.FirstOrDefault(t => t.Kind == VolumeKind.Private && t.Path is not null)
-                        ?? throw new StorageException($"{dvm.Name} has no private volume to copy.");
-                    // Its private volume is being written while it runs: a copy of it would be torn.
-                    if (estate.StateOf(dvm.Name) is not (Hypervisor.Domains.RunState.Halted or Hypervisor.Domains.RunState.Unknown))
-                        throw new StorageException($"{dvm.Name} is running, so its private volume is being written; a disposable starts from a copy of it. Shut {dvm.Name} down first.");
-                    making.Add(CopyPrivateAsync(source.Path!, path, ct));
-                    v.OverlaySourceVolumeId = source.Id;
-                    v.OverlayCreatedUtc = DateTime.UtcNow;
-                    await note($"Private: a copy of {dvm.Name}'s private volume, never written back.");
+                        ?? throw new StorageException($"{dvm.Name} has no private volume for its disposables.");
+                    var inUse = (await db.Volumes.Where(o => o.Kind == VolumeKind.Private && o.OverlaySourceVolumeId == source.Id && o.Id != v.Id
+                                                             && o.OverlayRevision != null)
+                        .Select(o => o.OverlayRevision!.Value).ToListAsync(ct)).ToHashSet();
+                    var runs = estate.StateOf(dvm.Name) is not (Hypervisor.Domains.RunState.Halted or Hypervisor.Domains.RunState.Unknown);
+                    try
+                    {
+                        var (gen, frozen, made) = await DispvmPrivates.CurrentAsync(source.Path!, runs, inUse, Pool, ct);
+                        File.Delete(path);
+                        making.Add(RootStore.CreateOverlayAsync(frozen, path, Pool, ct));
+                        v.OverlaySourceVolumeId = source.Id;
+                        v.OverlayRevision = gen;
+                        v.OverlayCreatedUtc = made;
+                        await note($"Private: a snapshot of {dvm.Name}'s private volume (copy {gen}, made {made:u}), never written back.");
+                    }
+                    catch (StorageException e)
+                    {
+                        throw new StorageException($"{dvm.Name}: {e.Message}", e);
+                    }
                     break;
                 }
                 case VolumeKind.Volatile:
@@ -118,15 +129,6 @@ public sealed class RootLifecycle(IDbContextFactory<InventoryDbContext> contexts
         if (changed) await db.SaveChangesAsync(CancellationToken.None);
         if (changed) estate.NotifyChanged();
         if (changed) usage.RefreshSoon(name);
-    }
-
-    /// <summary>A disposable's private volume: its disposable template's, copied over the last one (a reflink where the filesystem can).</summary>
-    private async Task CopyPrivateAsync(string source, string destination, CancellationToken ct)
-    {
-        var part = destination + ".part";
-        File.Delete(part);
-        await RootStore.CopyFlattenedAsync(source, part, Pool, ct: ct);
-        File.Move(part, destination, overwrite: true);
     }
 
     private static int NextNumber(Volume v) => v.Revisions.Count == 0 ? 1 : v.Revisions.Max(r => r.Number) + 1;

@@ -1,0 +1,104 @@
+// A disposable's launch (enqueue to running) against the start of an AppVM on the same template in the same run, on
+// the embedded demo: goal at most 1.2x. A launch that takes a preloaded disposable (preload-dispvm-max): goal at most
+// 0.2x of that AppVM start. The launch makes the qube (row, private volume, domain) before it starts it, with a copy
+// of its disposable template's private volume; the preloaded one only resumes.
+using System.Diagnostics;
+using QubesWeb.Data.Qubes;
+using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Disposables;
+using QubesWeb.Services.Estate;
+using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Qubes;
+
+namespace QubesWeb.Benchmarks;
+
+public static class DisposableBenchmark
+{
+    private const string AppVm = "untrusted", Dvm = "default-dvm";
+    private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(2);
+
+    public static async Task RunAsync(int runs = 15)
+    {
+        await using var host = await ConsoleHost.StartAsync(extraArgs:
+        [
+            "--Logging:LogLevel:Microsoft.EntityFrameworkCore.Update=None",
+            "--Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command=None",
+        ]);
+        var inventory = host.Get<Inventory>();
+        var commands = host.Get<DisposableCommands>();
+        var estate = host.Get<EstateMonitor>();
+        Console.WriteLine($"Disposable benchmark: the embedded demo in-process; {AppVm} and {Dvm}'s disposables both on fedora-42, netvm sys-firewall (running).");
+
+        var appStarts = new List<double>();
+        var launches = new List<double>();
+        List<QubesWeb.Data.Jobs.JobLogLine> lastLaunchLog = [];
+        for (var i = 0; i < runs + 1; i++)
+        {
+            var a = await TimedAsync(() => JobRuns.RunAsync(host, JobKind.Start, AppVm, timeout: JobTimeout));
+            await SucceedsAsync(host, JobKind.Kill, AppVm, timeout: JobTimeout);
+            string name = "";
+            long launchId = 0;
+            var l = await TimedAsync(async () => { var job = await commands.LaunchAsync(Dvm); (name, launchId) = (job.Target, job.Id); return await JobRuns.FinishedAsync(host, job.Id, JobTimeout); });
+            lastLaunchLog = (await host.Get<JobEngine>().GetAsync(launchId))!.Log.OrderBy(x => x.Id).ToList();
+            await SucceedsAsync(host, JobKind.Kill, name, timeout: JobTimeout);
+            await GoneAsync(inventory, name);
+            Console.WriteLine($"  run {i}{(i == 0 ? " (warm-up)" : "")}: AppVM start {a,6:0.0} ms, disposable launch {l,6:0.0} ms");
+            if (i == 0) continue;
+            appStarts.Add(a);
+            launches.Add(l);
+        }
+
+        await host.Get<QubeCommands>().SavePropertiesAsync(Dvm, new QubeChanges(Features: new Dictionary<string, string?> { [DisposableFeatures.PreloadMax] = "1" }));
+        var preloaded = new List<double>();
+        for (var i = 0; i < runs + 1; i++)
+        {
+            await WaitPreloadedAsync(inventory, estate, host.Get<JobEngine>());
+            string name = "";
+            var p = await TimedAsync(async () => { var job = await commands.LaunchAsync(Dvm); name = job.Target; return await JobRuns.FinishedAsync(host, job.Id, JobTimeout); });
+            var kind = (await host.Get<JobEngine>().QueryAsync(new JobQuery { Target = name, Take = 1 })).Single().Kind;
+            await SucceedsAsync(host, JobKind.Kill, name, timeout: JobTimeout);
+            await GoneAsync(inventory, name);
+            Console.WriteLine($"  run {i}{(i == 0 ? " (warm-up)" : "")}: launch of a preloaded disposable {p,6:0.0} ms ({kind})");
+            if (i > 0) preloaded.Add(p);
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("Enqueue to running, each job waited for until it ended (the qube runs then):");
+        CopyBenchmark.Line("AppVM start (untrusted)", appStarts);
+        CopyBenchmark.Line("disposable launch (made, then started)", launches);
+        CopyBenchmark.Line("launch of a preloaded disposable (resumed)", preloaded);
+        CopyBenchmark.Ratio("disposable launch / AppVM start", launches, appStarts, 1.2);
+        CopyBenchmark.Ratio("preloaded launch / AppVM start", preloaded, appStarts, 0.2);
+        Console.WriteLine("  the last launch's log:");
+        foreach (var x in lastLaunchLog) Console.WriteLine($"    {(x.TimeUtc - lastLaunchLog[0].TimeUtc).TotalMilliseconds,6:0} ms  {x.Text}");
+    }
+
+    private static async Task<double> TimedAsync(Func<Task<QubesWeb.Data.Jobs.Job>> run)
+    {
+        var clock = Stopwatch.StartNew();
+        JobRuns.Succeeded(await run());
+        return clock.Elapsed.TotalMilliseconds;
+    }
+
+    private static async Task GoneAsync(Inventory inventory, string name)
+    {
+        var deadline = DateTime.UtcNow + JobTimeout;
+        while (await inventory.FindAsync(name) is not null)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{name} was not removed.");
+            await Task.Delay(20);
+        }
+    }
+
+    private static async Task WaitPreloadedAsync(Inventory inventory, EstateMonitor estate, JobEngine jobs)
+    {
+        var deadline = DateTime.UtcNow + JobTimeout;
+        // Paused, and its preload job over (until then the job holds it and a launch makes a new one).
+        while (!(await inventory.ListAsync()).Any(q => q.IsPreloaded && q.Template?.Name == Dvm && estate.StateOf(q) == RunState.Paused
+                                                       && !jobs.IsLockedAsync(q.Name).Result))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("No disposable was preloaded.");
+            await Task.Delay(20);
+        }
+    }
+}
