@@ -149,7 +149,10 @@ public sealed class CreateQubeJobTests
         Assert.Contains("must be a TemplateVM", appVmTemplate.Message);
 
         var standalone = await RefusedAsync(host, "new-one", Request(template: null, cls: QubeClass.StandaloneVM));
-        Assert.StartsWith("This creates AppVMs based on a template; a StandaloneVM is made another way", standalone.Message);
+        Assert.StartsWith("This creates AppVMs and disposables based on a template; a StandaloneVM is made another way", standalone.Message);
+
+        var dispOnPlainAppVm = await RefusedAsync(host, "new-one", Request(template: "work", cls: QubeClass.DispVM));
+        Assert.Equal("'work' is not a disposable template; turn on \"Disposable template\" on its page first (Qubes' template_for_dispvms).", dispOnPlainAppVm.Message);
 
         var notANetVm = await RefusedAsync(host, "new-one", Request(netvm: "work"));
         Assert.Equal("'work' does not provide network; choose a qube with provides_network set, or none.", notANetVm.Message);

@@ -40,26 +40,39 @@ public sealed class DisposableCommands(JobEngine jobs, Inventory inventory, IHyp
     /// </summary>
     private async Task<Job?> TakePreloadedAsync(string dvm, CancellationToken ct)
     {
-        var all = await inventory.ListAsync(ct);
-        if (all.FirstOrDefault(q => q.Name == dvm) is not { IsDisposableTemplate: true } template) return null;
-        var waiting = all.Where(q => q.IsPreloaded && q.Template?.Name == dvm).OrderBy(q => q.CreatedUtc).ToList();
-        if (waiting.Count == 0) return null;
-        var current = Outdated.CurrentRevisions(all);
-        var writes = Outdated.SourcePrivateWrites(all);
+        // Only the qubes that matter, not the whole inventory: this is the launch a user waits for.
+        List<Qube> waiting;
+        Qube? template;
+        await using (var db = await inventory.Contexts.CreateDbContextAsync(ct))
+        {
+            waiting = await db.Qubes.AsNoTracking().Where(q => q.Class == QubeClass.DispVM && q.Template!.Name == dvm
+                                                               && q.Features.Any(f => f.Key == DisposableFeatures.Preloaded))
+                .Include(q => q.Label).Include(q => q.NetVm).Include(q => q.Volumes).AsSplitQuery()
+                .OrderBy(q => q.CreatedUtc).ToListAsync(ct);
+            if (waiting.Count == 0) return null;
+            template = await db.Qubes.AsNoTracking().Where(q => q.Name == dvm)
+                .Include(q => q.Label).Include(q => q.NetVm).Include(q => q.Features).Include(q => q.Volumes)
+                .Include(q => q.Template).ThenInclude(t => t!.Volumes).ThenInclude(v => v.Revisions).AsSplitQuery().FirstOrDefaultAsync(ct);
+        }
+        if (template is not { IsDisposableTemplate: true }) return null;
+        List<Qube> related = [.. waiting, template, .. template.Template is { } t ? new[] { t } : []];
+        var current = Outdated.CurrentRevisions(related);
+        var writes = Outdated.SourcePrivateWrites(related);
         foreach (var q in waiting)
         {
             var state = estate.StateOf(q);
             if (state != RunState.Paused || DisposablePreloader.IsStale(q, template, Outdated.Of(q, state, current, estate.StateOf, writes))) continue;
             if (await jobs.IsLockedAsync(q.Name, ct)) continue;
+            // Both marks go in one statement: a launch that finds none left lost the race and tries the next.
             await using (var db = await inventory.Contexts.CreateDbContextAsync(ct))
             {
-                var claimed = await db.Features.Where(f => f.Key == DisposableFeatures.Preloaded && db.Qubes.Any(x => x.Id == f.QubeId && x.Name == q.Name))
+                var claimed = await db.Features.Where(f => (f.Key == DisposableFeatures.Preloaded || f.Key == "internal") && f.QubeId == q.Id)
                     .ExecuteDeleteAsync(ct);
                 if (claimed == 0) continue;
-                await db.Features.Where(f => f.Key == "internal" && db.Qubes.Any(x => x.Id == f.QubeId && x.Name == q.Name)).ExecuteDeleteAsync(ct);
             }
+            var resume = await jobs.EnqueueAsync(JobKind.Resume, q.Name, ct);
             estate.InventoryChanged();
-            return await jobs.EnqueueAsync(JobKind.Resume, q.Name, ct);
+            return resume;
         }
         return null;
     }

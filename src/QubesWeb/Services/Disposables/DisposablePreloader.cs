@@ -54,10 +54,24 @@ public sealed class DisposablePreloader(EstateMonitor estate, JobEngine jobs, Qu
         if (_inFlight.Values.Contains(jobId)) Request();
     }
 
+    /// <summary>
+    /// How long a round waits after what asked for it: a launch that took a preloaded disposable finishes resuming it
+    /// before the next one is made (qemu-img and a start would compete with the launch the user waits for).
+    /// </summary>
+    public static readonly TimeSpan Settle = TimeSpan.FromMilliseconds(500);
+
+    private int _scheduled;
+
     private void Request()
     {
         Interlocked.Exchange(ref _requested, 1);
-        _ = Task.Run(RunAsync);
+        if (Interlocked.Exchange(ref _scheduled, 1) == 1) return;
+        _ = Task.Run(async () =>
+        {
+            await Task.Delay(Settle);
+            Interlocked.Exchange(ref _scheduled, 0);
+            await RunAsync();
+        });
     }
 
     private async Task RunAsync()

@@ -62,14 +62,13 @@ public sealed class LaunchDisposableJob(Inventory inventory, IHypervisor hypervi
             features["internal"] = "1";
         }
         return new CreateQubeRequest(QubeClass.DispVM, dvm.Label.Name, dvm.Name, dvm.NetVm?.Name, dvm.MemoryMiB, dvm.VCpus,
-            Notes: $"Disposable from {dvm.Name}: removed when it stops.", Features: features);
+            Notes: $"Disposable from {dvm.Name}: removed with its files when it stops.", Features: features);
     }
 
     public async Task RunAsync(JobContext job, CancellationToken ct)
     {
         var request = job.ArgumentsAs<LaunchDisposableRequest>();
         var dvm = await EnsureDispTemplateAsync(request.DispTemplate, ct);
-        await job.LogAsync($"Making {job.Target} from the disposable template {dvm.Name}{(request.Preload ? ", preloaded for a later launch" : "")}.");
         await create.CreateAsync(job, RequestFor(dvm, request.Preload), ct);
         try
         {
@@ -94,7 +93,6 @@ public sealed class LaunchDisposableJob(Inventory inventory, IHypervisor hypervi
             }
             throw;
         }
-        await job.LogAsync($"{job.Target} is running; it is removed with its files when it stops.");
     }
 
     /// <summary>

@@ -79,9 +79,9 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
                 await job.ProgressAsync(10, "Creating the private volume");
                 await QemuImg.CreateAsync(priv, PrivateSize, ct: ct);
             }
-            await job.LogAsync(request.Class == QubeClass.DispVM
-                ? $"Private volume made in {dir}; at each start it is replaced by a copy of {request.Template}'s, and the root snapshot and the volatile volume are made."
-                : $"Private volume made in {dir}; the root snapshot and the volatile volume are made at each start.");
+            // A disposable's launch is waited for: its log says what it is in one line, once it exists.
+            if (request.Class != QubeClass.DispVM)
+                await job.LogAsync($"Private volume made in {dir}; the root snapshot and the volatile volume are made at each start.");
             FaultPoints.Hit("private-made");
             ct.ThrowIfCancellationRequested();
 
@@ -106,7 +106,8 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             await domains.ApplyAsync(job.Target, ct);
             defined = true;
             FaultPoints.Hit("defined");
-            await job.LogAsync($"{job.Target} created: {request.Class} on {request.Template}, label {request.Label}, netvm {request.NetVm ?? "none"}.");
+            await job.LogAsync($"{job.Target} created: {request.Class} on {request.Template}, label {request.Label}, netvm {request.NetVm ?? "none"}"
+                + (request.Class == QubeClass.DispVM ? $", in {dir}; its private volume is made at each start on a snapshot of {request.Template}'s." : "."));
             estate.InventoryChanged();
         }
         catch

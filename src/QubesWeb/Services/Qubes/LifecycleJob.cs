@@ -134,10 +134,17 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
     /// </summary>
     private async Task StartOneAsync(JobContext job, string name, CancellationToken ct)
     {
-        await roots.PrepareStartAsync(name, text => job.LogAsync(text), ct: ct);
-        // Written at each start: an AppVM's root is fresh each time, and a changed setting reaches the guest so.
-        if (await seeds.WriteAsync(await inventory.GetForDomainAsync(name, ct), ct))
-            await job.LogAsync($"First-boot configuration (cloud-init) written for {name}.");
+        // The seed is written beside the volumes being made: it needs only the qube's settings and folder.
+        var seeding = WriteSeedAsync(job, name, ct);
+        try
+        {
+            await roots.PrepareStartAsync(name, text => job.LogAsync(text), ct: ct);
+        }
+        finally
+        {
+            // Not left running on its own when the volumes failed; its own failure is the start's.
+            await seeding;
+        }
         FaultPoints.Hit("volumes-prepared");
         try
         {
@@ -154,6 +161,13 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
                 await roots.SettleStoppedAsync(name, "Committed after a failed start", DateTime.UtcNow, text => job.LogAsync(text), CancellationToken.None);
             throw;
         }
+    }
+
+    /// <summary>Written at each start: an AppVM's root is fresh each time, and a changed setting reaches the guest so.</summary>
+    private async Task WriteSeedAsync(JobContext job, string name, CancellationToken ct)
+    {
+        if (await seeds.WriteAsync(await inventory.GetForDomainAsync(name, ct), ct))
+            await job.LogAsync($"First-boot configuration (cloud-init) written for {name}.");
     }
 
     /// <summary>
