@@ -111,4 +111,23 @@ public sealed class DisposablesTests : ConsoleTestContext
         var refused = await Assert.ThrowsAsync<QubeRuleException>(() => Services.GetRequiredService<DisposableCommands>().SetPreloadAsync("default-dvm", 17));
         Assert.Equal("Keep 0 to 16 disposables preloaded; 17 is out of range.", refused.Message);
     }
+
+    [Fact]
+    public async Task The_new_qube_dialog_makes_a_named_disposable_on_a_disposable_template()
+    {
+        await Services.GetRequiredService<DisposableCommands>().SetDispTemplateAsync("default-dvm", true);
+        RenderProviders(snackbars: false);
+        var service = Services.GetRequiredService<IDialogService>();
+        await Dialogs.InvokeAsync(() => service.ShowAsync<QubesWeb.Components.Pages.Qubes.NewQubeDialog>("New qube"));
+        Dialogs.WaitForElement("input#new-qube-name", Wait);
+
+        await Dialogs.InvokeAsync(() => Dialogs.FindComponent<MudSelect<QubeClass>>().Instance.ValueChanged.InvokeAsync(QubeClass.DispVM));
+        await Dialogs.InvokeAsync(() => Dialogs.Find("input#new-qube-name").Input("sys-usb"));
+        await (await ClickFreshAsync(Dialogs, () => Dialogs.Find("#new-qube-create")));
+
+        var job = (await Jobs.QueryAsync(new JobQuery { Target = "sys-usb" })).Single();
+        Assert.Equal(Data.Jobs.JobState.Succeeded, (await Jobs.WaitAsync(job.Id, new CancellationTokenSource(Wait).Token)).State);
+        var named = await Inventory.GetAsync("sys-usb");
+        Assert.Equal((QubeClass.DispVM, "default-dvm", false), (named.Class, named.Template?.Name, named.AutoCleanup));
+    }
 }
