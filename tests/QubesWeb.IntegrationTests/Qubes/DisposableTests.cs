@@ -308,4 +308,25 @@ public sealed class DisposableTests
         await GoneAsync(second, again.Name);
         await PreloadedAsync(second, 0);
     }
+
+    [Fact]
+    public async Task A_preload_that_fails_leaves_nothing_and_is_tried_again()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        var dvmPrivate = (await host.Get<InventoryService>().GetAsync(Dvm)).Volumes.Single(v => v.Kind == VolumeKind.Private).Path!;
+        var aside = dvmPrivate + ".aside";
+        File.Move(dvmPrivate, aside);
+        await SetFeatureAsync(host, Dvm, DisposableFeatures.PreloadMax, "1");
+
+        // Its private volume is missing: the preload fails, and what it made is taken away.
+        Job? failed = null;
+        await Eventually.UntilAsync(async () => (failed = (await host.Get<Services.Jobs.JobEngine>().QueryAsync(new Services.Jobs.JobQuery { States = [JobState.Failed] }))
+            .FirstOrDefault(j => JobKind.LaunchDisposable.Is(j))) is not null, "a preload to fail");
+        Assert.Null(await host.Get<InventoryService>().FindAsync(failed!.Target));
+        Assert.False(Directory.Exists(Path.Combine(host.PoolDir, failed.Target)));
+
+        File.Move(aside, dvmPrivate);
+        var preloaded = (await PreloadedAsync(host, 1)).Single();
+        Assert.NotEqual(failed.Target, preloaded.Name);
+    }
 }

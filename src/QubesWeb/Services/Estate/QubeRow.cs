@@ -21,7 +21,8 @@ public sealed record QubeRow(
     int VCpus,
     long DiskUsageBytes,
     bool Internal,
-    RootStaleness Staleness = RootStaleness.Current)
+    RootStaleness Staleness = RootStaleness.Current,
+    bool DisposableTemplate = false)
 {
     public bool Equals(QubeRow? other) => other is not null && string.Equals(Name, other.Name, StringComparison.Ordinal);
 
@@ -41,7 +42,8 @@ public sealed record QubeRow(
                 // An AppVM's root is its template's: only what the qube owns is counted, as Qube Manager does.
                 q.Volumes.Sum(v => v.UsageBytes),
                 q.Feature("internal") is { } i && i is not ("" or "0" or "False" or "false"),
-                Outdated.Of(q, state, current, estate.StateOf, privateWrites));
+                Outdated.Of(q, state, current, estate.StateOf, privateWrites),
+                q.IsDisposableTemplate);
         }).ToList();
     }
 }

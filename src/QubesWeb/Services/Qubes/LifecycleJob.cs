@@ -134,17 +134,9 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
     /// </summary>
     private async Task StartOneAsync(JobContext job, string name, CancellationToken ct)
     {
-        // The seed is written beside the volumes being made: it needs only the qube's settings and folder.
-        var seeding = WriteSeedAsync(job, name, ct);
-        try
-        {
-            await roots.PrepareStartAsync(name, text => job.LogAsync(text), ct: ct);
-        }
-        finally
-        {
-            // Not left running on its own when the volumes failed; its own failure is the start's.
-            await seeding;
-        }
+        await roots.PrepareStartAsync(name, text => job.LogAsync(text), ct: ct);
+        // After the volumes, not beside them: a start refused for its volumes writes nothing at all.
+        await WriteSeedAsync(job, name, ct);
         FaultPoints.Hit("volumes-prepared");
         try
         {
