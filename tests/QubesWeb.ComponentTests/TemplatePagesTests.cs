@@ -31,6 +31,7 @@ public sealed class TemplatePagesTests : ConsoleTestContext
     /// <summary>A disposable based on default-dvm, defined in the fake by a real reconciliation.</summary>
     private async Task AddDispVmAsync(string name)
     {
+        await Inventory.UpdateAsync("default-dvm", new QubeChanges(Features: new Dictionary<string, string?> { [DisposableFeatures.TemplateForDispvms] = "True" }));
         await Inventory.CreateAsync(new NewQube(name, QubeClass.DispVM, "red", "default-dvm"));
         await Estate.ReconcileAsync();
     }

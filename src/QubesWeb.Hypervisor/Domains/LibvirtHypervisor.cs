@@ -96,7 +96,16 @@ public sealed class LibvirtHypervisor : IHypervisor, IDisposable
     public DomainStatus? GetDomain(string name) => Use(conn =>
     {
         using var d = conn.TryLookupDomainByName(name);
-        return d is null ? null : new DomainStatus(d.Name, d.Uuid, Map(d.GetState().State));
+        if (d is null) return null;
+        try
+        {
+            return new DomainStatus(d.Name, d.Uuid, Map(d.GetState().State));
+        }
+        catch (LibvirtException e) when (e.Code == ErrorNumber.NoDomain)
+        {
+            // Undefined between the lookup and the question (a removal running beside): it is gone.
+            return null;
+        }
     });
 
     public QubeMetadata? GetMetadata(string name) => Use(conn =>
