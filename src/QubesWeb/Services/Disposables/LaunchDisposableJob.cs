@@ -36,7 +36,7 @@ public sealed class LaunchDisposableJob(Inventory inventory, IHypervisor hypervi
         if (estate.StateOf(dvm) is not (RunState.Halted or RunState.Unknown)
             && dvm.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path is { } priv && Storage.DispvmPrivates.Latest(priv) is null)
             throw new QubeRuleException($"'{dvm.Name}' is running, so its private volume is being written, and no snapshot of it was made before; shut '{dvm.Name}' down first.");
-        await create.ValidateAsync(target, RequestFor(dvm, request.Preload), ct);
+        await create.ValidateAsync(target, RequestFor(dvm, request.Preload), ct, dvm);
     }
 
     /// <summary>The disposable template named <paramref name="name"/>, or a refusal that says what to change.</summary>
@@ -69,7 +69,7 @@ public sealed class LaunchDisposableJob(Inventory inventory, IHypervisor hypervi
     {
         var request = job.ArgumentsAs<LaunchDisposableRequest>();
         var dvm = await EnsureDispTemplateAsync(request.DispTemplate, ct);
-        await create.CreateAsync(job, RequestFor(dvm, request.Preload), ct);
+        await create.CreateAsync(job, RequestFor(dvm, request.Preload), ct, dvm);
         try
         {
             await Starter.StartQubeAsync(job, ct, from: 0);

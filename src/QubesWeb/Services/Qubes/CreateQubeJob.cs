@@ -38,7 +38,8 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
     public Task ValidateAsync(string target, string? arguments, CancellationToken ct) =>
         ValidateAsync(target, JobArguments.Parse<CreateQubeRequest>(arguments), ct);
 
-    public async Task ValidateAsync(string target, CreateQubeRequest request, CancellationToken ct)
+    /// <param name="template">The request's template as the caller read it just now (a launch did), so it is not read again.</param>
+    public async Task ValidateAsync(string target, CreateQubeRequest request, CancellationToken ct, Qube? template = null)
     {
         QubeRules.ValidateName(target);
         if (request.Class is not (QubeClass.AppVM or QubeClass.DispVM))
@@ -47,10 +48,13 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         QubeRules.ValidateNotes(request.Notes);
         QubeRules.ValidateResources(request.MemoryMiB ?? QubeRules.DefaultMemoryMiB, request.VCpus ?? QubeRules.DefaultVCpus);
         await NewQubeRules.EnsureNameFreeAsync(target, inventory, hypervisor, ct);
-        var template = request.Template is null ? null
-            : await inventory.FindAsync(request.Template, ct) ?? throw new QubeRuleException($"There is no template named '{QubeRules.Shown(request.Template)}'.");
+        if (template?.Name != request.Template)
+            template = request.Template is null ? null
+                : await inventory.FindAsync(request.Template, ct) ?? throw new QubeRuleException($"There is no template named '{QubeRules.Shown(request.Template)}'.");
         QubeRules.ValidateTemplate(request.Class, template);
+        // A disposable's netvm is its template's, loaded with it.
         var net = request.NetVm is null ? null
+            : template?.NetVm is { } known && known.Name == request.NetVm ? known
             : await inventory.FindAsync(request.NetVm, ct) ?? throw QubeRuleException.NoQube(request.NetVm, "to use as netvm");
         if (net is not null && !net.ProvidesNetwork)
             throw new QubeRuleException($"'{net.Name}' does not provide network; choose a qube with provides_network set, or none.");
@@ -60,7 +64,8 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
     public Task RunAsync(JobContext job, CancellationToken ct) => CreateAsync(job, job.ArgumentsAs<CreateQubeRequest>(), ct);
 
     /// <summary>Makes the qube named by the job's target; a failure or cancel removes all it made.</summary>
-    public async Task CreateAsync(JobContext job, CreateQubeRequest request, CancellationToken ct)
+    /// <param name="template">The request's template as the caller read it in this job, so it is not read again.</param>
+    public async Task CreateAsync(JobContext job, CreateQubeRequest request, CancellationToken ct, Qube? template = null)
     {
         var dir = Path.Combine(options.Value.PoolDir, job.Target);
         var madeRow = false;
@@ -86,7 +91,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             ct.ThrowIfCancellationRequested();
 
             await job.ProgressAsync(60, "Adding it to the inventory");
-            var template = await inventory.GetAsync(request.Template!, ct);
+            if (template is null || template.Name != request.Template) template = await inventory.GetAsync(request.Template!, ct);
             var (privSize, privUsage) = request.Class == QubeClass.DispVM
                 ? (template.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.VirtualSizeBytes ?? PrivateSize, 0L)
                 : await QemuImg.InfoAsync(priv, ct) is var info ? (info.VirtualSizeBytes, info.ActualSizeBytes) : default;
