@@ -134,6 +134,8 @@ public sealed class EstateMonitor : IDisposable
             }
             catch (Exception e) when (e is HypervisorException or QubeRuleException)
             {
+                // Removed since the list was read (a disposable's cleanup, a removal): nothing to define, nothing wrong.
+                if (e is QubeRuleException && await _inventory.FindAsync(name, ct) is null) continue;
                 failed.Add(name);
                 _log.LogError("Could not define {Qube} from the inventory: {Error}", name, e.Message);
             }
