@@ -69,7 +69,7 @@ public class Qube
     public bool IsPreloaded => Class == QubeClass.DispVM && FeatureIsOn(DisposableFeatures.Preloaded);
 
     /// <summary>How many disposables a disposable template keeps preloaded (0 when the feature is unset or not a number).</summary>
-    public int PreloadMax => IsDisposableTemplate && int.TryParse(Feature(DisposableFeatures.PreloadMax), out var n) ? Math.Clamp(n, 0, 16) : 0; // 16: DisposableCommands.MaxPreloaded
+    public int PreloadMax => IsDisposableTemplate && int.TryParse(Feature(DisposableFeatures.PreloadMax), out var n) ? Math.Clamp(n, 0, DisposableFeatures.MaxPreloaded) : 0;
 }
 
 /// <summary>The feature keys of Qubes' disposables, as core-admin names them.</summary>
@@ -83,6 +83,9 @@ public static class DisposableFeatures
 
     /// <summary>A disposable template's feature: how many disposables to keep preloaded (started, paused, hidden) for instant launches.</summary>
     public const string PreloadMax = "preload-dispvm-max";
+
+    /// <summary>The most disposables a template keeps preloaded: each is a running qube's memory.</summary>
+    public const int MaxPreloaded = 16;
 
     /// <summary>A disposable's feature while it waits preloaded; a launch that hands it out removes it, so it is handed out once.</summary>
     public const string Preloaded = "preload-dispvm";

@@ -26,13 +26,10 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
         _ = daemon; // started by the fixture
         var id = Guid.NewGuid().ToString("N")[..10];
         string template = "qwt-tpl-" + id, appvm = "qwt-app-" + id;
-        var folder = Path.Combine(Path.GetTempPath(), "qubesweb-image-" + id);
-        Directory.CreateDirectory(folder);
-        var image = Path.Combine(folder, "qubesweb-test-guest.raw");
-        await TestGuestDisk.MakeAsync(guest, image);
+        var image = await MakeImageAsync(id);
+        var folder = Path.GetDirectoryName(image)!;
         var digest = await Sha256Async(image);
-        // Software emulation, as the test guest uses: nested KVM on the lane's machines may fail in the boot loader's mode switches.
-        await using var host = await ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs: ["--domain-type", "qemu"]);
+        await using var host = await StartConsoleAsync();
         try
         {
             var refused = await RunAsync(host, JobKind.Import, template, new ImportTemplateRequest(image, "black", "debian", new string('0', 64)), Generous);
@@ -80,11 +77,9 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
         _ = daemon; // started by the fixture
         var id = Guid.NewGuid().ToString("N")[..10];
         string template = "qwt-dtpl-" + id, dvm = "qwt-dvm-" + id;
-        var folder = Path.Combine(Path.GetTempPath(), "qubesweb-image-" + id);
-        Directory.CreateDirectory(folder);
-        var image = Path.Combine(folder, "qubesweb-test-guest.raw");
-        await TestGuestDisk.MakeAsync(guest, image);
-        await using var host = await ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs: ["--domain-type", "qemu"]);
+        var image = await MakeImageAsync(id);
+        var folder = Path.GetDirectoryName(image)!;
+        await using var host = await StartConsoleAsync();
         string? disp = null;
         try
         {
@@ -118,6 +113,23 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
             Directory.Delete(folder, recursive: true);
         }
     }
+
+    /// <summary>The test guest's disk image, in a folder of its own (deleted by the test).</summary>
+    private async Task<string> MakeImageAsync(string id)
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "qubesweb-image-" + id);
+        Directory.CreateDirectory(folder);
+        var image = Path.Combine(folder, "qubesweb-test-guest.raw");
+        await TestGuestDisk.MakeAsync(guest, image);
+        return image;
+    }
+
+    /// <summary>
+    /// A console on the lane's libvirtd, with software emulation as the test guest uses: nested KVM on the lane's
+    /// machines may fail in the boot loader's mode switches.
+    /// </summary>
+    private static Task<ConsoleHost> StartConsoleAsync() =>
+        ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs: ["--domain-type", "qemu"]);
 
     private static async Task<string> Sha256Async(string path)
     {

@@ -28,6 +28,13 @@ public sealed class TestGuest : IAsyncLifetime
         /bin/busybox --install -s /bin
         mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
         for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console; do insmod /lib/modules/$m.ko; done
+        """ + "\n" + RunAgent;
+
+    /// <summary>
+    /// The end of every test guest's init: finds the agent's port by its name (no udev here to make
+    /// /dev/virtio-ports), runs qemu-ga on it, and powers off when it ends.
+    /// </summary>
+    internal const string RunAgent = """
         port=
         for i in $(seq 300); do
           for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/${p##*/}; done

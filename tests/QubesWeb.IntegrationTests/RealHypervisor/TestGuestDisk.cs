@@ -66,15 +66,7 @@ public static class TestGuestDisk
     private const string StageTwo = """
         #!/bin/busybox sh
         /bin/busybox --install -s /bin
-        port=
-        for i in $(seq 300); do
-          for p in /sys/class/virtio-ports/*; do [ "$(cat $p/name 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/${p##*/}; done
-          [ -n "$port" ] && [ -e "$port" ] && break
-          sleep 0.1
-        done
-        /usr/sbin/qemu-ga -m virtio-serial -p "$port" -t /run
-        poweroff -f
-        """;
+        """ + "\n" + TestGuest.RunAgent;
 
     private const string ExtlinuxConf = """
         DEFAULT qube

@@ -125,8 +125,8 @@ public sealed class DisposableCommands(JobEngine jobs, Inventory inventory, IHyp
         estate.InventoryChanged();
     }
 
-    /// <summary>The most disposables a template may keep preloaded: each is a running qube's memory.</summary>
-    public const int MaxPreloaded = 16;
+    /// <inheritdoc cref="DisposableFeatures.MaxPreloaded"/>
+    public const int MaxPreloaded = DisposableFeatures.MaxPreloaded;
 
     /// <summary>How many disposables <paramref name="name"/> keeps preloaded (its preload-dispvm-max; 0 removes it).</summary>
     public async Task SetPreloadAsync(string name, int count, CancellationToken ct = default)

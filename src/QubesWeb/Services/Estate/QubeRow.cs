@@ -41,7 +41,7 @@ public sealed record QubeRow(
                 q.MemoryMiB, q.VCpus,
                 // An AppVM's root is its template's: only what the qube owns is counted, as Qube Manager does.
                 q.Volumes.Sum(v => v.UsageBytes),
-                q.Feature("internal") is { } i && i is not ("" or "0" or "False" or "false"),
+                q.FeatureIsOn("internal"),
                 Outdated.Of(q, state, current, estate.StateOf, privateWrites),
                 q.IsDisposableTemplate);
         }).ToList();
