@@ -51,6 +51,9 @@ public sealed class QubesPagesTests : ConsoleTestContext
     {
         var cut = Render<DashboardPage>();
         cut.WaitForAssertion(() => Assert.Equal("3", Count(cut, "state-running")), Wait);
+        string RunningOnFedora() => cut.Find("[data-testid='template-fedora-42'] [data-running]").GetAttribute("data-running")!;
+        // sys-net and work.
+        Assert.Equal("2", RunningOnFedora());
 
         Hypervisor.SetState("work", RunState.Paused, DomainChangeKind.Suspended);
 
@@ -58,6 +61,7 @@ public sealed class QubesPagesTests : ConsoleTestContext
         {
             Assert.Equal("2", Count(cut, "state-running"));
             Assert.Equal("1", Count(cut, "state-paused"));
+            Assert.Equal("1", RunningOnFedora());
         }, Wait);
         Assert.Contains("None: every libvirt domain is a qube of the inventory.", cut.Markup);
     }
@@ -143,13 +147,79 @@ public sealed class QubesPagesTests : ConsoleTestContext
 
         Hypervisor.SetState("vault", RunState.Running, DomainChangeKind.Started);
 
-        cut.WaitForAssertion(() => Assert.Equal("running", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state")), Wait);
-        Assert.NotNull(cut.Find("button[aria-label='Shut down vault']"));
+        // The state cell and the actions cell each render when they take the change.
+        cut.WaitForAssertion(() =>
+        {
+            Assert.Equal("running", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state"));
+            Assert.NotNull(cut.Find("button[aria-label='Shut down vault']"));
+        }, Wait);
 
         Hypervisor.SetState("vault", RunState.Paused, DomainChangeKind.Suspended);
 
-        cut.WaitForAssertion(() => Assert.Equal("paused", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state")), Wait);
-        Assert.NotNull(cut.Find("button[aria-label='Resume vault']"));
+        cut.WaitForAssertion(() =>
+        {
+            Assert.Equal("paused", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state"));
+            Assert.NotNull(cut.Find("button[aria-label='Resume vault']"));
+        }, Wait);
+    }
+
+    [Fact]
+    public void A_state_change_renders_only_that_row_and_not_the_whole_list()
+    {
+        // What keeps many open tabs responsive under a stream of libvirt events: the page is not rendered again.
+        var cut = RenderList();
+        cut.WaitForAssertion(() => Assert.NotNull(RowOf(cut, "vault")), Wait);
+        Dictionary<string, int> CellRenders() => cut.FindComponents<LiveRow>().GroupBy(c => c.Instance.Row.Name).ToDictionary(g => g.Key, g => g.Sum(c => c.RenderCount));
+        var before = CellRenders();
+
+        Hypervisor.SetState("vault", RunState.Running, DomainChangeKind.Started);
+
+        cut.WaitForAssertion(() =>
+        {
+            Assert.Equal("running", RowOf(cut, "vault")!.QuerySelector("[data-state]")!.GetAttribute("data-state"));
+            Assert.NotNull(cut.Find("button[aria-label='Shut down vault']"));
+        }, Wait);
+        Assert.Equal("halted", RowOf(cut, "devbox")!.QuerySelector("[data-state]")!.GetAttribute("data-state"));
+        var after = CellRenders();
+        Assert.True(after["vault"] > before["vault"]);
+        // Had the page rendered its grid again, every row's cells would have too.
+        Assert.Equal(before.Where(kv => kv.Key != "vault"), after.Where(kv => kv.Key != "vault"));
+    }
+
+    [Fact]
+    public void With_a_state_filter_a_qube_that_changes_state_leaves_or_joins_the_list()
+    {
+        RenderProviders(dialogs: false);
+        Nav.NavigateTo("qubes?state=halted");
+        var cut = Render<QubesListPage>();
+        cut.WaitForAssertion(() => Assert.Contains("vault", Names(cut)), Wait);
+        var shown = Names(cut).Count;
+
+        Hypervisor.SetState("vault", RunState.Running, DomainChangeKind.Started);
+
+        cut.WaitForAssertion(() => Assert.DoesNotContain("vault", Names(cut)), Wait);
+        Assert.Equal(shown - 1, Names(cut).Count);
+        Assert.StartsWith($"{shown - 1} of ", cut.Find("#qube-count").TextContent.Trim());
+
+        Hypervisor.SetState("vault", RunState.Halted, DomainChangeKind.Stopped);
+
+        cut.WaitForAssertion(() => Assert.Contains("vault", Names(cut)), Wait);
+    }
+
+    [Fact]
+    public void Sorted_by_state_a_qube_that_changes_state_moves_in_the_list()
+    {
+        var cut = RenderList();
+        cut.WaitForAssertion(() => Assert.NotNull(RowOf(cut, "vault")), Wait);
+        var stateHeader = cut.FindAll("th").First(th => th.TextContent.Trim().StartsWith("State", StringComparison.Ordinal));
+        stateHeader.QuerySelector(".sortable-column-header")!.Click();
+        // Ascending: halted before running.
+        cut.WaitForAssertion(() => Assert.True(Names(cut).IndexOf("vault") < Names(cut).IndexOf("work")), Wait);
+
+        Hypervisor.SetState("work", RunState.Halted, DomainChangeKind.Stopped);
+        Hypervisor.SetState("vault", RunState.Running, DomainChangeKind.Started);
+
+        cut.WaitForAssertion(() => Assert.True(Names(cut).IndexOf("work") < Names(cut).IndexOf("vault")), Wait);
     }
 
     [Fact]

@@ -20,8 +20,16 @@ public abstract class LivePage : ComponentBase, IDisposable
     /// <summary>Reads everything the page shows.</summary>
     protected abstract Task LoadAsync();
 
-    /// <summary>Run states changed (and nothing else): by default a full reload.</summary>
-    protected virtual Task OnStatesChangedAsync() => LoadAsync();
+    /// <summary>
+    /// Run states changed (and nothing else): by default a full reload and a render of the page. A page that shows
+    /// states only in <see cref="LiveRow"/>s or <see cref="LiveRegion"/>s updates those and returns false: the page
+    /// is then not rendered at all, which in many open tabs is most of what a libvirt event costs.
+    /// </summary>
+    protected virtual async Task<bool> OnStatesChangedAsync()
+    {
+        await LoadAsync();
+        return true;
+    }
 
     /// <summary>A job changed: by default a full reload.</summary>
     protected virtual Task OnJobsChangedAsync() => LoadAsync();
@@ -55,13 +63,18 @@ public abstract class LivePage : ComponentBase, IDisposable
             var flags = Interlocked.Exchange(ref _pending, 0);
             try
             {
+                var render = true;
                 if ((flags & Full) != 0) await LoadAsync();
                 else
                 {
-                    if ((flags & States) != 0) await OnStatesChangedAsync();
-                    if ((flags & JobsFlag) != 0) await OnJobsChangedAsync();
+                    if ((flags & States) != 0) render = await OnStatesChangedAsync();
+                    if ((flags & JobsFlag) != 0)
+                    {
+                        await OnJobsChangedAsync();
+                        render = true;
+                    }
                 }
-                StateHasChanged();
+                if (render) StateHasChanged();
             }
             catch (ObjectDisposedException)
             {

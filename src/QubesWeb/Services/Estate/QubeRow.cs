@@ -28,6 +28,13 @@ public sealed record QubeRow(
 
     public override int GetHashCode() => StringComparer.Ordinal.GetHashCode(Name);
 
+    /// <summary>Whether <paramref name="other"/> shows exactly what this row shows (equality is by name only).</summary>
+    public bool ReadsAs(QubeRow other) =>
+        Equals(other) && Class == other.Class && Label == other.Label && LabelColor == other.LabelColor && State == other.State
+        && Template == other.Template && NetVm == other.NetVm && ProvidesNetwork == other.ProvidesNetwork && MemoryMiB == other.MemoryMiB
+        && VCpus == other.VCpus && DiskUsageBytes == other.DiskUsageBytes && Internal == other.Internal && Staleness == other.Staleness
+        && DisposableTemplate == other.DisposableTemplate;
+
     /// <summary>Rows for <paramref name="qubes"/>, which must include their templates for the outdated states.</summary>
     public static List<QubeRow> From(IReadOnlyCollection<Qube> qubes, EstateMonitor estate)
     {

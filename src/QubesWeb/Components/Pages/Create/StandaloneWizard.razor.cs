@@ -89,8 +89,8 @@ public partial class StandaloneWizard : LivePage
         _loaded = true;
     }
 
-    // Run states do not change anything this page shows.
-    protected override Task OnStatesChangedAsync() => Task.CompletedTask;
+    // Run states do not change anything this page shows (the connection's state comes with a full push).
+    protected override Task<bool> OnStatesChangedAsync() => Task.FromResult(false);
 
     // Another job's change costs one read of this page's own job, and nothing when it has none.
     protected override Task OnJobsChangedAsync() => RefreshJobAsync();

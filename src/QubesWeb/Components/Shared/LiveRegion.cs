@@ -1,0 +1,47 @@
+using Microsoft.AspNetCore.Components;
+using Microsoft.AspNetCore.Components.Rendering;
+
+namespace QubesWeb.Components.Shared;
+
+/// <summary>
+/// The parts of a page that show run states, rendered again on their own when only states change, while the rest of
+/// the page (charts, cards, menus) is not rendered and diffed again in every open tab at every libvirt event. Used on
+/// the circuit's own thread only.
+/// </summary>
+public sealed class LiveRegions
+{
+    private readonly List<LiveRegion> _regions = [];
+
+    public void Refresh()
+    {
+        foreach (var region in _regions.ToArray()) region.Refresh();
+    }
+
+    internal void Add(LiveRegion region) => _regions.Add(region);
+
+    internal void Remove(LiveRegion region) => _regions.Remove(region);
+}
+
+/// <summary>Content of the page that reads run states: it renders with the page, and again alone on <see cref="LiveRegions.Refresh"/>.</summary>
+public sealed class LiveRegion : ComponentBase, IDisposable
+{
+    private LiveRegions? _registered;
+
+    [Parameter, EditorRequired] public LiveRegions In { get; set; } = null!;
+
+    [Parameter, EditorRequired] public RenderFragment ChildContent { get; set; } = null!;
+
+    protected override void OnParametersSet()
+    {
+        if (ReferenceEquals(_registered, In)) return;
+        _registered?.Remove(this);
+        In.Add(this);
+        _registered = In;
+    }
+
+    protected override void BuildRenderTree(RenderTreeBuilder builder) => builder.AddContent(0, ChildContent);
+
+    internal void Refresh() => StateHasChanged();
+
+    public void Dispose() => _registered?.Remove(this);
+}
