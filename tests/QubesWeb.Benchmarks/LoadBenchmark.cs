@@ -67,17 +67,28 @@ public static class LoadBenchmark
         await page.Locator("#qw-interactive[data-interactive=true]").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
         await page.Locator($"span.qw-name[data-qube='{target}']").WaitForAsync();
 
-        // Warm-up: a few circuits opened and closed the same way, so that "before" already holds the JIT's code and caches.
+        // Warm-up: a few circuits opened, taking a few rounds of the same events, and closed the same way, so that
+        // "before" already holds the JIT's code (tiered up where the work is hot) and the caches the run uses.
         var (_, clientsSession) = host.NewSessionCookie();
         var clientArgs = new[] { "--url", host.BaseUrl, "--cookie", $"{cookieName}={clientsSession}", "--paths", "/qubes,/" };
         await using (var warm = Child.Start(["load-clients", "--count", "6", .. clientArgs]))
         {
             await warm.ExpectAsync("opened", TimeSpan.FromMinutes(2));
+            for (var round = 0; round < 4; round++)
+            {
+                foreach (var name in streaming)
+                {
+                    if (round % 2 == 0) hypervisor.Start(name); else hypervisor.Kill(name);
+                    await Task.Delay(TimeSpan.FromMilliseconds(10));
+                }
+                await page.Locator($"tr:has(span.qw-name[data-qube='{target}']) [data-state='{(round % 2 == 0 ? "running" : "halted")}']").WaitForAsync();
+            }
             warm.Send("close");
             await warm.ExpectAsync("closed", TimeSpan.FromMinutes(1));
         }
         await counters.WaitForAsync(circuitsActive, 1, TimeSpan.FromSeconds(30));
         var before = Memory.Settle();
+        var beforeMappings = Memory.ByMapping();
         Console.WriteLine($"before: {before}   (Chromium tab open; circuits active {counters[circuitsActive]})");
 
         // Open the circuits.
@@ -211,6 +222,8 @@ public static class LoadBenchmark
         var wait = TimeSpan.FromSeconds(settleSeconds) - closedAt.Elapsed;
         if (wait > TimeSpan.Zero) await Task.Delay(wait);
         var after = Memory.Settle();
+        var grown = Memory.ByMapping().Select(kv => (Mapping: kv.Key, Bytes: kv.Value - beforeMappings.GetValueOrDefault(kv.Key)))
+            .OrderByDescending(g => g.Bytes).Take(5).ToList();
         var closeLogs = counters.LogsSince(logMark + openLogs.Length);
 
         // Refused: circuits without a session.
@@ -242,6 +255,7 @@ public static class LoadBenchmark
         Console.WriteLine($"after close: {closed}; circuits active {(drained ? "back to 1 (the tab)" : counters[circuitsActive].ToString(CultureInfo.InvariantCulture))} {drainSeconds:0.0} s after; SignalR connections {counters[signalrActive]}; sessions {host.Get<SessionStore>().Count} (before {sessionsBefore})");
         foreach (var l in closeLogs.Take(10)) Console.WriteLine("  console log after close: " + l);
         Console.WriteLine($"{settleSeconds} s after close: {after}");
+        Console.WriteLine("  grown most since before: " + string.Join("; ", grown.Select(g => $"{g.Mapping} {g.Bytes / 1024:+0;-0} KiB")));
         foreach (var l in refusedLines) Console.WriteLine("  " + l);
         Console.WriteLine($"after the refused ones: {afterRefused}; circuits started meanwhile {counters["aspnetcore.components.circuit.count"] - totalCircuits}; SignalR connections {counters[signalrActive]}");
         foreach (var l in counters.LogsSince(refusedLogMark).Take(5)) Console.WriteLine("  console log while refusing: " + l);
@@ -277,9 +291,14 @@ public static class LoadBenchmark
         return i >= 0 && i + 1 < parts.Length && long.TryParse(parts[i + 1], CultureInfo.InvariantCulture, out var v) ? v : 0;
     }
 
-    private readonly record struct Memory(long Rss, long Heap)
+    /// <summary>VmRSS with its parts (anonymous memory: heaps, stacks; file: the runtime's and the app's mapped code) and the managed heap.</summary>
+    private readonly record struct Memory(long Rss, long Anon, long File, long Heap)
     {
-        public static Memory Read() => new(ReadRss(), GC.GetTotalMemory(false));
+        public static Memory Read()
+        {
+            var status = ReadStatus();
+            return new(status["VmRSS"], status["RssAnon"], status["RssFile"], GC.GetTotalMemory(false));
+        }
 
         /// <summary>After full, compacting collections (large object heap included): what is really held.</summary>
         public static Memory Settle()
@@ -291,18 +310,38 @@ public static class LoadBenchmark
                 GC.WaitForPendingFinalizers();
             }
             Thread.Sleep(500);
-            return new(ReadRss(), GC.GetTotalMemory(false));
+            return Read();
         }
 
-        private static long ReadRss()
+        private static Dictionary<string, long> ReadStatus()
         {
-            foreach (var line in File.ReadLines("/proc/self/status"))
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
-                    return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
-            throw new InvalidOperationException("No VmRSS in /proc/self/status");
+            var values = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var line in System.IO.File.ReadLines("/proc/self/status"))
+            {
+                var parts = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length == 3 && parts[2] == "kB" && parts[0].EndsWith(':'))
+                    values[parts[0][..^1]] = long.Parse(parts[1], CultureInfo.InvariantCulture) * 1024;
+            }
+            return values;
         }
 
-        public override string ToString() => $"RSS {Mib(Rss)}, managed heap {Mib(Heap)}";
+        public override string ToString() => $"RSS {Mib(Rss)} (anonymous {Mib(Anon)}, file {Mib(File)}), managed heap {Mib(Heap)}";
+
+        /// <summary>Resident bytes by what is mapped (a file, <c>[heap]</c>, a memfd, or anonymous): where RSS went.</summary>
+        public static Dictionary<string, long> ByMapping()
+        {
+            var sums = new Dictionary<string, long>(StringComparer.Ordinal);
+            var current = "";
+            foreach (var line in System.IO.File.ReadLines("/proc/self/smaps"))
+            {
+                var parts = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+                if (parts.Length >= 5 && parts[0].Contains('-') && !parts[0].EndsWith(':'))
+                    current = parts.Length >= 6 ? string.Join(' ', parts[5..]) : "[anonymous]";
+                else if (parts.Length == 3 && parts[0] == "Rss:")
+                    sums[current] = sums.GetValueOrDefault(current) + long.Parse(parts[1], CultureInfo.InvariantCulture) * 1024;
+            }
+            return sums;
+        }
     }
 
     /// <summary>This program again, in a client mode, spoken to in lines on its standard input and output.</summary>

@@ -26,10 +26,17 @@ public sealed class LiveRegions
 public sealed class LiveRegion : ComponentBase, IDisposable
 {
     private LiveRegions? _registered;
+    private object? _shown;
 
     [Parameter, EditorRequired] public LiveRegions In { get; set; } = null!;
 
     [Parameter, EditorRequired] public RenderFragment ChildContent { get; set; } = null!;
+
+    /// <summary>
+    /// What the content shows, as a value (a tuple of counts, a state): a refresh that finds it equal to what was
+    /// rendered last renders nothing, so each open tab sends no update for a part that did not change.
+    /// </summary>
+    [Parameter] public Func<object>? Shows { get; set; }
 
     protected override void OnParametersSet()
     {
@@ -39,9 +46,17 @@ public sealed class LiveRegion : ComponentBase, IDisposable
         _registered = In;
     }
 
-    protected override void BuildRenderTree(RenderTreeBuilder builder) => builder.AddContent(0, ChildContent);
+    protected override void BuildRenderTree(RenderTreeBuilder builder)
+    {
+        _shown = Shows?.Invoke();
+        builder.AddContent(0, ChildContent);
+    }
 
-    internal void Refresh() => StateHasChanged();
+    internal void Refresh()
+    {
+        if (Shows is not null && Equals(Shows(), _shown)) return;
+        StateHasChanged();
+    }
 
     public void Dispose() => _registered?.Remove(this);
 }
