@@ -67,11 +67,14 @@ public static class LoadBenchmark
         await page.Locator("#qw-interactive[data-interactive=true]").WaitForAsync(new LocatorWaitForOptions { State = WaitForSelectorState.Attached });
         await page.Locator($"span.qw-name[data-qube='{target}']").WaitForAsync();
 
-        // Warm-up: a few circuits opened, taking a few rounds of the same events, and closed the same way, so that
-        // "before" already holds the JIT's code (tiered up where the work is hot) and the caches the run uses.
+        // Warm-up: circuits opened, taking a few rounds of the same events, and closed the same way, so that "before"
+        // is a console in its steady state: the runtime compiles a method again, optimised, once it has been called
+        // 30 times (tiered compilation), so fewer than 30 circuits would leave the code that opens and runs one to be
+        // compiled during the run, where it would read as memory the circuits kept. Compiled code is kept for good;
+        // the figures below print how many methods were compiled during the run.
         var (_, clientsSession) = host.NewSessionCookie();
         var clientArgs = new[] { "--url", host.BaseUrl, "--cookie", $"{cookieName}={clientsSession}", "--paths", "/qubes,/" };
-        await using (var warm = Child.Start(["load-clients", "--count", "6", .. clientArgs]))
+        await using (var warm = Child.Start(["load-clients", "--count", "40", .. clientArgs]))
         {
             await warm.ExpectAsync("opened", TimeSpan.FromMinutes(2));
             for (var round = 0; round < 4; round++)
@@ -89,6 +92,8 @@ public static class LoadBenchmark
         await counters.WaitForAsync(circuitsActive, 1, TimeSpan.FromSeconds(30));
         var before = Memory.Settle();
         var beforeMappings = Memory.ByMapping();
+        using var jit = new JitCounter();
+        var threadsBefore = $"{Process.GetCurrentProcess().Threads.Count} (thread pool {ThreadPool.ThreadCount})";
         Console.WriteLine($"before: {before}   (Chromium tab open; circuits active {counters[circuitsActive]})");
 
         // Open the circuits.
@@ -141,7 +146,8 @@ public static class LoadBenchmark
             foreach (var name in streaming)
             {
                 var due = pace * events;
-                if (due > streamTime.Elapsed) await Task.Delay(due - streamTime.Elapsed);
+                var pause = due - streamTime.Elapsed;
+                if (pause > TimeSpan.Zero) await Task.Delay(pause);
                 sent.Add((name, running ? "running" : "halted", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
                 if (running) hypervisor.Start(name); else hypervisor.Kill(name);
                 events++;
@@ -256,6 +262,8 @@ public static class LoadBenchmark
         foreach (var l in closeLogs.Take(10)) Console.WriteLine("  console log after close: " + l);
         Console.WriteLine($"{settleSeconds} s after close: {after}");
         Console.WriteLine("  grown most since before: " + string.Join("; ", grown.Select(g => $"{g.Mapping} {g.Bytes / 1024:+0;-0} KiB")));
+        Console.WriteLine($"  threads: {Process.GetCurrentProcess().Threads.Count} (thread pool {ThreadPool.ThreadCount}), before {threadsBefore}");
+        Console.WriteLine($"  methods compiled since before: {jit.Methods} ({jit.Dynamic} of them dynamic, e.g. compiled expressions; {jit.Methods - jit.Dynamic} tier-ups and first calls): {jit.Top(8)}");
         foreach (var l in refusedLines) Console.WriteLine("  " + l);
         Console.WriteLine($"after the refused ones: {afterRefused}; circuits started meanwhile {counters["aspnetcore.components.circuit.count"] - totalCircuits}; SignalR connections {counters[signalrActive]}");
         foreach (var l in counters.LogsSince(refusedLogMark).Take(5)) Console.WriteLine("  console log while refusing: " + l);
@@ -341,6 +349,41 @@ public static class LoadBenchmark
                     sums[current] = sums.GetValueOrDefault(current) + long.Parse(parts[1], CultureInfo.InvariantCulture) * 1024;
             }
             return sums;
+        }
+    }
+
+    /// <summary>Counts the methods the JIT compiles (the runtime's own events): code compiled stays in memory.</summary>
+    private sealed class JitCounter : System.Diagnostics.Tracing.EventListener
+    {
+        private int _methods, _dynamic;
+        public int Methods => Volatile.Read(ref _methods);
+        public int Dynamic => Volatile.Read(ref _dynamic);
+
+        protected override void OnEventSourceCreated(System.Diagnostics.Tracing.EventSource source)
+        {
+            if (source.Name == "Microsoft-Windows-DotNETRuntime")
+                EnableEvents(source, System.Diagnostics.Tracing.EventLevel.Verbose, (System.Diagnostics.Tracing.EventKeywords)0x10);
+        }
+
+        protected override void OnEventWritten(System.Diagnostics.Tracing.EventWrittenEventArgs e)
+        {
+            // MethodLoadVerbose: its flags' bit 0 marks a dynamic method.
+            if (e.EventId != 143 || e.Payload is null) return;
+            Interlocked.Increment(ref _methods);
+            var flags = e.PayloadNames!.IndexOf("MethodFlags") is var i and >= 0 ? Convert.ToInt64(e.Payload[i], CultureInfo.InvariantCulture) : 0;
+            if ((flags & 1) != 0) Interlocked.Increment(ref _dynamic);
+            // Bits 7-9: the optimisation tier (3 quick, tier 0; 4 optimised, tier 1; 2 optimised at once).
+            var tier = (flags >> 7) & 7;
+            var ns = e.PayloadNames.IndexOf("MethodNamespace") is var n and >= 0 ? e.Payload[n] as string ?? "" : "";
+            var key = $"tier {tier} {string.Join('.', ns.Split('.').Take(2))}";
+            lock (_by) _by[key] = _by.GetValueOrDefault(key) + 1;
+        }
+
+        private readonly Dictionary<string, int> _by = new(StringComparer.Ordinal);
+
+        public string Top(int n)
+        {
+            lock (_by) return string.Join("; ", _by.OrderByDescending(kv => kv.Value).Take(n).Select(kv => $"{kv.Key} {kv.Value}"));
         }
     }
 

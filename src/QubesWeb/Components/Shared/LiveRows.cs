@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Components;
 using Microsoft.AspNetCore.Components.Rendering;
 using QubesWeb.Services.Estate;
@@ -13,6 +14,9 @@ namespace QubesWeb.Components.Shared;
 /// </summary>
 public sealed class LiveRows
 {
+    // Rows by name, made once per set of rows: every open list holds the same shared rows of a version (QubeQueries).
+    private static readonly ConditionalWeakTable<IReadOnlyList<QubeRow>, Dictionary<string, QubeRow>> Indexes = new();
+    private IReadOnlyList<QubeRow> _rows = [];
     private Dictionary<string, QubeRow> _latest = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<LiveRow>> _cells = new(StringComparer.Ordinal);
 
@@ -20,21 +24,31 @@ public sealed class LiveRows
     public QubeRow Latest(QubeRow row) => _latest.GetValueOrDefault(row.Name, row);
 
     /// <summary>The rows the page renders with (after a full load); the cells render as part of the page.</summary>
-    public void Set(IReadOnlyList<QubeRow> rows) => _latest = rows.ToDictionary(r => r.Name, StringComparer.Ordinal);
+    public void Set(IReadOnlyList<QubeRow> rows)
+    {
+        _rows = rows;
+        _latest = Indexes.GetValue(rows, r => r.ToDictionary(x => x.Name, StringComparer.Ordinal));
+    }
 
     /// <summary>Whether <paramref name="rows"/> are the same qubes in the same order as the page shows, so cells alone can take them.</summary>
-    public bool SameQubes(IReadOnlyList<QubeRow> rows) => rows.Count == _latest.Count && rows.All(r => _latest.ContainsKey(r.Name));
+    public bool SameQubes(IReadOnlyList<QubeRow> rows)
+    {
+        if (rows.Count != _rows.Count) return false;
+        for (var i = 0; i < rows.Count; i++)
+            if (!string.Equals(rows[i].Name, _rows[i].Name, StringComparison.Ordinal)) return false;
+        return true;
+    }
 
     /// <summary>Takes newer rows of the same qubes and renders the cells of those that read differently now.</summary>
     public void Update(IReadOnlyList<QubeRow> rows)
     {
         var before = _latest;
         Set(rows);
-        foreach (var row in rows)
+        // Only the rows that have cells rendered: a virtualized grid renders a screenful of a thousand.
+        foreach (var (name, cells) in _cells.ToArray())
         {
-            if (before.TryGetValue(row.Name, out var old) && old.ReadsAs(row)) continue;
-            if (_cells.TryGetValue(row.Name, out var cells))
-                foreach (var cell in cells.ToArray()) cell.Refresh();
+            if (!_latest.TryGetValue(name, out var row) || (before.TryGetValue(name, out var old) && old.ReadsAs(row))) continue;
+            foreach (var cell in cells.ToArray()) cell.Refresh();
         }
     }
 
