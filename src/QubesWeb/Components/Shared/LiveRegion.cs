@@ -8,14 +8,12 @@ namespace QubesWeb.Components.Shared;
 /// the page (charts, cards, menus) is not rendered and diffed again in every open tab at every libvirt event. Used on
 /// the circuit's own thread only.
 /// </summary>
-public sealed class LiveRegions
+public sealed class LiveRegions : LiveParts
 {
     private readonly List<LiveRegion> _regions = [];
 
-    public void Refresh()
-    {
-        foreach (var region in _regions.ToArray()) region.Refresh();
-    }
+    /// <summary>Renders again the regions whose content changed (all, for those that do not say what they show).</summary>
+    public void Refresh() => Render(_regions.Where(r => r.Changed).Select(r => (Action)r.Refresh).ToList());
 
     internal void Add(LiveRegion region) => _regions.Add(region);
 
@@ -52,11 +50,9 @@ public sealed class LiveRegion : ComponentBase, IDisposable
         builder.AddContent(0, ChildContent);
     }
 
-    internal void Refresh()
-    {
-        if (Shows is not null && Equals(Shows(), _shown)) return;
-        StateHasChanged();
-    }
+    internal bool Changed => Shows is null || !Equals(Shows(), _shown);
+
+    internal void Refresh() => StateHasChanged();
 
     public void Dispose() => _registered?.Remove(this);
 }

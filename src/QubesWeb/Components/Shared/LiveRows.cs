@@ -12,7 +12,7 @@ namespace QubesWeb.Components.Shared;
 /// which is what made a tab lag seconds behind a stream of events. Used on the circuit's own thread only (the
 /// page's refresh and the cells' lifecycle both run there), so it needs no lock.
 /// </summary>
-public sealed class LiveRows
+public sealed class LiveRows : LiveParts
 {
     // Rows by name, made once per set of rows: every open list holds the same shared rows of a version (QubeQueries).
     private static readonly ConditionalWeakTable<IReadOnlyList<QubeRow>, Dictionary<string, QubeRow>> Indexes = new();
@@ -45,11 +45,13 @@ public sealed class LiveRows
         var before = _latest;
         Set(rows);
         // Only the rows that have cells rendered: a virtualized grid renders a screenful of a thousand.
-        foreach (var (name, cells) in _cells.ToArray())
+        var renders = new List<Action>();
+        foreach (var (name, cells) in _cells)
         {
             if (!_latest.TryGetValue(name, out var row) || (before.TryGetValue(name, out var old) && old.ReadsAs(row))) continue;
-            foreach (var cell in cells.ToArray()) cell.Refresh();
+            renders.AddRange(cells.Select(c => (Action)c.Refresh));
         }
+        Render(renders);
     }
 
     internal void Add(string name, LiveRow cell)
