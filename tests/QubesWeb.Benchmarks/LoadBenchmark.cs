@@ -268,7 +268,7 @@ public static class LoadBenchmark
         foreach (var l in tabErrors.Take(5)) Console.WriteLine("  tab error: " + l);
         Console.WriteLine($"after close: {closed}; circuits active {(drained ? "back to 1 (the tab)" : counters[circuitsActive].ToString(CultureInfo.InvariantCulture))} {drainSeconds:0.0} s after; SignalR connections {counters[signalrActive]}; sessions {host.Get<SessionStore>().Count} (before {sessionsBefore})");
         foreach (var l in closeLogs.Take(10)) Console.WriteLine("  console log after close: " + l);
-        Console.WriteLine($"{settleSeconds} s after close: {after}");
+        Console.WriteLine($"{settleSeconds} s after close: {after}; the console trimmed its memory {host.Get<QubesWeb.Hosting.IdleMemoryTrim>().Trims} time(s) once the tabs had closed");
         Console.WriteLine("  grown most since before: " + string.Join("; ", grown.Select(g => $"{g.Mapping} {g.Bytes / 1024:+0;-0} KiB")));
         Console.WriteLine($"  threads: {Process.GetCurrentProcess().Threads.Count} (thread pool {ThreadPool.ThreadCount}), before {threadsBefore}");
         Console.WriteLine($"  methods compiled since before: {jit.Methods} ({jit.Dynamic} of them dynamic, e.g. compiled expressions; {jit.Methods - jit.Dynamic} tier-ups and first calls): {jit.Top(8)}");

@@ -78,6 +78,8 @@ public static class ServiceExtensions
         services.AddSingleton<IJobKind, Services.Updates.UpdateJob>();
         services.AddSingleton<IJobKind, Services.Updates.CheckUpdatesJob>();
         services.AddScoped<CircuitJobs>();
+        services.AddSingleton<IdleMemoryTrim>();
+        services.AddScoped<Microsoft.AspNetCore.Components.Server.Circuits.CircuitHandler, IdleMemoryTrim.CircuitWatch>();
         services.AddScoped<Components.Pages.Updates.UpdatesPageMemory>();
         services.AddScoped<Components.Shared.BrowserStore>();
 
