@@ -4,9 +4,10 @@
 // done, the touched root reading as before the crash (or as the job would have left it) and starting. The child says
 // each fault point it reaches, so the matrix knows every step a job takes and fails on one that no case aims at.
 //
-// Each case owns its data folder and libvirt node file (the demo's, inside the folder). The test driver forgets the
-// killed process's domains; the inventory is what exists, and the next start defines them again from it. Cases run
-// a few at a time (CrashMatrix): each is mostly a child console's start, waiting on its process and on qemu-img.
+// Each case owns its data folder, a copy of the demo estate made once (PristineEstate), and its libvirt node file (the
+// demo's, inside the folder). The test driver forgets the killed process's domains; the inventory is what exists, and
+// the next start (the console's services, CrashConsole, in this process) defines them again from it. Cases run a few
+// at a time (CrashMatrix): each is mostly a child console's start, the runtime compiling the console's code.
 using QubesWeb.Services;
 using System.Collections.Concurrent;
 using System.Diagnostics;
@@ -30,6 +31,9 @@ public sealed class CrashMatrix : IAsyncLifetime
     private static readonly int Concurrency = Math.Max(2, Environment.ProcessorCount);
     private readonly SemaphoreSlim _slots = new(Concurrency);
     private readonly ConcurrentDictionary<(string Name, string Step), Task<CrashOutcome>> _cases = new();
+
+    /// <summary>The demo estate every case starts from, made by the first case that needs it.</summary>
+    private readonly Lazy<Task<string>> _pristine = new(PristineEstate.MakeAsync);
 
     public static IEnumerable<(CrashKind Kind, string Step)> Cases => CrashKinds.All.SelectMany(k => k.Steps.Select(s => (k, s)));
 
@@ -66,12 +70,13 @@ public sealed class CrashMatrix : IAsyncLifetime
         }
     }));
 
-    private static async Task RunCaseAsync(CrashKind kind, string step, List<string> reached)
+    private async Task RunCaseAsync(CrashKind kind, string step, List<string> reached)
     {
         var dataDir = ConsoleHost.NewDataDir();
         try
         {
             long jobId;
+            await PristineEstate.CopyAsync(await _pristine.Value, dataDir);
             var point = kind.FaultPoint(step);
             var psi = ChildProcess.TestProgram(dataDir, CrashHarness.Command, dataDir, kind.Name);
             psi.Environment[FaultPoints.Variable] = point;
@@ -88,7 +93,8 @@ public sealed class CrashMatrix : IAsyncLifetime
                 reached.AddRange(ReachedSteps(kind, child.Stderr));
             }
 
-            await using var host = await ConsoleHost.StartAsync(dataDir: dataDir);
+            await using var console = await CrashConsole.StartAsync(dataDir);
+            var host = console.Estate;
             await EstateConsistency.AssertAsync(host);
 
             var jobs = host.Get<JobEngine>();
@@ -107,9 +113,26 @@ public sealed class CrashMatrix : IAsyncLifetime
         }
         finally
         {
-            if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+            await DeleteFolderAsync(dataDir);
         }
     }
+
+    /// <summary>
+    /// Work the console started without awaiting it (a usage refresh, a reconciliation queued by a last event) may
+    /// still touch the folder a moment after its services stopped; the folder goes once that has finished.
+    /// </summary>
+    private static Task DeleteFolderAsync(string dir) => Eventually.UntilAsync(() =>
+    {
+        try
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            return true;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }, $"{dir} deleted", TimeSpan.FromSeconds(10));
 
     /// <summary>The case's steps the child said it reached once its setup was done (the job's, not the setup's).</summary>
     private static IEnumerable<string> ReachedSteps(CrashKind kind, string stderr) =>
@@ -123,6 +146,7 @@ public sealed class CrashMatrix : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await Task.WhenAll(_cases.Values);
+        if (_pristine.IsValueCreated && _pristine.Value.IsCompletedSuccessfully) await DeleteFolderAsync(_pristine.Value.Result);
     }
 }
 
