@@ -6,9 +6,9 @@ public static class Program
 {
     public static async Task<int> Main(string[] args)
     {
-        if (args is [Crash.CrashHarness.Command, var dataDir, var kind])
-            return await Crash.CrashHarness.RunAsync(dataDir, kind);
-        Console.Error.WriteLine($"usage: QubesWeb.IntegrationTests {Crash.CrashHarness.Command} DATA_DIR KIND (with {Services.FaultPoints.Variable}=KIND/STEP)");
+        if (args is [Crash.CrashHarness.Command, var dataDir, var name])
+            return await Crash.CrashHarness.RunAsync(dataDir, name);
+        Console.Error.WriteLine($"usage: QubesWeb.IntegrationTests {Crash.CrashHarness.Command} DATA_DIR CASE (with {Services.FaultPoints.Variable}=KIND/STEP)");
         return 2;
     }
 }

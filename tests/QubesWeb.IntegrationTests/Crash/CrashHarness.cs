@@ -1,12 +1,8 @@
-// The child side of the crash matrix: `dotnet QubesWeb.IntegrationTests.dll crash-case DATA_DIR KIND` with
-// QUBESWEB_KILL_AT=KIND/STEP starts the console's services (AddQubesWeb: inventory, libvirt, start-up recovery, the
-// job engine and its kinds, the volume events; not the web front, whose start alone costs seconds of CPU and which
-// plays no part in a job) on DATA_DIR in this process, makes the estate the case needs, keeps reference copies of
-// the root the job touches, runs the job and waits: the console kills this process at STEP. Reaching the job's end
-// instead is a failure of the case (exit code 3), as is a setup that fails (exit code 4).
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using QubesWeb.Hosting;
+// The child side of the crash matrix: `dotnet QubesWeb.IntegrationTests.dll crash-case DATA_DIR CASE` (a row's name)
+// with QUBESWEB_KILL_AT=KIND/STEP starts the console's services (CrashConsole) on DATA_DIR in this process, makes the
+// estate the case needs, keeps reference copies of the root the job touches, runs the job and waits: the console kills
+// this process at STEP. Reaching the job's end instead is a failure of the case (exit code 3), as is a setup that fails
+// (exit code 4).
 using QubesWeb.Services;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Storage;
@@ -18,23 +14,23 @@ public static class CrashHarness
 {
     public const string Command = "crash-case";
     public const string JobLine = "CRASH-CASE JOB ";
+
+    /// <summary>Said on standard error once the setup is done: the points reached after it are the job's.</summary>
+    public const string RunLine = "CRASH-CASE RUN";
     public const int NotReached = 3, SetupFailed = 4;
 
-    public static async Task<int> RunAsync(string dataDir, string kind)
+    public static async Task<int> RunAsync(string dataDir, string name)
     {
-        var crash = CrashKinds.Of(kind);
+        var crash = CrashKinds.Of(name);
         CrashEstate host;
         long id;
         try
         {
-            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            builder.Services.AddQubesWeb(new QubesWebOptions { DataDir = dataDir, Port = 0 });
-            var app = builder.Build();
-            await app.StartAsync();
-            host = new CrashEstate(app.Services, dataDir);
+            // Never disposed: the process dies at the step.
+            host = (await CrashConsole.StartAsync(dataDir)).Estate;
             await crash.Setup(host);
             if ((crash.Root ?? crash.ReadsRoot) is { } root) await KeepReferencesAsync(host, root);
+            Console.Error.WriteLine(RunLine);
             id = await crash.Run(host);
         }
         catch (Exception e)

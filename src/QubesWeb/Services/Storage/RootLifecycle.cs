@@ -126,6 +126,8 @@ public sealed class RootLifecycle(IDbContextFactory<InventoryDbContext> contexts
         }
         await Task.WhenAll(making);
         await Task.WhenAll(volatiles.Select(x => RootStore.CreateEmptyAsync(x.Path, x.Size, ct)));
+        // The files are there, the rows do not say so yet: start-up recovery must take them for what they are.
+        FaultPoints.Hit("volumes-made");
         if (changed) await db.SaveChangesAsync(CancellationToken.None);
         if (changed) estate.NotifyChanged();
         if (changed) usage.RefreshSoon(name);

@@ -57,6 +57,11 @@ public sealed class RootRecovery(IDbContextFactory<InventoryDbContext> contexts,
                 foreach (var rev in root.Revisions) File.Delete(rev.Path + ".compact.part");
                 await RepairChainLockedAsync(db, name, root, ct);
             }
+            // A launch killed while it copied this (disposable) template's private for its disposables: the copy was
+            // never named, and would stay beside the generations until a copy took its number again.
+            if (qube.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path is { } priv
+                && DispvmPrivates.DeleteUnfinished(Path.GetDirectoryName(priv)!) is > 0 and var unfinished)
+                log.LogWarning("Deleted {Count} unfinished copy(ies) of {Qube}'s private volume that a stopped process left", unfinished, name);
             if (!isHalted(name)) continue;
             foreach (var v in qube.Volumes.Where(v => v.Path is not null))
             {

@@ -80,6 +80,8 @@ public sealed class RootRetention(IDbContextFactory<InventoryDbContext> contexts
             if (expired.OrderByDescending(r => r.Number).FirstOrDefault(r => root.Revisions.All(c => c.BackingNumber != r.Number)) is { } leaf)
             {
                 RootStore.Retire(leaf.Path);
+                // The file is gone, its row not yet: start-up recovery must drop the row.
+                FaultPoints.Hit("revision-deleted");
                 root.Revisions.Remove(leaf);
                 db.Revisions.Remove(leaf);
                 gone.Add(leaf);

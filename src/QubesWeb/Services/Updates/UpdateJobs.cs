@@ -105,6 +105,8 @@ public sealed class UpdateRunner(Inventory inventory, IHypervisor hypervisor, Es
             }
             else hypervisor.Kill(job.Target);
             await estate.WaitForStateAsync(job.Target, s => s == RunState.Halted, lifecycle.Value.ShutdownTimeout, CancellationToken.None);
+            // Halted with its writes neither committed nor dropped yet: start-up recovery must decide for them.
+            FaultPoints.Hit("stopped");
         }
         if (commitReason is null)
         {
