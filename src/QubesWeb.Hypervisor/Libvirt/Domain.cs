@@ -97,7 +97,27 @@ public sealed unsafe class Domain : IDisposable
         set => LibvirtException.Check(Native.virDomainSetAutostart(_handle, value ? 1 : 0));
     }
 
+    /// Starts a screenshot of <paramref name="screen"/> into <paramref name="stream"/> (read it to its end, then
+    /// Finish); returns the image's MIME type as the driver chose it (qemu: PNG or PPM; the test driver: PNG).
+    public string Screenshot(LibvirtStream stream, uint screen = 0) =>
+        Native.TakeString(LibvirtException.Check(Native.virDomainScreenshot(_handle, stream.Handle, screen, 0)));
+
+    /// Connects <paramref name="stream"/> to the domain's console <paramref name="device"/> (null: the first one).
+    /// Safe refuses when the driver cannot guarantee one user at a time; Force takes the console from another user.
+    public void OpenConsole(string? device, LibvirtStream stream, DomainConsoleFlags flags = 0) =>
+        LibvirtException.Check(Native.virDomainOpenConsole(_handle, device, stream.Handle, (uint)flags));
+
     public void Dispose() => _handle.Dispose();
+}
+
+/// virDomainConsoleFlags
+[Flags]
+public enum DomainConsoleFlags : uint
+{
+    /// VIR_DOMAIN_CONSOLE_FORCE: abort a console connection another client holds.
+    Force = 1 << 0,
+    /// VIR_DOMAIN_CONSOLE_SAFE: refuse unless the driver can tell that no one else has the console open.
+    Safe = 1 << 1,
 }
 
 public readonly record struct DomainInfo(
@@ -278,6 +298,12 @@ internal static unsafe partial class Native
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int virDomainSetMetadata(DomainHandle domain, int type, string? metadata, string? key,
         string? uri, uint flags);
+
+    [LibraryImport(Library)]
+    internal static partial nint virDomainScreenshot(DomainHandle domain, StreamHandle stream, uint screen, uint flags);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int virDomainOpenConsole(DomainHandle domain, string? devName, StreamHandle stream, uint flags);
 
     [LibraryImport(Library)]
     internal static partial int virDomainGetAutostart(DomainHandle domain, int* autostart);
