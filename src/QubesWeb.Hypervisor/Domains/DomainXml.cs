@@ -48,8 +48,15 @@ public static class DomainXml
         // The guest agent's channel, which the update jobs reach through virDomainQemuAgentCommand; libvirt picks
         // its host socket. Without it libvirt says the agent "is not configured".
         if (qemu)
+        {
             devices.Add(new XElement("channel", new XAttribute("type", "unix"),
                 new XElement("target", new XAttribute("type", "virtio"), new XAttribute("name", AgentChannel))));
+            // The serial console (ttyS0): a pty libvirt owns, reached through virDomainOpenConsole and never opened
+            // on the host by path, so the console can relay it to the qube's page as virsh console does.
+            devices.Add(new XElement("serial", new XAttribute("type", "pty"), new XElement("target", new XAttribute("port", 0))));
+            devices.Add(new XElement("console", new XAttribute("type", "pty"),
+                new XElement("target", new XAttribute("type", "serial"), new XAttribute("port", 0))));
+        }
 
         var domain = new XElement("domain", new XAttribute("type", domainType),
             new XElement("name", spec.Name),
@@ -101,6 +108,8 @@ public static class DomainXml
             parts.Add($"{disk.Attribute("device")?.Value} {disk.Element("source")?.Attribute("file")?.Value} {disk.Element("target")?.Attribute("dev")?.Value} " +
                 $"{disk.Element("target")?.Attribute("bus")?.Value} {disk.Element("driver")?.Attribute("type")?.Value} {disk.Element("readonly") is not null} " +
                 $"boot {disk.Element("boot")?.Attribute("order")?.Value}");
+        // A domain defined before qubes had a serial console gets one at the next reconciliation.
+        parts.Add($"serial {devices?.Elements("serial").Count(e => e.Attribute("type")?.Value == "pty")}");
         foreach (var channel in devices?.Elements("channel") ?? [])
             parts.Add($"channel {channel.Attribute("type")?.Value} {channel.Element("target")?.Attribute("type")?.Value} {channel.Element("target")?.Attribute("name")?.Value}");
         return string.Join('\n', parts);

@@ -99,3 +99,6 @@ public sealed class HypervisorUnavailableException(string message, Exception? in
 
 /// <summary>The hypervisor refused an operation; the message is the hypervisor's own text.</summary>
 public sealed class HypervisorException(string message, Exception? inner = null) : RefusalException(message, inner);
+
+/// <summary>A qube's console is held by another viewer; opening it with force takes it over (virsh console --force).</summary>
+public sealed class ConsoleBusyException(string message, Exception? inner = null) : RefusalException(message, inner);

@@ -127,6 +127,41 @@ public sealed class LibvirtHypervisor : IHypervisor, IDisposable
         return call(d);
     });
 
+    /// <summary>
+    /// Opens the serial console of the running domain <paramref name="name"/> as a byte pipe, one viewer at a time
+    /// as virsh does: another viewer's session makes it refused (<see cref="ConsoleBusyException"/>) unless
+    /// <paramref name="force"/> takes the console from it, which ends its stream.
+    /// </summary>
+    public StreamPipe OpenConsole(string name, bool force = false)
+    {
+        try
+        {
+            return Use(conn =>
+            {
+                using var d = conn.LookupDomainByName(name);
+                var stream = LibvirtStream.New(conn, StreamFlags.NonBlock);
+                try
+                {
+                    d.OpenConsole(null, stream, force ? DomainConsoleFlags.Force : DomainConsoleFlags.Safe);
+                    return new StreamPipe(stream);
+                }
+                catch
+                {
+                    stream.Dispose();
+                    throw;
+                }
+            });
+        }
+        catch (HypervisorException e) when (e.InnerException is LibvirtException { Code: ErrorNumber.OperationFailed } l && l.Message.Contains("console session", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ConsoleBusyException($"Someone else has the console of {name} open. Take it over to close theirs.", e);
+        }
+        catch (HypervisorException e) when (e.InnerException is LibvirtException { Code: ErrorNumber.NoSupport })
+        {
+            throw new HypervisorException($"{name} has no console here: libvirt at {_options.Uri} does not offer consoles (the demo's test driver runs no guest).", e);
+        }
+    }
+
     public void Define(DomainSpec spec) => Use(conn =>
     {
         using var d = conn.DefineDomainXml(DomainXml.Build(spec, _domainType));

@@ -28,7 +28,15 @@ public sealed class TestGuest : IAsyncLifetime
         /bin/busybox --install -s /bin
         mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
         for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console; do insmod /lib/modules/$m.ko; done
-        """ + "\n" + RunAgent;
+        """ + "\n" + SerialShell + RunAgent;
+
+    /// <summary>
+    /// A root shell on the serial console (ttyS0), started again when it exits, as a getty would. Its first line says
+    /// that it holds the port open: typed input is kept from then on (the port drops it while nothing has it open).
+    /// </summary>
+    internal const string SerialShell = """
+        (while true; do setsid sh -c 'exec </dev/ttyS0 >/dev/ttyS0 2>&1; echo "test guest: shell on ttyS0"; exec sh -i'; done) &
+        """ + "\n";
 
     /// <summary>
     /// The end of every test guest's init: finds the agent's port by its name (no udev here to make
@@ -115,7 +123,6 @@ public sealed class TestGuest : IAsyncLifetime
             new XElement("kernel", Kernel),
             new XElement("initrd", Initrd),
             new XElement("cmdline", "console=ttyS0 quiet panic=-1"));
-        domain.Element("devices")!.Add(new XElement("serial", new XAttribute("type", "pty")));
         return domain.ToString();
     }
 

@@ -62,11 +62,11 @@ public static class TestGuestDisk
         exec switch_root /newroot /sbin/init
         """;
 
-    /// <summary>Stage two, the root's own init: the agent on its port (found by name: no udev), power off when it ends.</summary>
+    /// <summary>Stage two, the root's own init: a shell on ttyS0, the agent on its port (found by name: no udev), power off when it ends.</summary>
     private const string StageTwo = """
         #!/bin/busybox sh
         /bin/busybox --install -s /bin
-        """ + "\n" + TestGuest.RunAgent;
+        """ + "\n" + TestGuest.SerialShell + TestGuest.RunAgent;
 
     private const string ExtlinuxConf = """
         DEFAULT qube
