@@ -46,10 +46,11 @@ public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceV
 }
 
 /// <summary>
-/// Makes a qube with its own root (Qubes' qvm-create --standalone and clone_vm): the source's current committed
-/// revision flattened into an independent qcow2 (a reflink clone where the filesystem can), its private volume fresh
-/// or copied, its row and its domain. The copy reads a pinned revision, so the source may start, stop and commit
-/// meanwhile. A failure or cancel removes everything the job made: no file, row or domain is left.
+/// Makes a qube with its own root (Qubes' qvm-create --standalone and clone_vm): a qcow2 overlay on the source's
+/// current committed revision, usable at once whatever the root's size, with that revision pinned in the inventory
+/// (<see cref="Volume.DetachSourceVolumeId"/>) so the source's retention, merges, compaction and removal leave it be;
+/// then a detach job (<see cref="DetachRootJob"/>) copies the source's data in behind it and lets go of the pin. Its
+/// private volume is fresh or copied. A failure or cancel removes everything the job made: no file, row or domain.
 /// </summary>
 public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, DomainDefinitions domains, RootRevisions roots,
     InstallMedia media, IOptions<EstateOptions> options) : IJobKind
@@ -155,6 +156,8 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         var made = new MadeSoFar(job.Target, PoolDir);
         var dir = made.Folder;
         Task privateMade = Task.CompletedTask;
+        IDisposable? pin = null;
+        (int Volume, int Revision)? dependsOn = null;
         try
         {
             var rootPath = Path.Combine(dir, RootFiles.Revision(1));
@@ -173,31 +176,27 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             }
             if (source is not null)
             {
-                var (rev, _, pin) = await roots.PinCurrentAsync(source.Name, ct);
-                using (pin)
-                {
-                    var part = made.File(RootFiles.Revision(1) + ".part");
-                    await job.ProgressAsync(5, $"Copying {source.Name} revision {rev.Number}");
-                    var progress = job.TrackTool(5, 85, p => $"Copying {source.Name} revision {rev.Number}: {p:0}%");
-                    var method = await RootStore.CopyFlattenedAsync(rev.Path, part, PoolDir, progress.Report, ct);
-                    await progress.DrainAsync();
-                    await job.LogAsync($"Copied {source.Name}'s root revision {rev.Number} into an independent image ({method}).");
-                    var info = await QemuImg.InfoAsync(part, ct);
-                    rootSize = request.RootSizeBytes ?? info.VirtualSizeBytes;
-                    if (rootSize > info.VirtualSizeBytes)
-                    {
-                        await QemuImg.ResizeAsync(part, rootSize, ct);
-                        await job.LogAsync($"Root grown to {Format(rootSize)}.");
-                    }
-                    else
-                        rootInfo = info;
-                    made.File(RootFiles.Revision(1));
-                    Durable.SyncFile(part);
-                    FaultPoints.Hit("copied");
-                    Durable.Rename(part, rootPath);
-                    FaultPoints.Hit("root-renamed");
-                    reason = $"Copied from {source.Name} revision {rev.Number}";
-                }
+                // Held until the inventory row stores the pin (DetachSourceVolumeId): in between, only this in-memory
+                // pin keeps the source's retention from letting go of the revision the overlay is written on.
+                var (rev, sourceSize, memoryPin) = await roots.PinCurrentAsync(source.Name, ct);
+                pin = memoryPin;
+                await job.ProgressAsync(5, $"Making its root on {source.Name} revision {rev.Number}");
+                // Refused before anything is written: the overlay would read all of the chain it is made on.
+                await ImageChain.EnsureSafeAsync(rev.Path, PoolDir, ct);
+                var part = made.File(RootFiles.Revision(1) + ".part");
+                // An overlay, not a copy: the qube is usable at once whatever the root's size, and a detach job copies
+                // the source's data in behind it. A larger root is simply a larger overlay (reads past the source's end are zeros).
+                await QemuImg.CreateAsync(part, request.RootSizeBytes is { } size && size > sourceSize ? size : 0, Path.GetFullPath(rev.Path), ct);
+                made.File(RootFiles.Revision(1));
+                Durable.SyncFile(part);
+                FaultPoints.Hit("overlay-made");
+                Durable.Rename(part, rootPath);
+                FaultPoints.Hit("root-renamed");
+                rootInfo = await QemuImg.InfoAsync(rootPath, ct);
+                rootSize = rootInfo.VirtualSizeBytes;
+                dependsOn = (rev.VolumeId, rev.Number);
+                await job.LogAsync($"Made its root as an overlay on {source.Name}'s root revision {rev.Number} ({Format(rootSize)}); a detach job copies that data in after the qube is made.");
+                reason = $"Made from {source.Name} revision {rev.Number}";
             }
             else
             {
@@ -235,11 +234,13 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                 Volumes:
                 [
                     new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Dirty), rootInfo.VirtualSizeBytes, rootInfo.ActualSizeBytes,
-                        new NewRevision(rootPath, reason, rootInfo.ActualSizeBytes)),
+                        new NewRevision(rootPath, reason, rootInfo.ActualSizeBytes), dependsOn?.Volume, dependsOn?.Revision),
                     new NewVolume(VolumeKind.Private, privPath, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
                     new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize),
                 ]), ct);
             made.RowAdded = true;
+            // The row holds the pin now, and survives a restart.
+            pin?.Dispose();
             FaultPoints.Hit("row-added");
             if (request.InstallMedia is not null && source is null)
             {
@@ -254,6 +255,13 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             FaultPoints.Hit("defined");
             await job.LogAsync($"{job.Target} created: {request.Class}{(source is null ? ", empty root" : $" from {source.Name}")}, label {request.Label}, netvm {request.NetVm ?? "none"}.");
             estate.InventoryChanged();
+            if (dependsOn is not null)
+            {
+                // Its own job, with its own lock: the new qube can start meanwhile. A crash before this line leaves the
+                // pin stored, and start-up queues the detach.
+                var detach = await job.Jobs.EnqueueAsync(JobKind.Detach, job.Target, CancellationToken.None);
+                await job.LogAsync($"Making it independent of {source!.Name} in the background: task #{detach.Id}.");
+            }
         }
         catch
         {
@@ -262,6 +270,10 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             await job.LogAsync("Removing what this job made.", Data.Jobs.JobLogLevel.Warning);
             await made.UndoAsync(inventory, hypervisor, estate);
             throw;
+        }
+        finally
+        {
+            pin?.Dispose();
         }
     }
 

@@ -1,0 +1,55 @@
+using QubesWeb.Data.Qubes;
+using QubesWeb.Services.Jobs;
+
+namespace QubesWeb.Services.Storage;
+
+/// <summary>
+/// Makes an instant standalone or clone independent of the qube it was made from, in the background (see
+/// <see cref="RootDetach"/>). Its lock is its own, not the qube's: the qube starts, stops and commits while it runs. A
+/// cancel is a pause: the qube keeps reading through its source, and the detach is not queued again at start-up until
+/// resumed. After a console restart it is queued again and starts over from what the image is (always consistent).
+/// </summary>
+public sealed class DetachRootJob(RootDetach detach) : IJobKind
+{
+    public JobKind Kind => JobKind.Detach;
+
+    public string Describe(string target) => $"Make {target} independent of its source";
+
+    public string LockName(string target) => "detach:" + target;
+
+    public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
+    {
+        if (await detach.DependencyAsync(target, ct) is null)
+            throw new QubeRuleException($"'{QubeRules.Shown(target)}' is independent already: its root reads nothing from another qube.");
+    }
+
+    public async Task RunAsync(JobContext job, CancellationToken ct)
+    {
+        var dependency = await detach.DependencyAsync(job.Target, ct);
+        if (dependency is null)
+        {
+            await job.LogAsync($"{job.Target} is independent already.");
+            return;
+        }
+        var copying = $"Copying {dependency.Source} revision {dependency.SourceRevision}";
+        await job.ProgressAsync(1, copying);
+        var progress = job.TrackTool(1, 95, p => $"{copying}: {p:0}%");
+        try
+        {
+            await detach.DetachAsync(job.Target, progress.Report, text => job.LogAsync(text), ct);
+            await progress.DrainAsync();
+        }
+        catch (OperationCanceledException)
+        {
+            await progress.DrainAsync();
+            // Cancelled by the user (not by shutdown: a stopping console's jobs are interrupted, and queued again at start).
+            await detach.SetPausedAsync(job.Target, true, CancellationToken.None);
+            await job.LogAsync($"Paused: {job.Target} still reads {dependency.Source} revision {dependency.SourceRevision}; resume to finish.");
+            throw;
+        }
+        await job.LogAsync($"{job.Target} is independent: its root no longer reads {dependency.Source} revision {dependency.SourceRevision}, which is no longer pinned for it.");
+    }
+
+    public Task RecoverAsync(JobContext job, CancellationToken ct) =>
+        job.LogAsync("Start-up recovery removed an unfinished copy, if any: the root reads as before, through its source. The detach is queued again.");
+}
