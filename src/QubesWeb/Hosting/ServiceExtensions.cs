@@ -55,6 +55,7 @@ public static class ServiceExtensions
         services.AddSingleton<RootRevisions>();
         services.AddSingleton<RootCompaction>();
         services.AddSingleton<RootDetach>();
+        services.AddSingleton<DetachCommands>();
         services.AddSingleton<RootRecovery>();
         services.AddSingleton<IJobKind, CommitRootJob>();
         services.AddSingleton<IJobKind, RevertRootJob>();

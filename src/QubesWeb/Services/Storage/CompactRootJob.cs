@@ -9,7 +9,7 @@ namespace QubesWeb.Services.Storage;
 public sealed record CompactRequest(bool DropOldRevisions = true);
 
 /// <summary>Wins back the space a template's (or standalone's) root holds for data deleted inside it.</summary>
-public sealed class CompactRootJob(RootCompaction compaction, RootRevisions revisions, IHypervisor hypervisor, EstateMonitor estate) : IJobKind
+public sealed class CompactRootJob(RootCompaction compaction, RootRevisions revisions, RootDetach detach, IHypervisor hypervisor, EstateMonitor estate) : IJobKind
 {
     public JobKind Kind => JobKind.Compact;
     public string Describe(string target) => $"Compact the root of {target}";
@@ -22,6 +22,8 @@ public sealed class CompactRootJob(RootCompaction compaction, RootRevisions revi
             throw new QubeRuleException($"'{target}' is running; shut it down before compacting its root.");
         if (history.HasDirtyOverlay)
             throw new QubeRuleException($"'{target}' has changes from its last run that are not committed yet; wait for the commit, then compact.");
+        if (await detach.DependencyAsync(target, ct) is { } dependency)
+            throw new QubeRuleException($"'{target}' still reads part of its root from {dependency.Source}; wait until it is independent (its detach finished), then compact.");
     }
 
     public async Task RunAsync(JobContext job, CancellationToken ct)

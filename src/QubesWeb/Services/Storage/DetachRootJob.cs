@@ -6,10 +6,11 @@ namespace QubesWeb.Services.Storage;
 /// <summary>
 /// Makes an instant standalone or clone independent of the qube it was made from, in the background (see
 /// <see cref="RootDetach"/>). Its lock is its own, not the qube's: the qube starts, stops and commits while it runs. A
-/// cancel is a pause: the qube keeps reading through its source, and the detach is not queued again at start-up until
-/// resumed. After a console restart it is queued again and starts over from what the image is (always consistent).
+/// pause (<see cref="DetachCommands"/>) cancels it and is stored, so it is not queued again at start-up until resumed;
+/// any other stop leaves it to be queued again at the next start, where it starts over from what the image is (always
+/// consistent).
 /// </summary>
-public sealed class DetachRootJob(RootDetach detach) : IJobKind
+public sealed class DetachRootJob(RootDetach detach, IHostApplicationLifetime lifetime) : IJobKind
 {
     public JobKind Kind => JobKind.Detach;
 
@@ -34,6 +35,10 @@ public sealed class DetachRootJob(RootDetach detach) : IJobKind
         var copying = $"Copying {dependency.Source} revision {dependency.SourceRevision}";
         await job.ProgressAsync(1, copying);
         var progress = job.TrackTool(1, 95, p => $"{copying}: {p:0}%");
+        // Other jobs run to their end when the console stops; a copy of a big root would hold the stop for minutes, and
+        // it loses nothing by stopping: it is queued again at the next start.
+        // Cancelled through the engine, so the task reads "Cancelled" rather than failed.
+        await using var stopping = lifetime.ApplicationStopping.Register(() => _ = job.Jobs.CancelAsync(job.JobId, CancellationToken.None));
         try
         {
             await detach.DetachAsync(job.Target, progress.Report, text => job.LogAsync(text), ct);
@@ -42,9 +47,7 @@ public sealed class DetachRootJob(RootDetach detach) : IJobKind
         catch (OperationCanceledException)
         {
             await progress.DrainAsync();
-            // Cancelled by the user (not by shutdown: a stopping console's jobs are interrupted, and queued again at start).
-            await detach.SetPausedAsync(job.Target, true, CancellationToken.None);
-            await job.LogAsync($"Paused: {job.Target} still reads {dependency.Source} revision {dependency.SourceRevision}; resume to finish.");
+            await job.LogAsync($"Stopped: {job.Target} still reads {dependency.Source} revision {dependency.SourceRevision}, as before; the copy starts again when resumed (or at the console's next start, unless paused).");
             throw;
         }
         await job.LogAsync($"{job.Target} is independent: its root no longer reads {dependency.Source} revision {dependency.SourceRevision}, which is no longer pinned for it.");
