@@ -10,7 +10,7 @@ namespace QubesWeb.Services.Storage;
 /// any other stop leaves it to be queued again at the next start, where it starts over from what the image is (always
 /// consistent).
 /// </summary>
-public sealed class DetachRootJob(RootDetach detach, IHostApplicationLifetime lifetime) : IJobKind
+public sealed class DetachRootJob(RootDetach detach, Inventory inventory, IHostApplicationLifetime lifetime) : IJobKind
 {
     public JobKind Kind => JobKind.Detach;
 
@@ -20,8 +20,10 @@ public sealed class DetachRootJob(RootDetach detach, IHostApplicationLifetime li
 
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
+        QubeRules.ValidateName(target);
         if (await detach.DependencyAsync(target, ct) is null)
-            throw new QubeRuleException($"'{QubeRules.Shown(target)}' is independent already: its root reads nothing from another qube.");
+            throw await inventory.FindAsync(target, ct) is null ? QubeRuleException.NoQube(target)
+                : new QubeRuleException($"'{QubeRules.Shown(target)}' is independent already: its root reads nothing from another qube.");
     }
 
     public async Task RunAsync(JobContext job, CancellationToken ct)
