@@ -38,7 +38,10 @@ public sealed record CloneRequest(
     StandalonePurpose? Purpose = null,
     string? InstallMedia = null);
 
-/// <summary>What a copy will take, for the wizard's review and for the job's own refusal.</summary>
+/// <summary>
+/// What a copy will take once independent (the root is an overlay at first, but the detach copies it all in), for the
+/// wizard's review and the job's own refusal; the free space is the pool's less what copies still detaching will take.
+/// </summary>
 public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceVirtualSizeBytes, long SourceAllocatedBytes,
     long RequiredBytes, long FreeBytes)
 {
@@ -53,7 +56,7 @@ public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceV
 /// private volume is fresh or copied. A failure or cancel removes everything the job made: no file, row or domain.
 /// </summary>
 public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, DomainDefinitions domains, RootRevisions roots,
-    InstallMedia media, IOptions<EstateOptions> options) : IJobKind
+    RootDetach detaches, InstallMedia media, IOptions<EstateOptions> options) : IJobKind
 {
     public const long DefaultRootSize = 10L << 30;
     public const long DefaultPrivateSize = 2L << 30;
@@ -98,7 +101,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         if (request.RootSizeBytes is < 1L << 30 || request.PrivateSizeBytes is < 64L << 20)
             throw new QubeRuleException("The root is at least 1 GiB and the private volume at least 64 MiB.");
         if (!plan.Fits)
-            throw new QubeRuleException($"The copy needs {Format(plan.RequiredBytes)} but the pool has {Format(plan.FreeBytes)} free; free some space or choose a smaller source.");
+            throw new QubeRuleException($"Once independent, the copy needs {Format(plan.RequiredBytes)} but the pool has {Format(plan.FreeBytes)} free (less what copies still being made independent will take); free some space or choose a smaller source.");
     }
 
     private async Task<Qube?> SourceAsync(CloneRequest request, CancellationToken ct)
@@ -122,7 +125,8 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
     {
         var source = await SourceAsync(request, ct);
         PrivateFiles.CreateFolder(PoolDir);
-        var free = new DriveInfo(Path.GetFullPath(PoolDir)).AvailableFreeSpace;
+        // Copies still detaching will take their share of it: not free for this one.
+        var free = Math.Max(0, new DriveInfo(Path.GetFullPath(PoolDir)).AvailableFreeSpace - await detaches.ReservedBytesAsync(ct));
         var privateBytes = 0L;
         if (source is not null && request.CopyPrivate && source.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path is { } priv && File.Exists(priv))
         {

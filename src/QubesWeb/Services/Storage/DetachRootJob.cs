@@ -10,13 +10,19 @@ namespace QubesWeb.Services.Storage;
 /// any other stop leaves it to be queued again at the next start, where it starts over from what the image is (always
 /// consistent).
 /// </summary>
-public sealed class DetachRootJob(RootDetach detach, Inventory inventory, IHostApplicationLifetime lifetime) : IJobKind
+public sealed class DetachRootJob(RootDetach detach, Inventory inventory, IServiceProvider services) : IJobKind
 {
     public JobKind Kind => JobKind.Detach;
 
     public string Describe(string target) => $"Make {target} independent of its source";
 
     public string LockName(string target) => "detach:" + target;
+
+    /// <summary>The part of the job's progress the copy takes (the rest is the swap and its record).</summary>
+    private const int CopyFrom = 1, CopyTo = 95;
+
+    /// <summary>How much of the source's data a detach job at <paramref name="jobProgress"/> percent has copied, in percent.</summary>
+    public static int CopiedPercent(int jobProgress) => Math.Clamp((jobProgress - CopyFrom) * 100 / (CopyTo - CopyFrom), 0, 100);
 
     public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
     {
@@ -35,12 +41,14 @@ public sealed class DetachRootJob(RootDetach detach, Inventory inventory, IHostA
             return;
         }
         var copying = $"Copying {dependency.Source} revision {dependency.SourceRevision}";
-        await job.ProgressAsync(1, copying);
-        var progress = job.TrackTool(1, 95, p => $"{copying}: {p:0}%");
+        await job.ProgressAsync(CopyFrom, copying);
+        var progress = job.TrackTool(CopyFrom, CopyTo, p => $"{copying}: {p:0}%");
         // Other jobs run to their end when the console stops; a copy of a big root would hold the stop for minutes, and
         // it loses nothing by stopping: it is queued again at the next start.
         // Cancelled through the engine, so the task reads "Cancelled" rather than failed.
-        await using var stopping = lifetime.ApplicationStopping.Register(() => _ = job.Jobs.CancelAsync(job.JobId, CancellationToken.None));
+        // (No host lifetime where the console's services run without a host, as in component tests: nothing to stop with.)
+        var stoppingToken = services.GetService<IHostApplicationLifetime>()?.ApplicationStopping ?? CancellationToken.None;
+        await using var stopping = stoppingToken.Register(() => _ = job.Jobs.CancelAsync(job.JobId, CancellationToken.None));
         try
         {
             await detach.DetachAsync(job.Target, progress.Report, text => job.LogAsync(text), ct);

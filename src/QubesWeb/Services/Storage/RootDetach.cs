@@ -63,6 +63,35 @@ public sealed class RootDetach(IDbContextFactory<InventoryDbContext> contexts, R
         estate.NotifyChanged();
     }
 
+    /// <summary>
+    /// The pool space instant copies will still take once independent: for each, what its bottom layer's copy needs
+    /// (qemu-img measure of its chain) less what the layer holds now. A new copy is planned against free space less this,
+    /// so two copies made in a row cannot both count on the same free space.
+    /// </summary>
+    public async Task<long> ReservedBytesAsync(CancellationToken ct = default)
+    {
+        List<string> bottoms;
+        await using (var db = await contexts.CreateDbContextAsync(ct))
+        {
+            var roots = await db.Volumes.AsNoTracking().Include(v => v.Revisions).Where(v => v.DetachSourceVolumeId != null).ToListAsync(ct);
+            bottoms = roots.Select(Bottom).OfType<RootRevision>().Select(r => r.Path).ToList();
+        }
+        long reserved = 0;
+        foreach (var path in bottoms.Where(File.Exists))
+        {
+            try
+            {
+                await ImageChain.EnsureSafeAsync(path, Pool, ct);
+                reserved += Math.Max(0, await QemuImg.MeasureAsync(path, ct) - (await QemuImg.InfoAsync(path, ct)).ActualSizeBytes);
+            }
+            catch (Exception e) when (e is ProcessFailedException or UnsafeImageException or IOException)
+            {
+                // Swapped or refused meanwhile: it reserves nothing the plan could count on.
+            }
+        }
+        return reserved;
+    }
+
     private static RootRevision? Bottom(Volume root) =>
         root.Revisions.Where(r => r.State == RevisionState.Committed && r.BackingNumber is null).OrderBy(r => r.Number).FirstOrDefault();
 
