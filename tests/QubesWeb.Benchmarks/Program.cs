@@ -17,7 +17,7 @@ switch (which)
         await RevisionsBenchmark.RunAsync();
         return 0;
     case "instant":
-        await InstantCopyBenchmark.RunAsync();
+        await InstantCopyBenchmark.RunAsync(args.SkipWhile(a => a != "--sizes").Skip(1).Take(1).SelectMany(a => a.Split(',')).Select(int.Parse).ToList());
         return 0;
     case "copy":
         await CopyBenchmark.RunAsync();

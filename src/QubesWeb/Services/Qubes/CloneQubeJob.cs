@@ -174,9 +174,11 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             var copyPrivate = request.CopyPrivate && sourcePrivate is not null && File.Exists(sourcePrivate);
             if (!copyPrivate)
             {
-                // An empty private volume does not wait for the root's copy: it is made beside it.
+                // An empty private volume does not wait for the root: it is made beside it, from the bytes qemu-img
+                // wrote for an empty image of that size before (no process at all after the first).
+                made.File("private.qcow2.new");
                 made.File("private.qcow2");
-                privateMade = QemuImg.CreateAsync(privPath, request.PrivateSizeBytes ?? DefaultPrivateSize, ct: ct);
+                privateMade = RootStore.CreateEmptyAsync(privPath, request.PrivateSizeBytes ?? DefaultPrivateSize, ct);
             }
             if (source is not null)
             {
@@ -196,8 +198,9 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                 FaultPoints.Hit("overlay-made");
                 Durable.Rename(part, rootPath);
                 FaultPoints.Hit("root-renamed");
-                rootInfo = await QemuImg.InfoAsync(rootPath, ct);
-                rootSize = rootInfo.VirtualSizeBytes;
+                // Known without asking qemu-img again: the overlay's size is the one it was made with, its bytes the file's.
+                rootSize = request.RootSizeBytes is { } grown && grown > sourceSize ? grown : sourceSize;
+                rootInfo = new ImageInfo(rootPath, rootSize, new FileInfo(rootPath).Length, rev.Path);
                 dependsOn = (rev.VolumeId, rev.Number);
                 await job.LogAsync($"Made its root as an overlay on {source.Name}'s root revision {rev.Number} ({Format(rootSize)}); a detach job copies that data in after the qube is made.");
                 reason = $"Made from {source.Name} revision {rev.Number}";
@@ -228,7 +231,9 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
 
             await job.ProgressAsync(92, "Adding it to the inventory");
             rootInfo ??= await QemuImg.InfoAsync(rootPath, ct);
-            var privInfo = await QemuImg.InfoAsync(privPath, ct);
+            // A fresh private volume is as big as asked; only a copy is asked what it became.
+            var privInfo = copyPrivate ? await QemuImg.InfoAsync(privPath, ct)
+                : new ImageInfo(privPath, request.PrivateSizeBytes ?? DefaultPrivateSize, new FileInfo(privPath).Length, null);
             // Qubes' clone copies properties, features and notes; a standalone made from a template starts afresh.
             var features = source is not null && source.Class == request.Class
                 ? source.Features.Where(f => f.Key is not ("internal" or "template_for_dispvms")).ToDictionary(f => f.Key, f => f.Value)
@@ -283,5 +288,5 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
 
     /// <summary>Died half-way: a qube that reached the inventory exists; otherwise the files made for it go.</summary>
     public Task RecoverAsync(JobContext job, CancellationToken ct) =>
-        MadeSoFar.RecoverAsync(job, inventory, PoolDir, [RootFiles.Revision(1) + ".part", RootFiles.Revision(1), "private.qcow2"], ct);
+        MadeSoFar.RecoverAsync(job, inventory, PoolDir, [RootFiles.Revision(1) + ".part", RootFiles.Revision(1), "private.qcow2.new", "private.qcow2"], ct);
 }

@@ -119,16 +119,17 @@ public sealed class RootDetach(IDbContextFactory<InventoryDbContext> contexts, R
         }
         var part = PartOf(bottomPath);
         File.Delete(part);
-        // A swap made before a crash that could not record it: the layer already reads on its own.
-        if ((await QemuImg.InfoAsync(bottomPath, ct)).BackingFile is not null)
+        // Refused before anything is written: a chain leaving the pool is neither read nor copied. The same read says
+        // whether a swap made before a crash, and not recorded, left the layer reading on its own already.
+        if ((await ImageChain.ReadAsync(bottomPath, Pool, ct))[0].BackingFile is not null)
         {
-            // Refused before anything is written: a chain leaving the pool is neither read nor copied.
-            await ImageChain.EnsureSafeAsync(bottomPath, Pool, ct);
             try
             {
-                await note($"Copying the data of revision {bottomNumber} and what it reads from its source into one independent layer.");
-                // Durable as it is written (write-behind), so the swap's own fsync has little left to wait for.
-                await Durable.WriteBehindAsync(part, QemuImg.ConvertAsync(bottomPath, part, progress, ct));
+                // Durable as it is written (write-behind), so the swap's own fsync has little left to wait for. The log
+                // line comes once the copy has started: its commit need not hold the copy back.
+                var copying = Durable.WriteBehindAsync(part, QemuImg.ConvertAsync(bottomPath, part, progress, ct));
+                try { await note($"Copying the data of revision {bottomNumber} and what it reads from its source into one independent layer."); }
+                finally { await copying; }
                 FaultPoints.Hit("converted");
                 Durable.SyncFile(part);
                 FaultPoints.Hit("synced");
