@@ -214,8 +214,12 @@ public sealed class CloneQubeJobTests
     public async Task A_standalone_source_is_not_removed_while_a_copy_reads_it()
     {
         await using var host = await ConsoleHost.StartAsync();
-        Succeeded(await RunAsync(host, JobKind.Clone, "devbox-copy", new CloneRequest(QubeClass.StandaloneVM, "devbox", "red")));
-        await host.Get<DetachCommands>().PauseAsync("devbox-copy");
+        // devbox's root is small: its detach is held at its first step (the copy's storage lock) until paused.
+        using (await host.Get<RootLocks>().LockAsync("devbox-copy", CancellationToken.None))
+        {
+            Succeeded(await RunAsync(host, JobKind.Clone, "devbox-copy", new CloneRequest(QubeClass.StandaloneVM, "devbox", "red")));
+            await host.Get<DetachCommands>().PauseAsync("devbox-copy");
+        }
 
         var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Remove, "devbox", CancellationToken.None));
 

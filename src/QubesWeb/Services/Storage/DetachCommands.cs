@@ -22,7 +22,12 @@ public sealed class DetachCommands(JobEngine jobs, RootDetach detach)
         if (await detach.DependencyAsync(qube, ct) is null)
             throw new QubeRuleException($"'{QubeRules.Shown(qube)}' is independent already; there is no copy to pause.");
         await detach.SetPausedAsync(qube, true, ct);
-        if (await ActiveAsync(qube, ct) is { } job) await jobs.CancelAsync(job.Id, ct);
+        if (await ActiveAsync(qube, ct) is { } job)
+        {
+            await jobs.CancelAsync(job.Id, ct);
+            // Returns once the copy has stopped (its part file gone): a resume right after must not find it still running.
+            await jobs.WaitAsync(job.Id, ct);
+        }
     }
 
     /// <summary>Queues the detach again; the copy starts from what the image is.</summary>
