@@ -230,6 +230,32 @@ public sealed class CloneQubeJobTests
     }
 
     [Fact]
+    public async Task A_copy_removed_while_it_detaches_stops_its_copy_and_leaves_nothing()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        await GrowAsync(host, "debian-13", 1024);
+        // Held at its first step until the removal has stopped it, so the removal meets a running copy on any machine.
+        var hold = await host.Get<RootLocks>().LockAsync("gone-soon", CancellationToken.None);
+        Job removal;
+        try
+        {
+            Succeeded(await RunAsync(host, JobKind.Clone, "gone-soon", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red")));
+            removal = await host.Get<JobEngine>().EnqueueAsync(JobKind.Remove, "gone-soon", CancellationToken.None);
+            await Eventually.UntilAsync(async () => (await host.Get<DetachCommands>().ActiveAsync("gone-soon")) is null, "the removal to stop the copy");
+        }
+        finally
+        {
+            hold.Dispose();
+        }
+
+        Succeeded(await FinishedAsync(host, removal.Id));
+        Assert.Equal(JobState.Cancelled, (await QueuedByAnotherAsync(host, JobKind.Detach, "gone-soon")).State);
+        await AssertNothingLeftAsync(host, "gone-soon");
+        // Its pin went with its row: debian-13's revision 2 is no longer read by it.
+        Assert.DoesNotContain("gone-soon", (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Revisions.SelectMany(r => r.UsedBy));
+    }
+
+    [Fact]
     public async Task Writes_made_while_the_detach_copies_are_kept_and_the_rest_reads_as_the_source()
     {
         await using var host = await ConsoleHost.StartAsync();
