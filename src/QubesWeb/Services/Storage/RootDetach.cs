@@ -46,6 +46,17 @@ public sealed class RootDetach(IDbContextFactory<InventoryDbContext> contexts, R
             Bottom(root)?.Number ?? 0, root.DetachPaused);
     }
 
+    /// <summary>The instant copies of <paramref name="source"/> not yet independent, with the revision each reads.</summary>
+    public async Task<List<(string Qube, int Revision)>> CopiesOfAsync(string source, CancellationToken ct = default)
+    {
+        await using var db = await contexts.CreateDbContextAsync(ct);
+        var rows = await db.Volumes.Where(v => v.DetachSourceRevision != null
+                                               && db.Volumes.Any(s => s.Id == v.DetachSourceVolumeId && db.Qubes.Any(q => q.Id == s.QubeId && q.Name == source)))
+            .Select(v => new { Qube = db.Qubes.Where(q => q.Id == v.QubeId).Select(q => q.Name).First(), Revision = v.DetachSourceRevision!.Value })
+            .ToListAsync(ct);
+        return rows.Select(r => (r.Qube, r.Revision)).ToList();
+    }
+
     /// <summary>The qubes whose roots still depend on another's revision and whose detach is not paused (start-up queues them again).</summary>
     public async Task<List<string>> PendingAsync(CancellationToken ct = default)
     {
