@@ -336,6 +336,15 @@ namespace QubesWeb.Migrations.Migrations
                     b.Property<int?>("CurrentRevision")
                         .HasColumnType("INTEGER");
 
+                    b.Property<bool>("DetachPaused")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("DetachSourceRevision")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("DetachSourceVolumeId")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Kind")
                         .IsRequired()
                         .HasMaxLength(16)
@@ -369,6 +378,8 @@ namespace QubesWeb.Migrations.Migrations
                         .HasColumnType("INTEGER");
 
                     b.HasKey("Id");
+
+                    b.HasIndex("DetachSourceVolumeId");
 
                     b.HasIndex("OverlaySourceVolumeId");
 

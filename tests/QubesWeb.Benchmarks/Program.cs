@@ -1,5 +1,5 @@
 // Benchmarks print figures and their ratio against a baseline measured in the same run; they never pass or fail.
-// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy|import|disposables|load] [--domains N] [--circuits N]
+// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy|instant|import|disposables|load] [--domains N] [--circuits N]
 using QubesWeb.Benchmarks;
 
 var domains = args.SkipWhile(a => a != "--domains").Skip(1).Select(int.Parse).DefaultIfEmpty(1000).First();
@@ -15,6 +15,9 @@ switch (which)
         return 0;
     case "revisions":
         await RevisionsBenchmark.RunAsync();
+        return 0;
+    case "instant":
+        await InstantCopyBenchmark.RunAsync(args.SkipWhile(a => a != "--sizes").Skip(1).Take(1).SelectMany(a => a.Split(',')).Select(int.Parse).ToList());
         return 0;
     case "copy":
         await CopyBenchmark.RunAsync();
@@ -36,6 +39,6 @@ switch (which)
     case "load-refused":
         return await LoadClients.RunRefusedAsync(args);
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, revisions, copy, import, disposables, load.");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, revisions, copy, instant, import, disposables, load.");
         return 2;
 }

@@ -43,6 +43,17 @@ public static class JobRuns
         return await services.GetRequiredService<JobEngine>().WaitAsync(jobId, cts.Token);
     }
 
+    /// <summary>
+    /// The newest job of <paramref name="kind"/> on <paramref name="target"/> that another job queued (a clone's detach),
+    /// once it has ended; fails if there is none.
+    /// </summary>
+    public static async Task<Job> QueuedByAnotherAsync(ConsoleHost host, JobKind kind, string target, TimeSpan? timeout = null)
+    {
+        var jobs = await host.Services.GetRequiredService<JobEngine>().QueryAsync(new JobQuery { Target = target });
+        var job = jobs.Where(j => kind.Is(j)).MaxBy(j => j.Id) ?? throw new JobDidNotSucceedException($"No {kind} job on {target} was queued.");
+        return await FinishedAsync(host, job.Id, timeout);
+    }
+
     /// <summary>Runs the job and fails unless it succeeded; returns the finished job.</summary>
     public static Task<Job> SucceedsAsync(ConsoleHost host, JobKind kind, string target, object? arguments = null, TimeSpan? timeout = null) =>
         SucceedsAsync(host.Services, kind, target, arguments, timeout);

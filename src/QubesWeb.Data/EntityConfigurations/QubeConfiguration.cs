@@ -41,6 +41,8 @@ public class VolumeConfiguration : IEntityTypeConfiguration<Volume>
         b.HasMany(v => v.Revisions).WithOne().HasForeignKey(r => r.VolumeId).OnDelete(DeleteBehavior.Cascade);
         // Not a foreign key: a template's root may go while nothing runs on it, and a stale overlay row must not block that.
         b.HasIndex(v => v.OverlaySourceVolumeId);
+        // Not a foreign key either: the pin is honoured by the rules (removal refused), not by a cascade.
+        b.HasIndex(v => v.DetachSourceVolumeId);
         b.Ignore(v => v.IsSaveOnStopRoot);
     }
 }

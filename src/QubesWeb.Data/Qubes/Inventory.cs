@@ -21,7 +21,8 @@ public sealed record NewQube(
 
 /// <param name="Path">The file the domain's disk points at (for a root, its runtime overlay).</param>
 /// <param name="FirstRevision">For a save_on_stop root (template, standalone): its committed revision 1.</param>
-public sealed record NewVolume(VolumeKind Kind, string? Path, long VirtualSizeBytes, long UsageBytes = 0, NewRevision? FirstRevision = null);
+public sealed record NewVolume(VolumeKind Kind, string? Path, long VirtualSizeBytes, long UsageBytes = 0, NewRevision? FirstRevision = null,
+    int? DetachSourceVolumeId = null, int? DetachSourceRevision = null);
 
 /// <summary>A root's first committed revision: a flat qcow2 file.</summary>
 public sealed record NewRevision(string Path, string Reason, long SizeBytes);
@@ -248,6 +249,8 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
                 // A volume made with its file was measured as it was made.
                 UsageMeasuredUtc = v.Path is null ? null : DateTime.UtcNow,
                 CurrentRevision = v.FirstRevision is null ? null : 1,
+                // Written with the row in one save: the pin never lapses between the overlay's making and the row.
+                DetachSourceVolumeId = v.DetachSourceVolumeId, DetachSourceRevision = v.DetachSourceRevision,
                 Revisions = v.FirstRevision is null ? [] :
                 [
                     new RootRevision { Number = 1, Path = v.FirstRevision.Path, Reason = v.FirstRevision.Reason, SizeBytes = v.FirstRevision.SizeBytes, CreatedUtc = DateTime.UtcNow },
@@ -396,6 +399,11 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         var dependents = await db.Qubes.Where(q => q.TemplateId == qube.Id).OrderBy(q => q.Name).Select(q => q.Name).ToListAsync(ct);
         if (dependents.Count > 0)
             throw new QubeRuleException($"'{name}' is the template of {dependents.Count} qube(s): {string.Join(", ", dependents)}. Switch them to another template or remove them first.");
+        // An instant copy still reading one of its revisions: removing the files would take its data away.
+        var copies = await db.Volumes.Where(v => v.DetachSourceVolumeId != null && db.Volumes.Any(s => s.Id == v.DetachSourceVolumeId && s.QubeId == qube.Id))
+            .Select(v => db.Qubes.Where(q => q.Id == v.QubeId).Select(q => q.Name).First()).OrderBy(n => n).ToListAsync(ct);
+        if (copies.Count > 0)
+            throw new QubeRuleException($"'{name}' still holds data of {copies.Count} qube(s) made from it: {string.Join(", ", copies)}. Wait until they are independent (their detach finished), or remove them first.");
         var clients = await db.Qubes.Where(q => q.NetVmId == qube.Id).OrderBy(q => q.Name).Select(q => q.Name).ToListAsync(ct);
         if (clients.Count > 0)
             throw new QubeRuleException($"'{name}' is the netvm of {clients.Count} qube(s): {string.Join(", ", clients)}. Give them another netvm first.");

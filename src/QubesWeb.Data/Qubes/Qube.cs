@@ -151,6 +151,19 @@ public class Volume
 
     public DateTime? OverlayCreatedUtc { get; set; }
 
+    /// <summary>
+    /// An instant copy's pin: the root volume whose revision <see cref="DetachSourceRevision"/> this root's bottom
+    /// layer is written on, until a detach has copied that data in; null once the root is independent. Stored, so the
+    /// source's retention, merges and removal honour it across restarts of the console.
+    /// </summary>
+    public int? DetachSourceVolumeId { get; set; }
+
+    /// <summary>The source revision the bottom layer reads through (see <see cref="DetachSourceVolumeId"/>).</summary>
+    public int? DetachSourceRevision { get; set; }
+
+    /// <summary>The user paused the detach: it is not queued again at start-up until resumed.</summary>
+    public bool DetachPaused { get; set; }
+
     public List<RootRevision> Revisions { get; set; } = [];
 
     public bool IsSaveOnStopRoot => Kind == VolumeKind.Root && CurrentRevision is not null;

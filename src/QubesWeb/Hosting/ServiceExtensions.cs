@@ -54,10 +54,13 @@ public static class ServiceExtensions
         services.AddSingleton<RootLifecycle>();
         services.AddSingleton<RootRevisions>();
         services.AddSingleton<RootCompaction>();
+        services.AddSingleton<RootDetach>();
+        services.AddSingleton<DetachCommands>();
         services.AddSingleton<RootRecovery>();
         services.AddSingleton<IJobKind, CommitRootJob>();
         services.AddSingleton<IJobKind, RevertRootJob>();
         services.AddSingleton<IJobKind, CompactRootJob>();
+        services.AddSingleton<IJobKind, DetachRootJob>();
         services.AddSingleton<RestartOutdatedJob>();
         services.AddSingleton<IJobKind>(sp => sp.GetRequiredService<RestartOutdatedJob>());
         services.AddSingleton<ImportTemplateJob>();

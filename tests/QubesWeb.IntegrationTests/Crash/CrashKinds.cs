@@ -100,15 +100,39 @@ public static class CrashKinds
         },
         new()
         {
-            Kind = JobKind.Clone.Name, Target = "crash-clone", ReadsRoot = Template, Steps = ["copied", "root-renamed", "row-added", "defined", "done"],
+            Kind = JobKind.Clone.Name, Target = "crash-clone", ReadsRoot = Template, Steps = ["overlay-made", "root-renamed", "row-added", "defined", "done"],
             Run = h => EnqueueAsync(h, JobKind.Clone, "crash-clone", new CloneRequest(QubeClass.StandaloneVM, Template, "orange")),
             Verify = async (h, step) =>
             {
-                // The copy made but no row: nothing of the clone is left, not even its renamed root.
-                if (step is "copied" or "root-renamed") { await AbsentAsync(h, "crash-clone"); return; }
-                // The copy reads as the source's revision it was made from.
+                // The overlay made but no row: nothing of the clone is left, not even its renamed root.
+                if (step is "overlay-made" or "root-renamed") { await AbsentAsync(h, "crash-clone"); return; }
+                // The root reads as the source's revision it was made on, through the overlay or (once the detach that
+                // start-up queued has run: the row holds the pin even when the clone died before queueing it) on its own.
+                await EstateConsistency.AssertRootEqualsAsync(h, "crash-clone", EstateConsistency.RefFile(h.DataDir, 1));
+                await IndependentAsync(h, "crash-clone");
                 await EstateConsistency.AssertRootEqualsAsync(h, "crash-clone", EstateConsistency.RefFile(h.DataDir, 1));
                 await StartsAsync(h, "crash-clone");
+            },
+        },
+        new()
+        {
+            // A clone whose detach is held back (its qube's lock taken) and paused, then resumed as the case's job:
+            // killed with the flattened copy written, synced, renamed over the bottom revision, recorded, and done.
+            Kind = JobKind.Detach.Name, Target = "crash-detach", ReadsRoot = Template, Steps = ["converted", "synced", "swapped", "saved", "done"],
+            Setup = async h =>
+            {
+                using (await h.Get<RootLocks>().LockAsync("crash-detach", CancellationToken.None))
+                {
+                    await SucceedsAsync(h, JobKind.Clone, "crash-detach", new CloneRequest(QubeClass.StandaloneVM, Template, "orange"));
+                    await h.Get<DetachCommands>().PauseAsync("crash-detach");
+                }
+            },
+            Run = async h => (await h.Get<DetachCommands>().ResumeAsync("crash-detach")).Id,
+            Verify = async (h, step) =>
+            {
+                await IndependentAsync(h, "crash-detach");
+                await EstateConsistency.AssertRootEqualsAsync(h, "crash-detach", EstateConsistency.RefFile(h.DataDir, 1));
+                await StartsAsync(h, "crash-detach");
             },
         },
         new()
@@ -347,6 +371,14 @@ public static class CrashKinds
         if (!alreadyRunning) await SucceedsAsync(host, JobKind.Start, name);
         Assert.Equal(RunState.Running, host.Get<Services.Estate.EstateMonitor>().StateOf(name));
         await SucceedsAsync(host, JobKind.Shutdown, name);
+    }
+
+    /// <summary>The detach start-up queued again (unless it had finished) has made the root independent: no pin, no backing file.</summary>
+    private static async Task IndependentAsync(CrashEstate host, string name)
+    {
+        await Eventually.UntilAsync(async () => await host.Get<RootDetach>().DependencyAsync(name) is null, $"{name} to be independent");
+        var history = (await host.Get<RootRevisions>().HistoryAsync(name))!;
+        Assert.Null((await QemuImg.InfoAsync(Pool(host, name, RootFiles.Revision(history.Revisions.Min(r => r.Number))))).BackingFile);
     }
 
     private static async Task OnRevisionAsync(CrashEstate host, string qube, int revision) =>

@@ -95,6 +95,10 @@ public sealed class CrashMatrix : IAsyncLifetime
 
             await using var console = await CrashConsole.StartAsync(dataDir);
             var host = console.Estate;
+            // Jobs start-up queued (a commit of writes found, a detach cut off) run to their end first: the estate is
+            // checked as they leave it, not while their files are half-made.
+            await Eventually.UntilAsync(async () => (await host.Get<JobEngine>().QueryAsync(new JobQuery { States = [JobState.Queued, JobState.Running] })).Count == 0,
+                "the jobs start-up queued to finish", TimeSpan.FromSeconds(120));
             await EstateConsistency.AssertAsync(host);
 
             var jobs = host.Get<JobEngine>();

@@ -93,7 +93,8 @@ public static class EstateConsistency
                         if (!File.Exists(path)) problems.Add($"{q.Name}: its private volume {path} is missing");
                         break;
                     case VolumeKind.Root when v.IsSaveOnStopRoot:
-                        await CheckRootAsync(q, v, runs, problems);
+                        await CheckRootAsync(q, v, runs, problems,
+                            v.DetachSourceVolumeId is { } from && volumes.TryGetValue(from, out var fv) ? fv.Revisions.FirstOrDefault(r => r.Number == v.DetachSourceRevision)?.Path : null);
                         foreach (var r in v.Revisions) known.Add(Path.GetFullPath(r.Path));
                         break;
                     case VolumeKind.Root:
@@ -121,8 +122,11 @@ public static class EstateConsistency
         Assert.True(problems.Count == 0, "The estate is not consistent after the recovery:\n" + string.Join("\n", problems));
     }
 
-    private static async Task CheckRootAsync(Qube q, Volume v, bool runs, List<string> problems)
+    /// <param name="detachSource">An instant copy not yet independent: the source revision's file its bottom revision is written on.</param>
+    private static async Task CheckRootAsync(Qube q, Volume v, bool runs, List<string> problems, string? detachSource)
     {
+        if (v.DetachSourceVolumeId is not null && detachSource is null)
+            problems.Add($"{q.Name}: its root is pinned on revision {v.DetachSourceRevision} of volume {v.DetachSourceVolumeId}, which is not in the inventory");
         if (v.Revisions.All(r => r.Number != v.CurrentRevision)) problems.Add($"{q.Name}: its current revision {v.CurrentRevision} has no row");
         var byNumber = v.Revisions.ToDictionary(r => r.Number);
         foreach (var r in v.Revisions)
@@ -131,6 +135,8 @@ public static class EstateConsistency
             if (!File.Exists(r.Path)) { problems.Add($"{q.Name}: the file of revision {r.Number} ({r.Path}) is missing"); continue; }
             var backing = (await QemuImg.InfoAsync(r.Path)).BackingFile;
             var expected = r.BackingNumber is { } b ? byNumber.GetValueOrDefault(b)?.Path : null;
+            // A bottom revision may be written on its source's revision until the detach swapped in its own copy.
+            if (expected is null && detachSource is not null && backing is not null) expected = detachSource;
             var actual = backing is null ? null : Path.GetFullPath(backing, Path.GetDirectoryName(r.Path)!);
             if (!string.Equals(actual, expected is null ? null : Path.GetFullPath(expected), StringComparison.Ordinal))
                 problems.Add($"{q.Name}: revision {r.Number} is written on {actual ?? "nothing"}, the inventory says {expected ?? "nothing"}");

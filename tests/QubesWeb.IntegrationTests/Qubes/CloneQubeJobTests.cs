@@ -1,6 +1,7 @@
-// Standalones and clones made by the real console on its embedded demo, on real qcow2 files: an independent root
-// equal to the source's revision, the domain's class, refusals with nothing written, failure and cancel leaving
-// nothing behind, a disk that fills up mid-copy, two tabs racing for one name, a source that changes meanwhile.
+// Standalones and clones made by the real console on its embedded demo, on real qcow2 files: a root made at once as
+// an overlay on the source's revision, pinned, then made independent by the detach job, reading the same data at
+// every point; the domain's class, refusals with nothing written, a pause and a resume, a disk that fills up
+// mid-detach, two tabs racing for one name, a source that changes, reverts and compacts meanwhile.
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
@@ -49,6 +50,14 @@ public sealed class CloneQubeJobTests
         Assert.True(job.State == JobState.Succeeded, job.Error);
         Assert.Equal(100, job.Progress);
         var root = FileOf(host, "dev-env", RootFiles.Revision(1));
+        // Made at once: an overlay on the template's revision, pinned in the inventory.
+        var overlay = await QemuImg.ChainAsync(root);
+        Assert.Equal(FileOf(host, "fedora-42", RootFiles.Revision(1)), overlay[1].Path);
+        Assert.Equal(new RootDependency("dev-env", "fedora-42", 1, 1, false), await host.Get<RootDetach>().DependencyAsync("dev-env"));
+        Assert.Contains("dev-env", (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!.Revisions.Single(r => r.Number == 1).UsedBy);
+
+        Succeeded(await QueuedByAnotherAsync(host, JobKind.Detach, "dev-env"));
+        Assert.Null(await host.Get<RootDetach>().DependencyAsync("dev-env"));
         var chain = await QemuImg.ChainAsync(root);
         Assert.Single(chain); // no backing file
         Assert.Equal(12 * GiB, chain[0].VirtualSizeBytes);
@@ -62,7 +71,7 @@ public sealed class CloneQubeJobTests
         Assert.Equal("fedora", qube.Feature("os-distribution"));
         Assert.Equal(new QubeMetadata("StandaloneVM", "orange", null), host.Get<IHypervisor>().GetMetadata("dev-env"));
         var history = (await host.Get<RootRevisions>().HistoryAsync("dev-env"))!;
-        Assert.Equal("Copied from fedora-42 revision 1", history.Revisions.Single().Reason);
+        Assert.Equal("Made from fedora-42 revision 1", history.Revisions.Single().Reason);
         // Its private volume is fresh (Qubes' default), not the template's.
         Assert.Single(await QemuImg.ChainAsync(FileOf(host, "dev-env", "private.qcow2")));
         Assert.False(await SameDataAsync(FileOf(host, "fedora-42", "private.qcow2"), FileOf(host, "dev-env", "private.qcow2")));
@@ -88,6 +97,8 @@ public sealed class CloneQubeJobTests
         var results = await host.Get<QubeCommands>().SwitchTemplateAsync(["vault"], "debian-13-work");
         Assert.True(results.Single().Done, results.Single().Refusal);
         await SucceedsAsync(host, JobKind.Start, "vault");
+        Succeeded(await QueuedByAnotherAsync(host, JobKind.Detach, "debian-13-work"));
+        Assert.True(await SameDataAsync(FileOf(host, "debian-13", RootFiles.Revision(2)), FileOf(host, "debian-13-work", RootFiles.Revision(1))));
     }
 
     [Fact]
@@ -131,24 +142,178 @@ public sealed class CloneQubeJobTests
         Assert.Equal("The root cannot be smaller than 10 GiB, the size of fedora-42's root.", error.Message);
     }
 
-    [Fact]
-    public async Task Cancelled_during_the_copy_it_leaves_no_file_row_or_domain()
+    /// <summary>A reference copy of <paramref name="qube"/>'s revision <paramref name="number"/>, flattened, to compare with later.</summary>
+    private static async Task<string> ReferenceAsync(ConsoleHost host, string qube, int number, string name)
     {
-        await using var host = await ConsoleHost.StartAsync();
+        var reference = Path.Combine(host.DataDir, name + ".qcow2");
+        await QemuImg.ConvertAsync(FileOf(host, qube, RootFiles.Revision(number)), reference);
+        return reference;
+    }
+
+    /// <summary>Clones debian-13 (grown by 1 GiB, so the detach takes a while) into <paramref name="name"/> and pauses its detach at once.</summary>
+    private static async Task<string> ClonePausedAsync(ConsoleHost host, string name)
+    {
         await GrowAsync(host, "debian-13", 1024);
-        var jobs = host.Get<JobEngine>();
-        var job = await jobs.EnqueueAsync(JobKind.Clone, "cancelled", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"), CancellationToken.None);
-        await Eventually.UntilAsync(async () => ((await jobs.GetAsync(job.Id))!.Step ?? "").StartsWith("Copying debian-13 revision 2:", StringComparison.Ordinal),
-            "the copy to report progress");
-
-        Assert.True(await jobs.CancelAsync(job.Id));
-
-        Assert.Equal(JobState.Cancelled, (await FinishedAsync(host, job.Id)).State);
-        await AssertNothingLeftAsync(host, "cancelled");
+        var reference = await ReferenceAsync(host, "debian-13", 2, "reference");
+        Succeeded(await RunAsync(host, JobKind.Clone, name, new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red")));
+        await host.Get<DetachCommands>().PauseAsync(name);
+        Assert.Equal(JobState.Cancelled, (await QueuedByAnotherAsync(host, JobKind.Detach, name)).State);
+        Assert.Equal(new RootDependency(name, "debian-13", 2, 1, true), await host.Get<RootDetach>().DependencyAsync(name));
+        return reference;
     }
 
     [Fact]
-    public async Task A_disk_that_fills_up_during_the_copy_fails_the_job_cleanly()
+    public async Task Paused_during_the_detach_it_reads_its_source_until_resumed_then_is_independent()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        var reference = await ClonePausedAsync(host, "paused");
+        var root = FileOf(host, "paused", RootFiles.Revision(1));
+        Assert.False(File.Exists(RootDetach.PartOf(root)), "the unfinished copy is left behind");
+        Assert.True(await SameDataAsync(reference, root));
+        // It starts and stops meanwhile, reading through its source.
+        await SucceedsAsync(host, JobKind.Start, "paused");
+        await SucceedsAsync(host, JobKind.Shutdown, "paused");
+
+        var resumed = await host.Get<DetachCommands>().ResumeAsync("paused");
+
+        Succeeded(await FinishedAsync(host, resumed.Id));
+        Assert.Null(await host.Get<RootDetach>().DependencyAsync("paused"));
+        Assert.Null((await QemuImg.InfoAsync(root)).BackingFile);
+        Assert.True(await SameDataAsync(reference, root));
+    }
+
+    [Fact]
+    public async Task Retention_revert_and_compaction_of_the_source_keep_the_pinned_revision_until_the_detach_is_done()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        var reference = await ClonePausedAsync(host, "pinned");
+        await host.Get<RootRetention>().SetRevisionsToKeepAsync("debian-13", 0);
+        // The template changes and commits revision 3: with revisions_to_keep=0, revision 2 would go at once.
+        await SucceedsAsync(host, JobKind.Start, "debian-13");
+        await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootFiles.Dirty), 0x99, 0, 8 * MiB);
+        await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
+        // Reverted to revision 1 and compacted with its old revisions dropped: revision 2 still stays.
+        await SucceedsAsync(host, JobKind.Revert, "debian-13", new RevertRootRequest(1));
+        var compaction = await SucceedsAsync(host, JobKind.Compact, "debian-13", new CompactRequest(DropOldRevisions: true));
+        Assert.Contains(compaction.Log, l => l.Text == "Old revision 2 stays while pinned is made independent of it; it is deleted once that copy is done, and this log says what that won.");
+        var history = (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!;
+        Assert.Contains("pinned", history.Revisions.Single(r => r.Number == 2).UsedBy);
+        Assert.True(await SameDataAsync(reference, FileOf(host, "pinned", RootFiles.Revision(1))));
+        // The copy itself is not compacted while it reads through its source, and the source is not removed.
+        var compact = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Compact, "pinned", new CompactRequest(), CancellationToken.None));
+        Assert.Contains("wait until it is independent", compact.Message);
+
+        Succeeded(await FinishedAsync(host, (await host.Get<DetachCommands>().ResumeAsync("pinned")).Id));
+
+        Assert.True(await SameDataAsync(reference, FileOf(host, "pinned", RootFiles.Revision(1))));
+        // Once independent, nothing holds revision 2: the detach's end let it go.
+        Assert.DoesNotContain(2, (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
+        Succeeded(await RunAsync(host, JobKind.Compact, "pinned", new CompactRequest()));
+    }
+
+    [Fact]
+    public async Task A_standalone_source_is_not_removed_while_a_copy_reads_it()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        // devbox's root is small: its detach is held at its first step (the copy's storage lock) until paused.
+        using (await host.Get<RootLocks>().LockAsync("devbox-copy", CancellationToken.None))
+        {
+            Succeeded(await RunAsync(host, JobKind.Clone, "devbox-copy", new CloneRequest(QubeClass.StandaloneVM, "devbox", "red")));
+            await host.Get<DetachCommands>().PauseAsync("devbox-copy");
+        }
+
+        var error = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Remove, "devbox", CancellationToken.None));
+
+        Assert.Equal("'devbox' still holds data of 1 qube(s) made from it: devbox-copy. Wait until they are independent (their detach finished), or remove them first.", error.Message);
+        Succeeded(await FinishedAsync(host, (await host.Get<DetachCommands>().ResumeAsync("devbox-copy")).Id));
+        Succeeded(await RunAsync(host, JobKind.Remove, "devbox"));
+        await SucceedsAsync(host, JobKind.Start, "devbox-copy");
+    }
+
+    [Fact]
+    public async Task A_copy_removed_while_it_detaches_stops_its_copy_and_leaves_nothing()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        await GrowAsync(host, "debian-13", 1024);
+        // Held at its first step until the removal has stopped it, so the removal meets a running copy on any machine.
+        var hold = await host.Get<RootLocks>().LockAsync("gone-soon", CancellationToken.None);
+        Job removal;
+        try
+        {
+            Succeeded(await RunAsync(host, JobKind.Clone, "gone-soon", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red")));
+            removal = await host.Get<JobEngine>().EnqueueAsync(JobKind.Remove, "gone-soon", CancellationToken.None);
+            await Eventually.UntilAsync(async () => (await host.Get<DetachCommands>().ActiveAsync("gone-soon")) is null, "the removal to stop the copy");
+        }
+        finally
+        {
+            hold.Dispose();
+        }
+
+        Succeeded(await FinishedAsync(host, removal.Id));
+        Assert.Equal(JobState.Cancelled, (await QueuedByAnotherAsync(host, JobKind.Detach, "gone-soon")).State);
+        await AssertNothingLeftAsync(host, "gone-soon");
+        // Its pin went with its row: debian-13's revision 2 is no longer read by it.
+        Assert.DoesNotContain("gone-soon", (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Revisions.SelectMany(r => r.UsedBy));
+    }
+
+    [Fact]
+    public async Task Writes_made_while_the_detach_copies_are_kept_and_the_rest_reads_as_the_source()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        await GrowAsync(host, "debian-13", 1024);
+        var expected = await ReferenceAsync(host, "debian-13", 2, "expected");
+        var jobs = host.Get<JobEngine>();
+        Succeeded(await RunAsync(host, JobKind.Clone, "busy", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red")));
+
+        // Started at once, and written to (qemu-io on its overlay, as the guest would) while the copy runs.
+        await SucceedsAsync(host, JobKind.Start, "busy");
+        await QemuImg.WritePatternAsync(FileOf(host, "busy", RootFiles.Dirty), 0x5a, 300 * MiB, 16 * MiB);
+        await QemuImg.WritePatternAsync(expected, 0x5a, 300 * MiB, 16 * MiB);
+        Succeeded(await QueuedByAnotherAsync(host, JobKind.Detach, "busy"));
+        await SucceedsAsync(host, JobKind.Shutdown, "busy");
+
+        var history = (await host.Get<RootRevisions>().HistoryAsync("busy"))!;
+        Assert.Equal(2, history.Current);
+        Assert.True(await SameDataAsync(expected, FileOf(host, "busy", RootFiles.Revision(2))));
+        // Its bottom revision reads on its own, as the template's revision did.
+        Assert.Null((await QemuImg.InfoAsync(FileOf(host, "busy", RootFiles.Revision(1)))).BackingFile);
+        Assert.True(await SameDataAsync(FileOf(host, "debian-13", RootFiles.Revision(2)), FileOf(host, "busy", RootFiles.Revision(1))));
+        Assert.Empty(await jobs.QueryAsync(new JobQuery { Target = "busy", States = [JobState.Failed] }));
+    }
+
+    [Fact]
+    public async Task A_detach_cut_off_by_a_restart_of_the_console_is_queued_again_and_finishes()
+    {
+        var dataDir = ConsoleHost.NewDataDir();
+        string reference;
+        long cutOff;
+        // Stopped, not disposed: disposing deletes the data folder the second console starts on.
+        var first = await ConsoleHost.StartAsync(dataDir: dataDir);
+        try
+        {
+            await GrowAsync(first, "debian-13", 1024);
+            reference = await ReferenceAsync(first, "debian-13", 2, "reference");
+            Succeeded(await RunAsync(first, JobKind.Clone, "restarted", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red")));
+            cutOff = (await first.Get<DetachCommands>().ActiveAsync("restarted"))?.Id
+                ?? throw new InvalidOperationException("The detach of a 1 GiB root ended before the console could be stopped.");
+            await first.StopAsync();
+        }
+        catch
+        {
+            await first.DisposeAsync();
+            throw;
+        }
+        await using var host = await ConsoleHost.StartAsync(dataDir: dataDir);
+        var root = FileOf(host, "restarted", RootFiles.Revision(1));
+        // A stop cancels the copy (it would hold the stop for as long as the copy takes); nothing was lost.
+        Assert.Equal(JobState.Cancelled, (await host.Get<JobEngine>().GetAsync(cutOff))!.State);
+        await Eventually.UntilAsync(async () => await host.Get<RootDetach>().DependencyAsync("restarted") is null, "the detach to finish after the restart");
+        Assert.Null((await QemuImg.InfoAsync(root)).BackingFile);
+        Assert.True(await SameDataAsync(reference, root));
+    }
+
+    [Fact]
+    public async Task A_disk_that_fills_up_during_the_detach_fails_it_cleanly_and_the_qube_still_reads_its_source()
     {
         await using var host = await ConsoleHost.StartAsync();
         await GrowAsync(host, "debian-13", 64);
@@ -158,11 +323,18 @@ public sealed class CloneQubeJobTests
         await ProcessRunner.RunCheckedAsync("mount", ["-t", "tmpfs", "-o", "size=16M", "tmpfs", dir]);
         try
         {
-            var job = await RunAsync(host, JobKind.Clone, "too-big", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"));
+            Succeeded(await RunAsync(host, JobKind.Clone, "too-big", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red")));
 
-            Assert.Equal(JobState.Failed, job.State);
-            Assert.Contains("No space left on device", job.Error);
-            await AssertNothingLeftAsync(host, "too-big", folderWasThere: true);
+            var detach = await QueuedByAnotherAsync(host, JobKind.Detach, "too-big");
+
+            Assert.Equal(JobState.Failed, detach.State);
+            Assert.Contains("No space left on device", detach.Error);
+            var root = FileOf(host, "too-big", RootFiles.Revision(1));
+            Assert.False(File.Exists(RootDetach.PartOf(root)), "the unfinished copy is left behind");
+            Assert.Equal("debian-13", (await host.Get<RootDetach>().DependencyAsync("too-big"))?.Source);
+            Assert.True(await SameDataAsync(FileOf(host, "debian-13", RootFiles.Revision(2)), root));
+            await SucceedsAsync(host, JobKind.Start, "too-big");
+            await SucceedsAsync(host, JobKind.Shutdown, "too-big");
         }
         finally
         {
@@ -191,28 +363,23 @@ public sealed class CloneQubeJobTests
     }
 
     [Fact]
-    public async Task A_source_template_that_starts_and_commits_during_the_copy_leaves_the_copy_consistent()
+    public async Task A_source_template_that_starts_and_commits_during_the_detach_leaves_the_copy_consistent()
     {
         await using var host = await ConsoleHost.StartAsync();
         await GrowAsync(host, "debian-13", 1024);
         await host.Get<RootRetention>().SetRevisionsToKeepAsync("debian-13", 0);
-        var copied = FileOf(host, "debian-13", RootFiles.Revision(2));
-        var reference = Path.Combine(host.DataDir, "reference.qcow2");
-        await QemuImg.ConvertAsync(copied, reference);
-        var jobs = host.Get<JobEngine>();
-        var job = await jobs.EnqueueAsync(JobKind.Clone, "snapshot-copy", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red"), CancellationToken.None);
-        await Eventually.UntilAsync(async () => ((await jobs.GetAsync(job.Id))!.Step ?? "").StartsWith("Copying", StringComparison.Ordinal), "the copy to start");
+        var reference = await ReferenceAsync(host, "debian-13", 2, "reference");
+        Succeeded(await RunAsync(host, JobKind.Clone, "snapshot-copy", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red")));
 
         // Meanwhile the template runs, changes and commits revision 3; with revisions_to_keep=0, revision 2 would go
-        // at once were the copy not reading it.
+        // at once were the copy not pinning it.
         await SucceedsAsync(host, JobKind.Start, "debian-13");
         await QemuImg.WritePatternAsync(FileOf(host, "debian-13", RootFiles.Dirty), 0x99, 0, 8 * MiB);
         await SucceedsAsync(host, JobKind.Shutdown, "debian-13");
 
-        Succeeded(await FinishedAsync(host, job.Id));
+        Succeeded(await QueuedByAnotherAsync(host, JobKind.Detach, "snapshot-copy"));
         Assert.True(await SameDataAsync(reference, FileOf(host, "snapshot-copy", RootFiles.Revision(1))));
         // Once the copy let go, the revision it read went (revision 1 stays: mail still runs on it).
-        await host.Get<RootRetention>().ApplyRetentionAsync("debian-13");
         Assert.Equal([3, 1], (await host.Get<RootRevisions>().HistoryAsync("debian-13"))!.Revisions.Select(r => r.Number));
     }
 }

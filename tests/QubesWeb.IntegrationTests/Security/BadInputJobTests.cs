@@ -36,6 +36,7 @@ public sealed class BadInputJobTests
         { JobKind.Commit.Name, JobArguments.Serialize(new CommitRootRequest("bad input")) },
         { JobKind.Revert.Name, JobArguments.Serialize(new RevertRootRequest(1)) },
         { JobKind.Compact.Name, null },
+        { JobKind.Detach.Name, null },
         { JobKind.RestartOutdated.Name, JobArguments.Serialize(new RestartOutdatedRequest()) },
     };
 

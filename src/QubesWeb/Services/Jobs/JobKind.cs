@@ -23,6 +23,7 @@ public readonly struct JobKind(string name) : IEquatable<JobKind>
     public static readonly JobKind Commit = new("commit");
     public static readonly JobKind Revert = new("revert");
     public static readonly JobKind Compact = new("compact");
+    public static readonly JobKind Detach = new("detach");
     public static readonly JobKind RestartOutdated = new("restart-outdated");
     public static readonly JobKind Update = new("update");
     public static readonly JobKind CheckUpdates = new("check-updates");

@@ -38,7 +38,10 @@ public sealed record CloneRequest(
     StandalonePurpose? Purpose = null,
     string? InstallMedia = null);
 
-/// <summary>What a copy will take, for the wizard's review and for the job's own refusal.</summary>
+/// <summary>
+/// What a copy will take once independent (the root is an overlay at first, but the detach copies it all in), for the
+/// wizard's review and the job's own refusal; the free space is the pool's less what copies still detaching will take.
+/// </summary>
 public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceVirtualSizeBytes, long SourceAllocatedBytes,
     long RequiredBytes, long FreeBytes)
 {
@@ -46,13 +49,14 @@ public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceV
 }
 
 /// <summary>
-/// Makes a qube with its own root (Qubes' qvm-create --standalone and clone_vm): the source's current committed
-/// revision flattened into an independent qcow2 (a reflink clone where the filesystem can), its private volume fresh
-/// or copied, its row and its domain. The copy reads a pinned revision, so the source may start, stop and commit
-/// meanwhile. A failure or cancel removes everything the job made: no file, row or domain is left.
+/// Makes a qube with its own root (Qubes' qvm-create --standalone and clone_vm): a qcow2 overlay on the source's
+/// current committed revision, usable at once whatever the root's size, with that revision pinned in the inventory
+/// (<see cref="Volume.DetachSourceVolumeId"/>) so the source's retention, merges, compaction and removal leave it be;
+/// then a detach job (<see cref="DetachRootJob"/>) copies the source's data in behind it and lets go of the pin. Its
+/// private volume is fresh or copied. A failure or cancel removes everything the job made: no file, row or domain.
 /// </summary>
 public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, DomainDefinitions domains, RootRevisions roots,
-    InstallMedia media, IOptions<EstateOptions> options) : IJobKind
+    RootDetach detaches, InstallMedia media, IOptions<EstateOptions> options) : IJobKind
 {
     public const long DefaultRootSize = 10L << 30;
     public const long DefaultPrivateSize = 2L << 30;
@@ -97,7 +101,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         if (request.RootSizeBytes is < 1L << 30 || request.PrivateSizeBytes is < 64L << 20)
             throw new QubeRuleException("The root is at least 1 GiB and the private volume at least 64 MiB.");
         if (!plan.Fits)
-            throw new QubeRuleException($"The copy needs {Format(plan.RequiredBytes)} but the pool has {Format(plan.FreeBytes)} free; free some space or choose a smaller source.");
+            throw new QubeRuleException($"Once independent, the copy needs {Format(plan.RequiredBytes)} but the pool has {Format(plan.FreeBytes)} free (less what copies still being made independent will take); free some space or choose a smaller source.");
     }
 
     private async Task<Qube?> SourceAsync(CloneRequest request, CancellationToken ct)
@@ -121,7 +125,8 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
     {
         var source = await SourceAsync(request, ct);
         PrivateFiles.CreateFolder(PoolDir);
-        var free = new DriveInfo(Path.GetFullPath(PoolDir)).AvailableFreeSpace;
+        // Copies still detaching will take their share of it: not free for this one.
+        var free = Math.Max(0, new DriveInfo(Path.GetFullPath(PoolDir)).AvailableFreeSpace - await detaches.ReservedBytesAsync(ct));
         var privateBytes = 0L;
         if (source is not null && request.CopyPrivate && source.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path is { } priv && File.Exists(priv))
         {
@@ -155,6 +160,8 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         var made = new MadeSoFar(job.Target, PoolDir);
         var dir = made.Folder;
         Task privateMade = Task.CompletedTask;
+        IDisposable? pin = null;
+        (int Volume, int Revision)? dependsOn = null;
         try
         {
             var rootPath = Path.Combine(dir, RootFiles.Revision(1));
@@ -167,37 +174,36 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             var copyPrivate = request.CopyPrivate && sourcePrivate is not null && File.Exists(sourcePrivate);
             if (!copyPrivate)
             {
-                // An empty private volume does not wait for the root's copy: it is made beside it.
+                // An empty private volume does not wait for the root: it is made beside it, from the bytes qemu-img
+                // wrote for an empty image of that size before (no process at all after the first).
+                made.File("private.qcow2.new");
                 made.File("private.qcow2");
-                privateMade = QemuImg.CreateAsync(privPath, request.PrivateSizeBytes ?? DefaultPrivateSize, ct: ct);
+                privateMade = RootStore.CreateEmptyAsync(privPath, request.PrivateSizeBytes ?? DefaultPrivateSize, ct);
             }
             if (source is not null)
             {
-                var (rev, _, pin) = await roots.PinCurrentAsync(source.Name, ct);
-                using (pin)
-                {
-                    var part = made.File(RootFiles.Revision(1) + ".part");
-                    await job.ProgressAsync(5, $"Copying {source.Name} revision {rev.Number}");
-                    var progress = job.TrackTool(5, 85, p => $"Copying {source.Name} revision {rev.Number}: {p:0}%");
-                    var method = await RootStore.CopyFlattenedAsync(rev.Path, part, PoolDir, progress.Report, ct);
-                    await progress.DrainAsync();
-                    await job.LogAsync($"Copied {source.Name}'s root revision {rev.Number} into an independent image ({method}).");
-                    var info = await QemuImg.InfoAsync(part, ct);
-                    rootSize = request.RootSizeBytes ?? info.VirtualSizeBytes;
-                    if (rootSize > info.VirtualSizeBytes)
-                    {
-                        await QemuImg.ResizeAsync(part, rootSize, ct);
-                        await job.LogAsync($"Root grown to {Format(rootSize)}.");
-                    }
-                    else
-                        rootInfo = info;
-                    made.File(RootFiles.Revision(1));
-                    Durable.SyncFile(part);
-                    FaultPoints.Hit("copied");
-                    Durable.Rename(part, rootPath);
-                    FaultPoints.Hit("root-renamed");
-                    reason = $"Copied from {source.Name} revision {rev.Number}";
-                }
+                // Held until the inventory row stores the pin (DetachSourceVolumeId): in between, only this in-memory
+                // pin keeps the source's retention from letting go of the revision the overlay is written on.
+                var (rev, sourceSize, memoryPin) = await roots.PinCurrentAsync(source.Name, ct);
+                pin = memoryPin;
+                await job.ProgressAsync(5, $"Making its root on {source.Name} revision {rev.Number}");
+                // Refused before anything is written: the overlay would read all of the chain it is made on.
+                await ImageChain.EnsureSafeAsync(rev.Path, PoolDir, ct);
+                var part = made.File(RootFiles.Revision(1) + ".part");
+                // An overlay, not a copy: the qube is usable at once whatever the root's size, and a detach job copies
+                // the source's data in behind it. A larger root is simply a larger overlay (reads past the source's end are zeros).
+                await QemuImg.CreateAsync(part, request.RootSizeBytes is { } size && size > sourceSize ? size : 0, Path.GetFullPath(rev.Path), ct);
+                made.File(RootFiles.Revision(1));
+                Durable.SyncFile(part);
+                FaultPoints.Hit("overlay-made");
+                Durable.Rename(part, rootPath);
+                FaultPoints.Hit("root-renamed");
+                // Known without asking qemu-img again: the overlay's size is the one it was made with, its bytes the file's.
+                rootSize = request.RootSizeBytes is { } grown && grown > sourceSize ? grown : sourceSize;
+                rootInfo = new ImageInfo(rootPath, rootSize, new FileInfo(rootPath).Length, rev.Path);
+                dependsOn = (rev.VolumeId, rev.Number);
+                await job.LogAsync($"Made its root as an overlay on {source.Name}'s root revision {rev.Number} ({Format(rootSize)}); a detach job copies that data in after the qube is made.");
+                reason = $"Made from {source.Name} revision {rev.Number}";
             }
             else
             {
@@ -225,7 +231,9 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
 
             await job.ProgressAsync(92, "Adding it to the inventory");
             rootInfo ??= await QemuImg.InfoAsync(rootPath, ct);
-            var privInfo = await QemuImg.InfoAsync(privPath, ct);
+            // A fresh private volume is as big as asked; only a copy is asked what it became.
+            var privInfo = copyPrivate ? await QemuImg.InfoAsync(privPath, ct)
+                : new ImageInfo(privPath, request.PrivateSizeBytes ?? DefaultPrivateSize, new FileInfo(privPath).Length, null);
             // Qubes' clone copies properties, features and notes; a standalone made from a template starts afresh.
             var features = source is not null && source.Class == request.Class
                 ? source.Features.Where(f => f.Key is not ("internal" or "template_for_dispvms")).ToDictionary(f => f.Key, f => f.Value)
@@ -235,11 +243,13 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
                 Volumes:
                 [
                     new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Dirty), rootInfo.VirtualSizeBytes, rootInfo.ActualSizeBytes,
-                        new NewRevision(rootPath, reason, rootInfo.ActualSizeBytes)),
+                        new NewRevision(rootPath, reason, rootInfo.ActualSizeBytes), dependsOn?.Volume, dependsOn?.Revision),
                     new NewVolume(VolumeKind.Private, privPath, privInfo.VirtualSizeBytes, privInfo.ActualSizeBytes),
                     new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize),
                 ]), ct);
             made.RowAdded = true;
+            // The row holds the pin now, and survives a restart.
+            pin?.Dispose();
             FaultPoints.Hit("row-added");
             if (request.InstallMedia is not null && source is null)
             {
@@ -254,6 +264,13 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             FaultPoints.Hit("defined");
             await job.LogAsync($"{job.Target} created: {request.Class}{(source is null ? ", empty root" : $" from {source.Name}")}, label {request.Label}, netvm {request.NetVm ?? "none"}.");
             estate.InventoryChanged();
+            if (dependsOn is not null)
+            {
+                // Its own job, with its own lock: the new qube can start meanwhile. A crash before this line leaves the
+                // pin stored, and start-up queues the detach.
+                var detach = await job.Jobs.EnqueueAsync(JobKind.Detach, job.Target, CancellationToken.None);
+                await job.LogAsync($"Making it independent of {source!.Name} in the background: task #{detach.Id}.");
+            }
         }
         catch
         {
@@ -263,9 +280,13 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             await made.UndoAsync(inventory, hypervisor, estate);
             throw;
         }
+        finally
+        {
+            pin?.Dispose();
+        }
     }
 
     /// <summary>Died half-way: a qube that reached the inventory exists; otherwise the files made for it go.</summary>
     public Task RecoverAsync(JobContext job, CancellationToken ct) =>
-        MadeSoFar.RecoverAsync(job, inventory, PoolDir, [RootFiles.Revision(1) + ".part", RootFiles.Revision(1), "private.qcow2"], ct);
+        MadeSoFar.RecoverAsync(job, inventory, PoolDir, [RootFiles.Revision(1) + ".part", RootFiles.Revision(1), "private.qcow2.new", "private.qcow2"], ct);
 }

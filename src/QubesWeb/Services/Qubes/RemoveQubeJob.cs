@@ -14,7 +14,7 @@ namespace QubesWeb.Services.Qubes;
 /// inventory listed for the qube, and the folder <c>&lt;pool&gt;/&lt;name&gt;</c>, are ever deleted.
 /// </summary>
 public sealed class RemoveQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, IOptions<EstateOptions> options,
-    ILogger<RemoveQubeJob> log) : IJobKind
+    IServiceProvider services, ILogger<RemoveQubeJob> log) : IJobKind
 {
     public JobKind Kind => JobKind.Remove;
 
@@ -49,6 +49,21 @@ public sealed class RemoveQubeJob(Inventory inventory, IHypervisor hypervisor, E
         EnsureHalted(name);
         await inventory.EnsureRemovableAsync(name, ct);
         ct.ThrowIfCancellationRequested();
+        // An instant copy still being made independent: its copy stops first (and its part file goes), rather than
+        // fail half-way on files this job deletes. Resolved here: the commands need the job engine, built from the kinds.
+        var detach = services.GetRequiredService<DetachCommands>();
+        if (await detach.ActiveAsync(name, ct) is not null)
+        {
+            try
+            {
+                await detach.PauseAsync(name, ct);
+                await job.LogAsync("Stopped the copy that was making it independent of its source.");
+            }
+            catch (QubeRuleException)
+            {
+                // It finished meanwhile: independent, nothing to stop.
+            }
+        }
 
         // From here on the removal goes to its end: a cancel half-way would leave a qube without a domain or disks.
         await job.ProgressAsync(20, "Undefining its domain");

@@ -30,6 +30,8 @@ public sealed class RootCompaction(IDbContextFactory<InventoryDbContext> context
         var root = await RootRows.RootOfAsync(db, name, ct);
         if (root.OverlaySourceVolumeId == root.Id)
             throw new QubeRuleException($"'{name}' has changes from its last run that are not committed yet; wait for the commit, then compact.");
+        if (root.DetachSourceVolumeId is not null)
+            throw new QubeRuleException($"'{name}' still reads part of its root from the qube it was made from; wait until it is independent (its detach finished), then compact.");
         var rev = root.Revisions.Single(r => r.Number == root.CurrentRevision);
         var before = root.Revisions.Sum(r => r.SizeBytes);
         // Refused before the copy exists: a chain leaving the pool is neither read nor replaced.

@@ -54,7 +54,12 @@ public sealed class RootRecovery(IDbContextFactory<InventoryDbContext> contexts,
                         log.LogWarning("Dropped the commit of {Qube} revision {Number} that a stopped process left before its rename", name, rev.Number);
                     }
                 }
-                foreach (var rev in root.Revisions) File.Delete(rev.Path + ".compact.part");
+                foreach (var rev in root.Revisions)
+                {
+                    File.Delete(rev.Path + ".compact.part");
+                    // A detach's copy never named: the revision it was for still reads through its source.
+                    File.Delete(RootDetach.PartOf(rev.Path));
+                }
                 await RepairChainLockedAsync(db, name, root, ct);
             }
             // A launch killed while it copied this (disposable) template's private for its disposables: the copy was

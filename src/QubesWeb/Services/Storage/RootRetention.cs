@@ -69,6 +69,13 @@ public sealed class RootRetention(IDbContextFactory<InventoryDbContext> contexts
         var inUse = (await db.Volumes.Where(o => o.OverlaySourceVolumeId == root.Id && o.OverlayRevision != null)
             .Select(o => o.OverlayRevision!.Value).ToListAsync(ct)).ToHashSet();
         inUse.UnionWith(locks.PinnedRevisions(root.Id));
+        // Instant copies (standalones, clones) still reading a revision through their bottom layer: the stored pin.
+        inUse.UnionWith(await db.Volumes.Where(o => o.DetachSourceVolumeId == root.Id && o.DetachSourceRevision != null)
+            .Select(o => o.DetachSourceRevision!.Value).ToListAsync(ct));
+        // This root is such a copy: its bottom layer is what the detach reads and replaces, so it is neither merged
+        // nor deleted until the detach is done (a merge would rewrite the very file being copied).
+        if (root.DetachSourceVolumeId is not null)
+            inUse.UnionWith(root.Revisions.Where(r => r.BackingNumber is null).Select(r => r.Number));
         var kept = KeptNumbers(root, keep);
         bool progress;
         do

@@ -19,11 +19,15 @@ public sealed class RootRevisions(IDbContextFactory<InventoryDbContext> contexts
         var users = await db.Volumes.AsNoTracking().Where(o => o.OverlaySourceVolumeId == root.Id && o.OverlayRevision != null)
             .Select(o => new { Revision = o.OverlayRevision!.Value, Qube = db.Qubes.Where(q => q.Id == o.QubeId).Select(q => q.Name).First() })
             .ToListAsync(ct);
+        // Instant copies not yet independent read the revision too (their stored pin).
+        users.AddRange(await db.Volumes.AsNoTracking().Where(o => o.DetachSourceVolumeId == root.Id && o.DetachSourceRevision != null)
+            .Select(o => new { Revision = o.DetachSourceRevision!.Value, Qube = db.Qubes.Where(q => q.Id == o.QubeId).Select(q => q.Name).First() })
+            .ToListAsync(ct));
         var kept = RootRetention.KeptNumbers(root);
         return new RootHistory(name, root.CurrentRevision!.Value, root.RevisionsToKeep, root.OverlaySourceVolumeId == root.Id,
             root.Revisions.OrderByDescending(r => r.Number).Select(r => new RevisionView(
                 r.Number, r.CreatedUtc, r.Reason, r.SizeBytes, r.State, r.BackingNumber, kept.Contains(r.Number),
-                users.Where(u => u.Revision == r.Number && u.Qube != name).Select(u => u.Qube).Order(StringComparer.Ordinal).ToList(),
+                users.Where(u => u.Revision == r.Number && u.Qube != name).Select(u => u.Qube).Distinct().Order(StringComparer.Ordinal).ToList(),
                 r.Released)).ToList());
     }
 

@@ -11,7 +11,7 @@ namespace QubesWeb.Services.Storage;
 /// own job, which holds the qube's lock, so the enqueue here is refused and nothing is done twice.
 /// </summary>
 public sealed class RootVolumeEvents(EstateMonitor estate, RootLifecycle lifecycle, RootRecovery recovery, JobEngine jobs, IHypervisor hypervisor,
-    ILogger<RootVolumeEvents> log) : IHostedService
+    RootDetach detach, ILogger<RootVolumeEvents> log) : IHostedService
 {
     public async Task StartAsync(CancellationToken ct)
     {
@@ -19,6 +19,19 @@ public sealed class RootVolumeEvents(EstateMonitor estate, RootLifecycle lifecyc
         // Dirty overlays that start-up recovery found on halted templates: their writes are committed now.
         foreach (var name in recovery.TakePendingCommits())
             await EnqueueCommitAsync(name, "Committed at start-up: it had stopped while the console was not running");
+        // Instant copies not yet independent (their detach cut off by the stop, or never queued): it starts again from
+        // what the image is, unless the user paused it.
+        foreach (var name in await detach.PendingAsync(ct))
+        {
+            try
+            {
+                await jobs.EnqueueAsync(JobKind.Detach, name, ct);
+            }
+            catch (Exception e) when (e is JobConflictException or Data.Qubes.QubeRuleException)
+            {
+                log.LogInformation("No detach queued for {Qube}: {Reason}", name, e.Message);
+            }
+        }
     }
 
     public Task StopAsync(CancellationToken ct)

@@ -18,6 +18,8 @@ public partial class QubeDetail : LivePage
     [Inject] private ISnackbar Snackbar { get; set; } = null!;
     [Inject] private Services.Disposables.DisposableCommands Disposables { get; set; } = null!;
     [Inject] private NavigationManager Navigation { get; set; } = null!;
+    [Inject] private Services.Storage.RootDetach Detach { get; set; } = null!;
+    [Inject] private Services.Storage.DetachCommands DetachCommands { get; set; } = null!;
 
     /// <summary>The qube's name, from the address.</summary>
     [Parameter] public string Name { get; set; } = "";
@@ -33,6 +35,10 @@ public partial class QubeDetail : LivePage
     private List<Job> _jobs = [];
     private string? _defaultDvm;
     private IReadOnlyList<string> _disposables = [];
+    private Services.Storage.RootDependency? _dependency;
+    private Job? _detachJob;
+    private bool _detachBusy;
+    private string? _detachError;
 
     // What the inventory holds, and what the form holds; a live reload never overwrites an edit in progress.
     private QubeDraft? _original;
@@ -61,6 +67,8 @@ public partial class QubeDetail : LivePage
         _netvms = await Inventory.NetVmNamesAsync(except: name);
         _jobs = await Jobs.QueryAsync(new JobQuery { Target = name, Take = 10 });
         if (qube?.Class is QubeClass.AppVM or QubeClass.DispVM) (_defaultDvm, _disposables) = await Disposables.OfAsync(name);
+        _dependency = qube?.Class is QubeClass.StandaloneVM or QubeClass.TemplateVM ? await Detach.DependencyAsync(name) : null;
+        _detachJob = _dependency is null ? null : await DetachCommands.ActiveAsync(name);
         _qube = qube;
         _state = qube is null ? RunState.Unknown : Estate.StateOf(qube);
         _staleness = qube is null ? RootStaleness.Current
@@ -152,6 +160,27 @@ public partial class QubeDetail : LivePage
         _busy = false;
         await LoadAsync();
         Snackbar.Add($"Saved {saved.Qube}.{note}", saved.DomainProblem is null ? Severity.Success : Severity.Warning);
+    }
+
+    /// <summary>Pauses or resumes the copy that makes the qube independent; a refusal is shown on the card.</summary>
+    private async Task DetachAsync(bool pause)
+    {
+        _detachBusy = true;
+        _detachError = null;
+        try
+        {
+            if (pause) await DetachCommands.PauseAsync(Name);
+            else await DetachCommands.ResumeAsync(Name);
+        }
+        catch (RefusalException e)
+        {
+            _detachError = e.Message;
+        }
+        finally
+        {
+            _detachBusy = false;
+        }
+        await LoadAsync();
     }
 
     private Task OpenRemoveAsync() => _removeDialog?.OpenAsync() ?? Task.CompletedTask;
