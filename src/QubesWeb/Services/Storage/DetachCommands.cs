@@ -7,6 +7,9 @@ namespace QubesWeb.Services.Storage;
 /// <summary>Pause and resume of an instant copy's detach, as the qube page offers them.</summary>
 public sealed class DetachCommands(JobEngine jobs, RootDetach detach)
 {
+    /// <summary>How much of its copy a detach job whose progress is <paramref name="jobProgress"/> has made, in percent.</summary>
+    public static int CopiedPercent(int jobProgress) => DetachRootJob.CopiedPercent(jobProgress);
+
     /// <summary>The detach job of <paramref name="qube"/> that is queued or running, if any.</summary>
     public async Task<Job?> ActiveAsync(string qube, CancellationToken ct = default) =>
         (await jobs.QueryAsync(new JobQuery { Target = qube, States = [JobState.Queued, JobState.Running] }, ct))
