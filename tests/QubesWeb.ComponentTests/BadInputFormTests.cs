@@ -104,6 +104,9 @@ public sealed class BadInputFormTests : ConsoleTestContext
         var provider = await OpenAsync("new");
         // The other tab wins: its qube exists before this one submits the same name.
         await Inventory.CreateAsync(new NewQube("late", QubeClass.AppVM, "blue", "fedora-42"));
+        // Settled as the other tab's creation leaves it, its domain defined: otherwise a reconciliation queued by
+        // anything else may define it after the snapshot below, and the estate would seem changed by this tab.
+        await Estate.ReconcileAsync();
         var before = await EstateAsync();
 
         await provider.InvokeAsync(() => provider.Find("input#new-qube-name").Input("late"));
