@@ -130,14 +130,6 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
             ?? throw QubeRuleException.NoQube(name);
     }
 
-    /// <summary>The virtual size of the root volume of the qube named <paramref name="name"/> (one light query); null if it has none.</summary>
-    public async Task<long?> RootSizeAsync(string name, CancellationToken ct = default)
-    {
-        await using var db = await contexts.CreateDbContextAsync(ct);
-        return await db.Volumes.Where(v => v.Kind == VolumeKind.Root && db.Qubes.Any(q => q.Id == v.QubeId && q.Name == name))
-            .Select(v => (long?)v.VirtualSizeBytes).FirstOrDefaultAsync(ct);
-    }
-
     /// <summary>The qube named <paramref name="name"/>, or a rule error saying there is none.</summary>
     public async Task<Qube> GetAsync(string name, CancellationToken ct = default) =>
         await FindAsync(name, ct) ?? throw QubeRuleException.NoQube(name);

@@ -69,13 +69,10 @@ public sealed class LaunchDisposableJob(Inventory inventory, IHypervisor hypervi
     {
         var request = job.ArgumentsAs<LaunchDisposableRequest>();
         var dvm = await EnsureDispTemplateAsync(request.DispTemplate, ct);
-        await create.CreateAsync(job, RequestFor(dvm, request.Preload), ct, dvm, define: false);
-        // Its domain is defined while its volumes and seed are made: each needs only its row, and a launch is waited
-        // for. The start waits for the definition.
-        var defined = create.DefineAsync(job.Target, ct);
+        await create.CreateAsync(job, RequestFor(dvm, request.Preload), ct, dvm);
         try
         {
-            await Starter.StartQubeAsync(job, ct, from: 0, defined);
+            await Starter.StartQubeAsync(job, ct, from: 0);
             if (request.Preload)
             {
                 await job.ProgressAsync(95, "Pausing it until a launch takes it");
@@ -88,8 +85,6 @@ public sealed class LaunchDisposableJob(Inventory inventory, IHypervisor hypervi
         }
         catch
         {
-            // Not removed while its definition may still be on its way (a domain defined after the removal would stay).
-            try { await defined; } catch (Exception e) when (e is not OutOfMemoryException) { }
             // A disposable that never ran is nobody's: it goes at once, not at a stop that will not come.
             if (hypervisor.GetDomain(job.Target)?.State is null or RunState.Halted or RunState.Crashed)
             {

@@ -65,11 +65,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
 
     /// <summary>Makes the qube named by the job's target; a failure or cancel removes all it made.</summary>
     /// <param name="template">The request's template as the caller read it in this job, so it is not read again.</param>
-    /// <param name="define">
-    /// False: the caller defines the domain itself (<see cref="DefineAsync"/>), beside other work, and removes all
-    /// (<see cref="UndoAsync(string)"/>) if that fails.
-    /// </param>
-    public async Task CreateAsync(JobContext job, CreateQubeRequest request, CancellationToken ct, Qube? template = null, bool define = true)
+    public async Task CreateAsync(JobContext job, CreateQubeRequest request, CancellationToken ct, Qube? template = null)
     {
         var dir = Path.Combine(options.Value.PoolDir, job.Target);
         var madeRow = false;
@@ -99,25 +95,22 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             var (privSize, privUsage) = request.Class == QubeClass.DispVM
                 ? (template.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.VirtualSizeBytes ?? PrivateSize, 0L)
                 : await QemuImg.InfoAsync(priv, ct) is var info ? (info.VirtualSizeBytes, info.ActualSizeBytes) : default;
-            // A disposable's root is its disposable template's template's; only its size is needed here.
-            var rootSize = request.Class == QubeClass.DispVM && template.Template is { } t
-                ? await inventory.RootSizeAsync(t.Name, ct)
-                : template.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Root)?.VirtualSizeBytes;
+            // A disposable's root is its disposable template's template's.
+            var rootOwner = request.Class == QubeClass.DispVM && template.Template is { } t ? await inventory.GetAsync(t.Name, ct) : template;
+            var templateRoot = rootOwner.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Root);
             await inventory.CreateAsync(new NewQube(job.Target, request.Class, request.Label, request.Template, request.NetVm,
                 request.ProvidesNetwork, request.MemoryMiB, request.VCpus, request.Notes, Features: request.Features,
-                Volumes: [new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Snapshot), rootSize ?? 0),
+                Volumes: [new NewVolume(VolumeKind.Root, Path.Combine(dir, RootFiles.Snapshot), templateRoot?.VirtualSizeBytes ?? 0),
                           new NewVolume(VolumeKind.Private, priv, privSize, privUsage),
                           new NewVolume(VolumeKind.Volatile, Path.Combine(dir, "volatile.qcow2"), VolatileSize)]), ct);
             madeRow = true;
             FaultPoints.Hit("row-added");
             ct.ThrowIfCancellationRequested();
 
-            if (define)
-            {
-                await job.ProgressAsync(80, "Defining its domain");
-                await DefineAsync(job.Target, ct);
-                defined = true;
-            }
+            await job.ProgressAsync(80, "Defining its domain");
+            await domains.ApplyAsync(job.Target, ct);
+            defined = true;
+            FaultPoints.Hit("defined");
             await job.LogAsync($"{job.Target} created: {request.Class} on {request.Template}, label {request.Label}, netvm {request.NetVm ?? "none"}"
                 + (request.Class == QubeClass.DispVM ? $", in {dir}; its private volume is made at each start on a snapshot of {request.Template}'s." : "."));
             estate.InventoryChanged();
@@ -128,13 +121,6 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
             await UndoAsync(job.Target, dir, madeDir, madeRow, defined);
             throw;
         }
-    }
-
-    /// <summary>Defines the new qube's domain from its row.</summary>
-    public async Task DefineAsync(string name, CancellationToken ct)
-    {
-        await domains.ApplyAsync(name, ct);
-        FaultPoints.Hit("defined");
     }
 
     private static readonly string[] VolumeFiles = ["private.qcow2", "volatile.qcow2", RootFiles.Snapshot];

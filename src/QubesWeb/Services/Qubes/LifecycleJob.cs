@@ -95,10 +95,9 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
     }
 
     /// <summary>Starts the job's target as a start job does (its netvm chain first), for a job that makes a qube and starts it.</summary>
-    /// <param name="defined">The definition of its domain, made beside: awaited just before libvirt starts it.</param>
-    public Task StartQubeAsync(JobContext job, CancellationToken ct, int from = 0, Task? defined = null) => StartAsync(job, ct, from, defined);
+    public Task StartQubeAsync(JobContext job, CancellationToken ct, int from = 0) => StartAsync(job, ct, from);
 
-    private async Task StartAsync(JobContext job, CancellationToken ct, int from = 0, Task? defined = null)
+    private async Task StartAsync(JobContext job, CancellationToken ct, int from = 0)
     {
         // As Qubes does, a qube's netvm chain is started first so it has network when it comes up. One light query
         // for every qube's netvm name: a start should not load whole qubes to walk a chain of names.
@@ -122,7 +121,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
         }
         ct.ThrowIfCancellationRequested();
         await job.ProgressAsync(from + 20, "Preparing its volumes");
-        await StartOneAsync(job, job.Target, ct, defined);
+        await StartOneAsync(job, job.Target, ct);
         await job.ProgressAsync(from + 30, "Starting");
         await job.ProgressAsync(from + 60, "Waiting for it to run");
         await estate.WaitForStateAsync(job.Target, s => s == RunState.Running, _options.StartTimeout, ct);
@@ -133,13 +132,12 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
     /// Makes the qube's runtime volumes (root snapshot or dirty overlay, fresh volatile), then starts it; a start that
     /// fails takes them away again.
     /// </summary>
-    private async Task StartOneAsync(JobContext job, string name, CancellationToken ct, Task? defined = null)
+    private async Task StartOneAsync(JobContext job, string name, CancellationToken ct)
     {
         await roots.PrepareStartAsync(name, text => job.LogAsync(text), ct: ct);
         // After the volumes, not beside them: a start refused for its volumes writes nothing at all.
         await WriteSeedAsync(job, name, ct);
         FaultPoints.Hit("volumes-prepared");
-        if (defined is not null) await defined;
         try
         {
             hypervisor.Start(name);
