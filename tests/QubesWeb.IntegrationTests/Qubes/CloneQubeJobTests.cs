@@ -150,16 +150,42 @@ public sealed class CloneQubeJobTests
         return reference;
     }
 
-    /// <summary>Clones debian-13 (grown by 1 GiB, so the detach takes a while) into <paramref name="name"/> and pauses its detach at once.</summary>
+    /// <summary>
+    /// Clones debian-13 (grown by 1 GiB, so a resumed detach takes a while) into <paramref name="name"/> and pauses its
+    /// detach, held back meanwhile by the qube's lock so that it cannot finish first.
+    /// </summary>
     private static async Task<string> ClonePausedAsync(ConsoleHost host, string name)
     {
         await GrowAsync(host, "debian-13", 1024);
         var reference = await ReferenceAsync(host, "debian-13", 2, "reference");
-        Succeeded(await RunAsync(host, JobKind.Clone, name, new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red")));
-        await host.Get<DetachCommands>().PauseAsync(name);
+        using (await host.Get<RootLocks>().LockAsync(name, CancellationToken.None))
+        {
+            Succeeded(await RunAsync(host, JobKind.Clone, name, new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red")));
+            await host.Get<DetachCommands>().PauseAsync(name);
+        }
         Assert.Equal(JobState.Cancelled, (await QueuedByAnotherAsync(host, JobKind.Detach, name)).State);
         Assert.Equal(new RootDependency(name, "debian-13", 2, 1, true), await host.Get<RootDetach>().DependencyAsync(name));
         return reference;
+    }
+
+    [Fact]
+    public async Task A_pause_right_after_a_resume_always_stops_the_detach_whether_it_was_queued_or_just_taken()
+    {
+        await using var host = await ConsoleHost.StartAsync();
+        var commands = host.Get<DetachCommands>();
+        // The detach cannot finish while the test holds the qube's lock: a pause the engine lost (the job taken by a
+        // worker between the pause's two looks) would leave it running, and the pause waiting on it, for good.
+        using (await host.Get<RootLocks>().LockAsync("racing", CancellationToken.None))
+        {
+            Succeeded(await RunAsync(host, JobKind.Clone, "racing", new CloneRequest(QubeClass.StandaloneVM, "debian-13", "red")));
+            for (var i = 0; i < 25; i++)
+            {
+                var job = await commands.ResumeAsync("racing");
+                await commands.PauseAsync("racing").WaitAsync(TimeSpan.FromSeconds(30));
+                Assert.Equal(JobState.Cancelled, (await host.Get<JobEngine>().GetAsync(job.Id))!.State);
+            }
+        }
+        Assert.Equal(new RootDependency("racing", "debian-13", 1, 1, true), await host.Get<RootDetach>().DependencyAsync("racing"));
     }
 
     [Fact]

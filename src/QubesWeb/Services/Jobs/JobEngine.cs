@@ -47,6 +47,9 @@ public sealed class JobEngine : BackgroundService
     private readonly ILogger<JobEngine> _log;
     private readonly Channel<Job> _queue = Channel.CreateUnbounded<Job>();
     private readonly ConcurrentDictionary<long, CancellationTokenSource> _running = new();
+
+    /// <summary>Held while a worker takes a queued job and while a cancel looks for one (see <see cref="CancelAsync"/>).</summary>
+    private readonly SemaphoreSlim _takeGate = new(1, 1);
     private readonly ConcurrentDictionary<long, TaskCompletionSource> _finishWaiters = new();
     private readonly TaskCompletionSource _recovered = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -148,6 +151,21 @@ public sealed class JobEngine : BackgroundService
 
     /// <summary>Cancels a queued or running job. A finished job is left as it is.</summary>
     public async Task<bool> CancelAsync(long jobId, CancellationToken ct = default)
+    {
+        // Under the gate a worker takes jobs with: a job is either still queued in the database or running with its
+        // token registered, never between the two, so a cancel is never lost to a job being taken at that moment.
+        await _takeGate.WaitAsync(ct);
+        try
+        {
+            return await CancelTakenOrQueuedAsync(jobId, ct);
+        }
+        finally
+        {
+            _takeGate.Release();
+        }
+    }
+
+    private async Task<bool> CancelTakenOrQueuedAsync(long jobId, CancellationToken ct)
     {
         if (_running.TryGetValue(jobId, out var cts))
         {
@@ -322,23 +340,30 @@ public sealed class JobEngine : BackgroundService
     {
         var id = job.Id;
         // Kind, target and arguments never change after the enqueue, so the queued job is not read again.
-        await using (var db = await _contexts.CreateDbContextAsync(CancellationToken.None))
+        // Shutting the console down does not cancel a job: it stays "running" and start-up recovery accounts for it.
+        using var cts = new CancellationTokenSource();
+        await _takeGate.WaitAsync(CancellationToken.None);
+        try
         {
+            await using var db = await _contexts.CreateDbContextAsync(CancellationToken.None);
             var taken = await db.Jobs.Where(j => j.Id == id && j.State == JobState.Queued).ExecuteUpdateAsync(s => s
                 .SetProperty(j => j.State, JobState.Running)
                 .SetProperty(j => j.StartedUtc, DateTime.UtcNow)
                 .SetProperty(j => j.Step, "Starting"), CancellationToken.None);
             if (taken == 0) return; // cancelled while queued
+            _running[id] = cts;
+        }
+        finally
+        {
+            _takeGate.Release();
         }
         JobChanged?.Invoke(id);
-
-        // Shutting the console down does not cancel a job: it stays "running" and start-up recovery accounts for it.
-        using var cts = new CancellationTokenSource();
-        _running[id] = cts;
         var ctx = new JobContext(id, job.Kind, job.Target, job.Arguments, this);
         FaultPoints.EnterJob(job.Kind);
         try
         {
+            // A cancel that came between the take and here is honoured before the job does anything.
+            cts.Token.ThrowIfCancellationRequested();
             await _kinds[job.Kind].RunAsync(ctx, cts.Token);
             FaultPoints.Hit("done");
             await FinishAsync(id, JobState.Succeeded, null, "Done");
