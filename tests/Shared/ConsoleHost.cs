@@ -48,12 +48,16 @@ public sealed class ConsoleHost : IAsyncDisposable
 
     /// <summary>
     /// Starts the console. With no <paramref name="libvirtUri"/> it runs the embedded demo, whose node file lives in
-    /// its own data folder; <paramref name="dataDir"/> reuses a folder (a second start of the same console).
+    /// its own data folder, on a copy of the demo estate (<see cref="SeededDemo"/>) unless the folder exists;
+    /// <paramref name="dataDir"/> reuses a folder (a second start of the same console).
     /// </summary>
     public static async Task<ConsoleHost> StartAsync(string? libvirtUri = null, bool? demo = null, string? dataDir = null,
         params string[] extraArgs)
     {
         dataDir ??= NewDataDir();
+        // A first start on the embedded demo: the estate it would make is copied in, made once for the process.
+        if (libvirtUri is null && demo is not false && !Directory.Exists(dataDir))
+            await SeededDemo.CopyToAsync(dataDir);
         var args = new List<string>
         {
             $"--DataDir={dataDir}",

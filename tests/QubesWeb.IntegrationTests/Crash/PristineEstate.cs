@@ -43,30 +43,6 @@ public static class PristineEstate
         return dir;
     }
 
-    /// <summary>
-    /// The estate in <paramref name="pristine"/> copied to <paramref name="dataDir"/> (which must not exist), modes
-    /// kept, and the inventory's volume and revision paths moved to it: the inventory names its files by full path.
-    /// </summary>
-    public static async Task CopyAsync(string pristine, string dataDir)
-    {
-        CopyFolder(pristine, dataDir);
-        var options = new DbContextOptionsBuilder<InventoryDbContext>()
-            .UseSqlite(new SqliteConnectionStringBuilder { DataSource = Path.Combine(dataDir, Database), Pooling = false }.ToString()).Options;
-        await using var db = new InventoryDbContext(options);
-        await db.Volumes.Where(v => v.Path != null).ExecuteUpdateAsync(s => s.SetProperty(v => v.Path, v => v.Path!.Replace(pristine, dataDir)));
-        await db.Revisions.ExecuteUpdateAsync(s => s.SetProperty(r => r.Path, r => r.Path.Replace(pristine, dataDir)));
-    }
-
-    private static void CopyFolder(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        File.SetUnixFileMode(to, File.GetUnixFileMode(from));
-        foreach (var f in Directory.EnumerateFiles(from))
-        {
-            var target = Path.Combine(to, Path.GetFileName(f));
-            File.Copy(f, target);
-            File.SetUnixFileMode(target, File.GetUnixFileMode(f));
-        }
-        foreach (var d in Directory.EnumerateDirectories(from)) CopyFolder(d, Path.Combine(to, Path.GetFileName(d)));
-    }
+    /// <summary>The estate in <paramref name="pristine"/> copied to <paramref name="dataDir"/>, as every test's demo is (<see cref="SeededDemo.CopyAsync"/>).</summary>
+    public static Task CopyAsync(string pristine, string dataDir) => SeededDemo.CopyAsync(pristine, dataDir);
 }
