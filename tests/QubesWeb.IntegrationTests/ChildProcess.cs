@@ -24,8 +24,14 @@ public sealed class ChildProcess : IDisposable
     /// This test assembly run as a program (see Program.cs) with <paramref name="args"/>, no shell, from
     /// <paramref name="workingDir"/>.
     /// </summary>
-    public static ProcessStartInfo TestProgram(string workingDir, params string[] args) =>
-        Dotnet(workingDir, [typeof(ChildProcess).Assembly.Location, .. args]);
+    public static ProcessStartInfo TestProgram(string workingDir, params string[] args)
+    {
+        var psi = Dotnet(workingDir, [typeof(ChildProcess).Assembly.Location, .. args]);
+        // A child lives seconds, mostly compiling the console's code: the instrumentation profile-guided tiering adds
+        // to every method it compiles first is never paid back in a process that short (about a tenth of its CPU).
+        psi.Environment["DOTNET_TieredPGO"] = "0";
+        return psi;
+    }
 
     private static ProcessStartInfo Dotnet(string workingDir, params string[] args)
     {

@@ -64,13 +64,13 @@ public static class SeededDemo
     private static void CopyFolder(string from, string to, bool top)
     {
         Directory.CreateDirectory(to);
-        File.SetUnixFileMode(to, File.GetUnixFileMode(from));
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(to, File.GetUnixFileMode(from));
         foreach (var f in Directory.EnumerateFiles(from))
         {
             if (top && NotCopied.Contains(Path.GetFileName(f))) continue;
             var target = Path.Combine(to, Path.GetFileName(f));
             File.Copy(f, target);
-            File.SetUnixFileMode(target, File.GetUnixFileMode(f));
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(target, File.GetUnixFileMode(f));
         }
         foreach (var d in Directory.EnumerateDirectories(from))
         {
