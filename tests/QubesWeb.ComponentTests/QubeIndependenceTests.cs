@@ -11,6 +11,7 @@ using QubesWeb.Services.Jobs;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
 using QubeDetailPage = QubesWeb.Components.Pages.Qubes.QubeDetail;
+using DashboardPage = QubesWeb.Components.Pages.Dashboard.Dashboard;
 
 namespace QubesWeb.ComponentTests;
 
@@ -111,6 +112,34 @@ public sealed class QubeIndependenceTests : ConsoleTestContext
         // Not left copying 16 GiB while the test's folder goes.
         await Services.GetRequiredService<DetachCommands>().PauseAsync("slow-copy");
         cut.WaitForAssertion(() => Assert.Equal("paused", StateOf(cut)), Wait);
+    }
+
+    [Fact]
+    public async Task The_dashboard_shows_what_a_copy_still_copying_will_take_of_the_pool_and_drops_it_once_independent()
+    {
+        await AddTemplateOnSparseDataAsync("slow", 1 * GiB);
+        // Held back by the qube's lock until paused: it cannot finish first.
+        using (await Services.GetRequiredService<RootLocks>().LockAsync("slow-copy", CancellationToken.None))
+        {
+            var clone = await Jobs.EnqueueAsync(JobKind.Clone, "slow-copy", new CloneRequest(QubeClass.StandaloneVM, "slow", "red"), CancellationToken.None);
+            Assert.Equal(JobState.Succeeded, (await Jobs.WaitAsync(clone.Id, CancellationToken.None)).State);
+            await Services.GetRequiredService<DetachCommands>().PauseAsync("slow-copy");
+        }
+        var stillToTake = (await Services.GetRequiredService<RootDetach>().PendingCopiesAsync()).Single().StillToTakeBytes;
+        Assert.True(stillToTake > GiB / 2, $"a 1 GiB copy still to make takes {stillToTake} bytes");
+
+        var cut = Render<DashboardPage>();
+
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("#pool-pending")), Wait);
+        Assert.Equal(stillToTake.ToString(CultureInfo.InvariantCulture), cut.Find("#pool-pending").GetAttribute("data-bytes"));
+        var copy = Assert.Single(cut.FindAll(".pool-pending-copy"));
+        Assert.Equal("slow-copy", copy.GetAttribute("data-qube"));
+        Assert.EndsWith("from slow revision 1", copy.TextContent.Trim());
+        Assert.Contains("free of", cut.Find("#pool-free").TextContent);
+
+        // Made independent (the store says so): the dashboard follows the change and the line goes.
+        await Services.GetRequiredService<RootDetach>().DetachAsync("slow-copy");
+        cut.WaitForAssertion(() => Assert.Empty(cut.FindAll("#pool-pending")), TimeSpan.FromSeconds(60));
     }
 
     [Fact]

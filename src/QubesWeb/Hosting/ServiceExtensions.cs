@@ -56,6 +56,7 @@ public static class ServiceExtensions
         services.AddSingleton<RootCompaction>();
         services.AddSingleton<RootDetach>();
         services.AddSingleton<DetachCommands>();
+        services.AddSingleton<PoolQueries>();
         services.AddSingleton<RootRecovery>();
         services.AddSingleton<IJobKind, CommitRootJob>();
         services.AddSingleton<IJobKind, RevertRootJob>();

@@ -11,6 +11,9 @@ namespace QubesWeb.Services.Storage;
 /// <param name="Paused">The user paused the detach; it waits for a resume.</param>
 public sealed record RootDependency(string Qube, string Source, int SourceRevision, int BottomRevision, bool Paused);
 
+/// <summary>An instant copy not yet independent, and the pool space its copy will still take.</summary>
+public sealed record PendingCopy(string Qube, string Source, int SourceRevision, long StillToTakeBytes);
+
 /// <summary>
 /// Makes an instant copy (a standalone or clone whose root was made as an overlay on its source's revision)
 /// independent: the bottom layer of its root, the one written on the source's revision, is replaced by the same data
@@ -79,28 +82,39 @@ public sealed class RootDetach(IDbContextFactory<InventoryDbContext> contexts, R
     /// (qemu-img measure of its chain) less what the layer holds now. A new copy is planned against free space less this,
     /// so two copies made in a row cannot both count on the same free space.
     /// </summary>
-    public async Task<long> ReservedBytesAsync(CancellationToken ct = default)
+    public async Task<long> ReservedBytesAsync(CancellationToken ct = default) => (await PendingCopiesAsync(ct)).Sum(c => c.StillToTakeBytes);
+
+    /// <summary>The instant copies not yet independent, each with the pool space its copy will still take, by name.</summary>
+    public async Task<IReadOnlyList<PendingCopy>> PendingCopiesAsync(CancellationToken ct = default)
     {
-        List<string> bottoms;
+        List<(string Qube, string Source, int Revision, string Bottom)> copies;
         await using (var db = await contexts.CreateDbContextAsync(ct))
         {
-            var roots = await db.Volumes.AsNoTracking().Include(v => v.Revisions).Where(v => v.DetachSourceVolumeId != null).ToListAsync(ct);
-            bottoms = roots.Select(Bottom).OfType<RootRevision>().Select(r => r.Path).ToList();
+            var roots = await db.Volumes.AsNoTracking().Include(v => v.Revisions).Where(v => v.DetachSourceVolumeId != null)
+                .Select(v => new
+                {
+                    Root = v,
+                    Qube = db.Qubes.Where(q => q.Id == v.QubeId).Select(q => q.Name).FirstOrDefault(),
+                    Source = db.Volumes.Where(s => s.Id == v.DetachSourceVolumeId).Select(s => db.Qubes.Where(q => q.Id == s.QubeId).Select(q => q.Name).FirstOrDefault()).FirstOrDefault(),
+                }).ToListAsync(ct);
+            copies = roots.Where(r => r.Qube is not null && Bottom(r.Root) is not null)
+                .Select(r => (r.Qube!, r.Source ?? "(removed)", r.Root.DetachSourceRevision ?? 0, Bottom(r.Root)!.Path)).OrderBy(c => c.Item1, StringComparer.Ordinal).ToList();
         }
-        long reserved = 0;
-        foreach (var path in bottoms.Where(File.Exists))
+        var pending = new List<PendingCopy>();
+        foreach (var (qube, source, revision, bottom) in copies.Where(c => File.Exists(c.Bottom)))
         {
             try
             {
-                await ImageChain.EnsureSafeAsync(path, Pool, ct);
-                reserved += Math.Max(0, await QemuImg.MeasureAsync(path, ct) - (await QemuImg.InfoAsync(path, ct)).ActualSizeBytes);
+                await ImageChain.EnsureSafeAsync(bottom, Pool, ct);
+                var still = Math.Max(0, await QemuImg.MeasureAsync(bottom, ct) - (await QemuImg.InfoAsync(bottom, ct)).ActualSizeBytes);
+                pending.Add(new PendingCopy(qube, source, revision, still));
             }
             catch (Exception e) when (e is ProcessFailedException or UnsafeImageException or IOException)
             {
                 // Swapped or refused meanwhile: it reserves nothing the plan could count on.
             }
         }
-        return reserved;
+        return pending;
     }
 
     private static RootRevision? Bottom(Volume root) =>
