@@ -19,7 +19,8 @@ export function open(host, path, force, page) {
   term.open(host);
   fit.fit();
 
-  const url = new URL(path + (force ? "?force=1" : ""), window.location.href);
+  // Relative to the console's base (<base href="/">), not to this page's own address.
+  const url = new URL(path + (force ? "?force=1" : ""), document.baseURI);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(url);
   socket.binaryType = "arraybuffer";

@@ -3,8 +3,6 @@
 using System.Net;
 using System.Net.WebSockets;
 using System.Text.RegularExpressions;
-using System.Xml.Linq;
-using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Libvirt;
 using QubesWeb.Services.Consoles;
@@ -76,21 +74,5 @@ public sealed class RealConsoleSocketTests(RealLibvirtd daemon, TestGuest guest)
             await host.StopAsync();
             RealLibvirtd.Remove(name);
         }
-    }
-}
-
-/// <summary>The lane's small guest as a qube the console knows: its domain first, then its inventory row with the same UUID.</summary>
-public static class RealGuestQube
-{
-    /// <summary>The guest's domain, defined (not started) before the inventory has the qube, so no reconciliation defines another.</summary>
-    public static Domain Define(Connect connect, TestGuest guest, string name) => connect.DefineDomainXml(guest.DomainXml(name));
-
-    /// <summary>The qube's inventory row, with the domain's UUID, class, label and size: reconciliation leaves the domain be.</summary>
-    public static async Task AddToInventoryAsync(ConsoleHost host, string name, Domain domain)
-    {
-        var xml = XDocument.Parse(domain.GetXmlDesc()).Root!;
-        var uuid = Guid.Parse(xml.Element("uuid")!.Value);
-        await host.Get<Inventory>().CreateAsync(new NewQube(name, QubeClass.StandaloneVM, "orange", MemoryMiB: 256, VCpus: 1, Uuid: uuid));
-        host.Get<EstateMonitor>().InventoryChanged();
     }
 }
