@@ -12,6 +12,9 @@ public sealed class SerialConsoleClient : IDisposable
     private readonly StringBuilder _text = new();
     private Task? _reading;
 
+    /// <summary>The id of the session the socket was opened with (null when it sent none of its own making).</summary>
+    public string? SessionId { get; private set; }
+
     /// <summary>The HTTP status of the handshake: 101 when the upgrade was accepted.</summary>
     public HttpStatusCode Status => _socket.HttpStatusCode;
 
@@ -38,6 +41,7 @@ public sealed class SerialConsoleClient : IDisposable
         if (signedIn)
         {
             var (name, value) = host.NewSessionCookie();
+            client.SessionId = value;
             cookie ??= $"{name}={value}";
         }
         if (cookie is not null) ws.Options.SetRequestHeader("Cookie", cookie);

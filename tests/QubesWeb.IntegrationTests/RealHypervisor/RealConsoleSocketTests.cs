@@ -3,6 +3,7 @@
 using System.Net;
 using System.Net.WebSockets;
 using System.Text.RegularExpressions;
+using QubesWeb.Hosting.SignIn;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Libvirt;
 using QubesWeb.Services.Consoles;
@@ -63,11 +64,35 @@ public sealed class RealConsoleSocketTests(RealLibvirtd daemon, TestGuest guest)
             await third.SendAsync("echo forced-$((40+2))\r");
             await Eventually.UntilAsync(() => third.Text.Contains("forced-42"), "the shell to answer the new viewer", TimeSpan.FromSeconds(60), () => third.Text);
 
+            // Signing out cuts the socket, as it cuts the session's pages, and lets go of the console: the next viewer
+            // gets it without taking over.
+            host.Get<SessionStore>().End(third.SessionId!);
+            await Assert.ThrowsAnyAsync<WebSocketException>(third.ClosedAsync);
+            // (The cut socket's relay lets go a moment after the cut: a viewer that comes in between is told it is busy.)
+            SerialConsoleClient? fourth = null;
+            await Eventually.UntilAsync(async () =>
+            {
+                fourth?.Dispose();
+                fourth = await SerialConsoleClient.ConnectAsync(host, name);
+                _ = fourth.StartReading();
+                try
+                {
+                    await fourth.SendAsync("echo again-$((40+2))\r");
+                }
+                catch (Exception e) when (e is WebSocketException or InvalidOperationException)
+                {
+                    return false; // closed as busy already
+                }
+                await Eventually.WithinAsync(() => fourth.Text.Contains("again-42") || fourth.CloseStatus is not null, TimeSpan.FromSeconds(30));
+                return fourth.Text.Contains("again-42");
+            }, "a viewer without force to get the console once the cut one let go of it", TimeSpan.FromSeconds(60), () => $"{fourth?.Text} (closed: {fourth?.CloseStatus} {fourth?.CloseReason})");
+
             // The guest stops: the socket ends, saying so.
             domain.Destroy();
-            await third.ClosedAsync();
-            Assert.Equal((WebSocketCloseStatus)ConsoleClose.Ended, third.CloseStatus);
-            Assert.Equal($"{name} stopped: its console ended.", third.CloseReason);
+            await fourth!.ClosedAsync();
+            Assert.Equal((WebSocketCloseStatus)ConsoleClose.Ended, fourth.CloseStatus);
+            Assert.Equal($"{name} stopped: its console ended.", fourth.CloseReason);
+            fourth.Dispose();
         }
         finally
         {
