@@ -95,6 +95,21 @@ public sealed class QubeConsoleTests : ConsoleTestContext
     }
 
     [Fact]
+    public void Going_to_another_qubes_console_closes_the_first_ones_terminal_and_opens_the_others()
+    {
+        // Both run in the seeded estate.
+        var cut = RenderPage("work");
+        cut.WaitForAssertion(() => Assert.Single(Opens()), Wait);
+
+        cut.Render(p => p.Add(x => x.Name, "sys-net"));
+
+        cut.WaitForAssertion(() => Assert.Equal("red", cut.Find("#console-frame").GetAttribute("data-label")), Wait);
+        cut.WaitForAssertion(() => Assert.Equal([("qubes/work/console/serial", false), ("qubes/sys-net/console/serial", false)], Opens()), Wait);
+        // The first terminal was disposed (bUnit lists invocations by name, not in order; the page disposes before it opens).
+        Assert.Single(JSInterop.Invocations, i => i.Identifier == "dispose");
+    }
+
+    [Fact]
     public async Task A_halted_qube_says_so_and_offers_start_after_which_the_terminal_opens()
     {
         var cut = RenderPage("vault");

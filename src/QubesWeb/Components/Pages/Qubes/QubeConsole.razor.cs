@@ -61,7 +61,15 @@ public partial class QubeConsole : LivePage, IAsyncDisposable
 
     protected override async Task OnParametersSetAsync()
     {
-        if (_qube is not null && _qube.Name != Name) await LoadAsync();
+        if (_qube is null || _qube.Name == Name) return;
+        // Another qube's console in the same page: the open terminal is the old qube's, and must never be shown
+        // framed as the new one's. It goes before the new one is read.
+        await CloseConsoleAsync();
+        _state = RunState.Unknown;
+        _connectOnRender = true;
+        _connection = Connection.Connecting;
+        _pasteText = null;
+        await LoadAsync();
     }
 
     protected override async Task LoadAsync()
