@@ -82,8 +82,8 @@ public static class QubesWebHost
         app.UseStaticFiles();
         app.UseMiddleware<SignInMiddleware>();
         app.UseAntiforgery();
-        // Blazor would add a second CSP header (frame-ancestors 'self'); the console's own one already says 'none'.
         app.MapConsoles();
+        // Blazor would add a second CSP header (frame-ancestors 'self'); the console's own one already says 'none'.
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode(o => o.ContentSecurityFrameAncestorsPolicy = null);
         return app;
     }

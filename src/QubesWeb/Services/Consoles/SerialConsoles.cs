@@ -96,20 +96,19 @@ public sealed class SerialConsoles(IHypervisor hypervisor, EstateMonitor estate,
         var relay = new Relay();
         var mine = _relays.GetOrAdd(name, _ => new());
         // Marked before the take-over, so the viewer it ends is told why rather than "ended".
-        if (force) foreach (var other in mine.Keys) other.TakenOver = true;
+        var others = force ? mine.Keys.ToList() : [];
+        foreach (var other in others) other.TakenOver = true;
         StreamPipe pipe;
         try
         {
             pipe = await Task.Run(() => libvirt.OpenConsole(name, force), ct);
         }
-        catch (ConsoleBusyException)
+        catch (Exception e) when (e is RefusalException or OperationCanceledException)
         {
-            await CloseAsync(socket, ConsoleClose.Busy, ConsoleClose.BusyReason);
-            return;
-        }
-        catch (RefusalException e)
-        {
-            await CloseAsync(socket, ConsoleClose.Unavailable, e.Message);
+            // Nothing was taken over: the others end, if they do, for their own reasons.
+            foreach (var other in others) other.TakenOver = false;
+            if (e is ConsoleBusyException) await CloseAsync(socket, ConsoleClose.Busy, ConsoleClose.BusyReason);
+            else if (e is RefusalException) await CloseAsync(socket, ConsoleClose.Unavailable, e.Message);
             return;
         }
 
