@@ -100,3 +100,32 @@ public sealed class SerialConsoleTests(BrowserFixture browser, RealLibvirtd daem
         }
     }
 }
+
+/// <summary>The console page on the demo, whose test driver runs no guest: a plain sentence, no terminal, no socket.</summary>
+public sealed class SerialConsoleDemoTests(BrowserFixture browser) : IClassFixture<BrowserFixture>
+{
+    [Fact]
+    public async Task In_the_demo_the_console_page_says_there_is_no_console_and_dom0s_carries_no_qube_colour()
+    {
+        await using var tab = await browser.OpenConsoleAsync();
+        var (_, page) = tab;
+        var sockets = 0;
+        page.WebSocket += (_, ws) => { if (ws.Url.Contains("/console/serial", StringComparison.Ordinal)) sockets++; };
+
+        // From the running qube's page, by its Console button.
+        await ConsolePage.OpenAsync(page, "/qubes/work");
+        await page.Locator("#qube-console").ClickAsync();
+        await Expect(page).ToHaveURLAsync(new Regex("/qubes/work/console$"));
+        await Expect(page.Locator("#console-demo")).ToHaveTextAsync("The demo runs no guest (libvirt's test driver), so work has no console to open.");
+        await Expect(page.Locator("#console-frame")).ToHaveAttributeAsync("data-label", "blue");
+        await Expect(page.Locator("#console-frame")).ToHaveCSSAsync("border-top-color", "rgb(52, 101, 164)");
+        await Expect(page).ToHaveTitleAsync("[work] serial console · QubesWeb");
+        Assert.Equal(0, await page.Locator("#console-terminal").CountAsync());
+        await Screenshots.SaveAsync(page, "console-demo");
+
+        await ConsolePage.OpenAsync(page, "/qubes/dom0/console");
+        await Expect(page.Locator("#console-dom0")).ToBeVisibleAsync();
+        Assert.Equal(0, await page.Locator("#console-frame").CountAsync());
+        Assert.Equal(0, sockets);
+    }
+}
