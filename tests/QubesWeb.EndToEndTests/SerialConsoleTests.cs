@@ -26,6 +26,9 @@ public sealed class SerialConsoleTests(BrowserFixture browser, RealLibvirtd daem
         await using var host = await ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false);
         using var connect = Connect.Open(RealLibvirtd.Uri);
         var page = await browser.NewPageAsync(host);
+        // The CSP stays strict (script-src 'self', connect-src 'self'): xterm.js and the socket must work under it.
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") lock (errors) errors.Add(m.Text); };
         try
         {
             using var domain = RealGuestQube.Define(connect, guest, name);
@@ -85,6 +88,8 @@ public sealed class SerialConsoleTests(BrowserFixture browser, RealLibvirtd daem
             await second.Keyboard.PressAsync("Enter");
             await Expect(Line(second, "taken-42")).Not.ToHaveCountAsync(0, new() { Timeout = 60_000 });
             await Screenshots.SaveAsync(page, "console-serial-taken-over");
+
+            lock (errors) Assert.True(errors.Count == 0, "Errors in the page's console: " + string.Join("\n", errors));
 
             // The guest stops: the page says it is halted and offers Start again.
             domain.Destroy();
