@@ -74,12 +74,15 @@ public static class QubesWebHost
 
         var app = builder.Build();
         app.UseHostFiltering();
+        // Before the security middleware, which refuses a WebSocket from a foreign Origin (it must know one when it sees it).
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
         app.UseQubesWebSecurity();
         if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/error", createScopeForErrors: true);
         // Static files reveal nothing (the app's own css, scripts and icons); everything after this needs a session.
         app.UseStaticFiles();
         app.UseMiddleware<SignInMiddleware>();
         app.UseAntiforgery();
+        app.MapConsoles();
         // Blazor would add a second CSP header (frame-ancestors 'self'); the console's own one already says 'none'.
         app.MapRazorComponents<App>().AddInteractiveServerRenderMode(o => o.ContentSecurityFrameAncestorsPolicy = null);
         return app;

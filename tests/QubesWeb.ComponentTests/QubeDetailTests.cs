@@ -79,6 +79,22 @@ public sealed class QubeDetailTests : ConsoleTestContext
     }
 
     [Fact]
+    public void The_console_button_leads_to_the_qubes_console_page_and_is_enabled_only_while_it_runs()
+    {
+        var cut = RenderPage("vault");
+        var console = cut.Find("#qube-console");
+        Assert.True(console.HasAttribute("disabled"));
+        Assert.Null(console.GetAttribute("href"));
+
+        Hypervisor.SetState("vault", RunState.Running, DomainChangeKind.Started);
+        cut.WaitForAssertion(() =>
+        {
+            Assert.False(cut.Find("#qube-console").HasAttribute("disabled"));
+            Assert.Equal("/qubes/vault/console", cut.Find("#qube-console").GetAttribute("href"));
+        }, Wait);
+    }
+
+    [Fact]
     public async Task The_qubes_jobs_are_listed_each_linking_to_its_task_page()
     {
         var cut = RenderPage("vault");

@@ -2,7 +2,7 @@ namespace QubesWeb.Hosting;
 
 /// <summary>
 /// Browser-facing defences of a privileged loopback console: a foreign Origin may not open a Blazor circuit
-/// (cross-site WebSocket hijacking), and every response forbids framing, sniffing, referrers and foreign content.
+/// nor any other WebSocket (cross-site WebSocket hijacking), and every response forbids framing, sniffing, referrers and foreign content.
 /// </summary>
 public static class SecurityMiddleware
 {
@@ -21,7 +21,9 @@ public static class SecurityMiddleware
         headers["Cross-Origin-Resource-Policy"] = "same-origin";
 
         // blazor.web.js first GETs /_blazor/initializers, a same-origin GET without Origin (a public module list): let only it pass.
-        if (context.Request.Path.StartsWithSegments("/_blazor") && !(HttpMethods.IsGet(context.Request.Method) && context.Request.Path == "/_blazor/initializers") && !OriginMatches(context.Request))
+        var guarded = context.WebSockets.IsWebSocketRequest
+            || (context.Request.Path.StartsWithSegments("/_blazor") && !(HttpMethods.IsGet(context.Request.Method) && context.Request.Path == "/_blazor/initializers"));
+        if (guarded && !OriginMatches(context.Request))
         {
             context.Response.StatusCode = StatusCodes.Status403Forbidden;
             await context.Response.WriteAsync("Cross-origin requests to the console are refused.");

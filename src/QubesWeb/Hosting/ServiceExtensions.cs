@@ -71,6 +71,7 @@ public static class ServiceExtensions
         // The pages' only way in: commands that change things, queries that read them.
         services.AddSingleton<QubeCommands>();
         services.AddSingleton<QubeQueries>();
+        services.AddSingleton<Services.Consoles.SerialConsoles>();
         services.AddSingleton<Services.Templates.TemplateCommands>();
         services.AddSingleton<Services.Templates.TemplateQueries>();
         services.AddSingleton<TaskQueries>();

@@ -54,8 +54,9 @@ public sealed class SignInMiddleware(RequestDelegate next, SignInSecret secret, 
         }
 
         context.Items[typeof(Session)] = session;
-        // A circuit's WebSocket (or long poll) lives as long as this request: ending the session cuts it.
-        using (request.Path.StartsWithSegments("/_blazor") ? session.Hold(context.Abort) : null)
+        // A circuit's WebSocket (or long poll), or a qube's console socket, lives as long as this request: ending the
+        // session cuts it.
+        using (request.Path.StartsWithSegments("/_blazor") || context.WebSockets.IsWebSocketRequest ? session.Hold(context.Abort) : null)
             await next(context);
     }
 
@@ -140,7 +141,7 @@ public sealed class SignInMiddleware(RequestDelegate next, SignInSecret secret, 
     private Task RefuseAsync(HttpContext context)
     {
         var request = context.Request;
-        var isPage = (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
+        var isPage = (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method)) && !context.WebSockets.IsWebSocketRequest
             && !request.Path.StartsWithSegments("/_blazor") && !Path.HasExtension(request.Path.Value);
         return isPage
             ? ShowSignInAsync(context, ReturnPath(request.Path.Value + request.QueryString.Value), null, StatusCodes.Status401Unauthorized)

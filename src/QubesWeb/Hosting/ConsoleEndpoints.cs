@@ -1,0 +1,58 @@
+using QubesWeb.Services.Consoles;
+
+namespace QubesWeb.Hosting;
+
+/// <summary>
+/// The serial console's WebSocket, <c>/qubes/NAME/console/serial</c> (<c>?force=1</c> takes the console over). It sits
+/// behind the sign-in door like every page (no session: 401) and the security middleware's Origin rule for every
+/// WebSocket (foreign or missing Origin: 403); here a request that is not a WebSocket, or names no qube with a console,
+/// is refused before the upgrade. Everything after the upgrade (busy, halted, ended) is said in the close frame, the
+/// only thing a page's script can read of it.
+/// </summary>
+public static class ConsoleEndpoints
+{
+    public const string SerialPattern = "/qubes/{name}/console/serial";
+
+    public static IEndpointRouteBuilder MapConsoles(this IEndpointRouteBuilder app)
+    {
+        app.Map(SerialPattern, SerialAsync);
+        return app;
+    }
+
+    private static async Task SerialAsync(HttpContext context, string name, SerialConsoles consoles)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await PlainAsync(context, StatusCodes.Status400BadRequest, "This address is a WebSocket: open the console's page, /qubes/NAME/console.");
+            return;
+        }
+        // Checked again here, not only in the security middleware: this socket types into a qube.
+        if (!SecurityMiddleware.OriginMatches(context.Request))
+        {
+            await PlainAsync(context, StatusCodes.Status403Forbidden, "Cross-origin requests to the console are refused.");
+            return;
+        }
+        switch (await consoles.CheckTargetAsync(name, context.RequestAborted))
+        {
+            case ConsoleTargetProblem.InvalidName:
+                await PlainAsync(context, StatusCodes.Status400BadRequest, "That is not a qube's name.");
+                return;
+            case ConsoleTargetProblem.NoSuchQube:
+                await PlainAsync(context, StatusCodes.Status404NotFound, "There is no such qube.");
+                return;
+            case ConsoleTargetProblem.AdminVm:
+                await PlainAsync(context, StatusCodes.Status404NotFound, "dom0 has no serial console here.");
+                return;
+        }
+        var force = context.Request.Query["force"] == "1";
+        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        await consoles.RelayAsync(socket, name, force, context.RequestAborted);
+    }
+
+    private static Task PlainAsync(HttpContext context, int status, string text)
+    {
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "text/plain; charset=utf-8";
+        return context.Response.WriteAsync(text);
+    }
+}
