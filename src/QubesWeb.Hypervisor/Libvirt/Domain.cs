@@ -107,7 +107,55 @@ public sealed unsafe class Domain : IDisposable
     public void OpenConsole(string? device, LibvirtStream stream, DomainConsoleFlags flags = 0) =>
         LibvirtException.Check(Native.virDomainOpenConsole(_handle, device, stream.Handle, (uint)flags));
 
+    /// virDomainBlockPull: copies into the active layer of <paramref name="disk"/> (its target, e.g. "xvda", or its
+    /// path) the data it reads from its backing chain, in the background while the guest runs, and then drops the
+    /// backing file. <paramref name="bandwidthMiBs"/> limits it (0: no limit). Follow it with
+    /// <see cref="GetBlockJobInfo"/>; a domain that is not running has no block jobs (OperationInvalid).
+    public void BlockPull(string disk, ulong bandwidthMiBs = 0) =>
+        LibvirtException.Check(Native.virDomainBlockPull(_handle, disk, new CULong((nuint)bandwidthMiBs), 0));
+
+    /// virDomainGetBlockJobInfo: the block job running on <paramref name="disk"/>, or null when there is none (the
+    /// job ended, or never ran). A pull is done when its cursor reaches its end and the call then returns null.
+    public BlockJobInfo? GetBlockJobInfo(string disk)
+    {
+        Native.VirDomainBlockJobInfo info;
+        var found = LibvirtException.Check(Native.virDomainGetBlockJobInfo(_handle, disk, &info, 0));
+        return found == 0 ? null : new BlockJobInfo((BlockJobType)info.Type, info.Bandwidth.Value, info.Cur, info.End);
+    }
+
+    /// virDomainBlockJobAbort: stops the block job on <paramref name="disk"/>. A pull stopped half-way leaves the
+    /// layer consistent: what it copied is data it already read through its backing file.
+    public void BlockJobAbort(string disk, BlockJobAbortFlags flags = 0) =>
+        LibvirtException.Check(Native.virDomainBlockJobAbort(_handle, disk, (uint)flags));
+
     public void Dispose() => _handle.Dispose();
+}
+
+/// virDomainBlockJobType
+public enum BlockJobType
+{
+    Unknown = 0,
+    Pull = 1,
+    Copy = 2,
+    Commit = 3,
+    ActiveCommit = 4,
+    Backup = 5,
+}
+
+/// virDomainBlockJobAbortFlags
+[Flags]
+public enum BlockJobAbortFlags : uint
+{
+    /// VIR_DOMAIN_BLOCK_JOB_ABORT_ASYNC: return at once; the job's end comes as an event.
+    Async = 1 << 0,
+    /// VIR_DOMAIN_BLOCK_JOB_ABORT_PIVOT: for a copy, switch the disk to the copy.
+    Pivot = 1 << 1,
+}
+
+/// virDomainBlockJobInfo: <see cref="Bandwidth"/> in MiB/s; <see cref="Cursor"/> of <see cref="End"/> done (bytes for a pull).
+public readonly record struct BlockJobInfo(BlockJobType Type, ulong Bandwidth, ulong Cursor, ulong End)
+{
+    public double Percent => End == 0 ? 0 : 100.0 * Cursor / End;
 }
 
 /// virDomainConsoleFlags
@@ -298,6 +346,25 @@ internal static unsafe partial class Native
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int virDomainSetMetadata(DomainHandle domain, int type, string? metadata, string? key,
         string? uri, uint flags);
+
+    /// struct _virDomainBlockJobInfo
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct VirDomainBlockJobInfo
+    {
+        public int Type;
+        public CULong Bandwidth;
+        public ulong Cur;
+        public ulong End;
+    }
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int virDomainBlockPull(DomainHandle domain, string disk, CULong bandwidth, uint flags);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int virDomainGetBlockJobInfo(DomainHandle domain, string disk, VirDomainBlockJobInfo* info, uint flags);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int virDomainBlockJobAbort(DomainHandle domain, string disk, uint flags);
 
     [LibraryImport(Library)]
     internal static partial nint virDomainScreenshot(DomainHandle domain, StreamHandle stream, uint screen, uint flags);

@@ -115,9 +115,10 @@ public sealed class TestGuest : IAsyncLifetime
     /// The console's own domain XML for a qube (<see cref="DomainXml.Build"/>: ACPI, the agent's channel), for software
     /// emulation (the lane's machines may have no usable KVM), booting this guest's kernel directly instead of a disk.
     /// </summary>
-    public string DomainXml(string name)
+    /// <param name="disks">Disks the guest gets beside its kernel and initramfs (it boots from neither).</param>
+    public string DomainXml(string name, IReadOnlyList<DiskSpec>? disks = null)
     {
-        var spec = new DomainSpec(name, Guid.NewGuid(), 256, 1, new QubeMetadata("StandaloneVM", "orange", null), []);
+        var spec = new DomainSpec(name, Guid.NewGuid(), 256, 1, new QubeMetadata("StandaloneVM", "orange", null), disks ?? []);
         var domain = XDocument.Parse(Hypervisor.Domains.DomainXml.Build(spec, "qemu")).Root!;
         domain.Element("os")!.Add(
             new XElement("kernel", Kernel),
