@@ -56,6 +56,10 @@ public static class DomainXml
             devices.Add(new XElement("serial", new XAttribute("type", "pty"), new XElement("target", new XAttribute("port", 0))));
             devices.Add(new XElement("console", new XAttribute("type", "pty"),
                 new XElement("target", new XAttribute("type", "serial"), new XAttribute("port", 0))));
+            // The screen: a VNC display on a unix socket libvirt picks (no TCP port is opened on the host), which the
+            // console reaches through libvirt only (virDomainScreenshot), and a standard VGA card every guest drives.
+            devices.Add(new XElement("graphics", new XAttribute("type", "vnc"), new XElement("listen", new XAttribute("type", "socket"))));
+            devices.Add(new XElement("video", new XElement("model", new XAttribute("type", "vga"))));
         }
 
         var domain = new XElement("domain", new XAttribute("type", domainType),
@@ -110,6 +114,9 @@ public static class DomainXml
                 $"boot {disk.Element("boot")?.Attribute("order")?.Value}");
         // A domain defined before qubes had a serial console gets one at the next reconciliation.
         parts.Add($"serial {devices?.Elements("serial").Count(e => e.Attribute("type")?.Value == "pty")}");
+        // And a display, once qubes had screens.
+        foreach (var graphics in devices?.Elements("graphics") ?? [])
+            parts.Add($"graphics {graphics.Attribute("type")?.Value} {string.Join(",", graphics.Elements("listen").Select(l => l.Attribute("type")?.Value))}");
         foreach (var channel in devices?.Elements("channel") ?? [])
             parts.Add($"channel {channel.Attribute("type")?.Value} {channel.Element("target")?.Attribute("type")?.Value} {channel.Element("target")?.Attribute("name")?.Value}");
         return string.Join('\n', parts);

@@ -128,6 +128,38 @@ public sealed class LibvirtHypervisor : IHypervisor, IDisposable
     });
 
     /// <summary>
+    /// A picture of the screen of the running domain <paramref name="name"/>, in the format the driver chose (qemu:
+    /// PNG or PPM; the test driver: PNG), with its MIME type.
+    /// </summary>
+    public async Task<(string MimeType, byte[] Data)> ScreenshotAsync(string name, CancellationToken ct = default)
+    {
+        var (pipe, mime) = Use(conn =>
+        {
+            using var d = conn.LookupDomainByName(name);
+            var stream = LibvirtStream.New(conn, StreamFlags.NonBlock);
+            try
+            {
+                var type = d.Screenshot(stream);
+                return (new StreamPipe(stream), type);
+            }
+            catch
+            {
+                stream.Dispose();
+                throw;
+            }
+        });
+        using (pipe)
+        {
+            using var data = new MemoryStream();
+            var buffer = new byte[64 * 1024];
+            int n;
+            while ((n = await pipe.ReadAsync(buffer, ct)) > 0) data.Write(buffer, 0, n);
+            pipe.Finish();
+            return (mime, data.ToArray());
+        }
+    }
+
+    /// <summary>
     /// Opens the serial console of the running domain <paramref name="name"/> as a byte pipe, one viewer at a time
     /// as virsh does: another viewer's session makes it refused (<see cref="ConsoleBusyException"/>) unless
     /// <paramref name="force"/> takes the console from it, which ends its stream.

@@ -12,8 +12,16 @@ public sealed class RealBlockJobTests(RealLibvirtd daemon, TestGuest guest) : IC
     private const long MiB = 1L << 20;
     private const string Disk = "vdb";
 
-    // Readable by libvirt's qemu user, which the daemon makes the images' owner while the domain runs.
-    private readonly string _folder = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "qubesweb-blockjob-" + Guid.NewGuid().ToString("N"))).FullName;
+    // Passable by libvirt's qemu user, which the daemon makes the images' owner while the domain runs, whatever the
+    // umask (a console started in this process makes it owner-only).
+    private readonly string _folder = PassableFolder(Path.Combine(Path.GetTempPath(), "qubesweb-blockjob-" + Guid.NewGuid().ToString("N")));
+
+    private static string PassableFolder(string path)
+    {
+        Directory.CreateDirectory(path);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
+        return path;
+    }
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 

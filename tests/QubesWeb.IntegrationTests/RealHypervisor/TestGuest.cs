@@ -28,7 +28,13 @@ public sealed class TestGuest : IAsyncLifetime
         /bin/busybox --install -s /bin
         mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
         for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console; do insmod /lib/modules/$m.ko; done
-        """ + "\n" + SerialShell + RunAgent;
+        """ + "\n" + ScreenText + SerialShell + RunAgent;
+
+    /// <summary>What the guest writes on its VGA screen (tty0) before anything else, for the screen tests to find.</summary>
+    internal const string ScreenBanner = "test guest: this text is on the VGA screen";
+
+    /// <summary>The banner, several times over, on a cleared screen: a picture of it is plainly the guest's text.</summary>
+    internal const string ScreenText = "printf '\\033[2J\\033[H' > /dev/tty0; for i in 1 2 3 4 5 6 7 8; do echo '" + ScreenBanner + "' > /dev/tty0; done\n";
 
     /// <summary>
     /// A root shell on the serial console (ttyS0), started again when it exits, as a getty would. Its first line says
