@@ -47,6 +47,25 @@ public sealed class QubesPagesTests : ConsoleTestContext
     }
 
     [Fact]
+    public void The_dashboard_shows_a_small_screen_of_each_running_qube_framed_in_its_label_and_follows_a_stop()
+    {
+        var cut = Render<DashboardPage>();
+        string[] Framed() => cut.FindAll(".qw-screen-frame").Select(e => e.GetAttribute("data-qube")!).ToArray();
+
+        // sys-net and work run; dom0 runs too but shows no screen here.
+        cut.WaitForAssertion(() => Assert.Equal(["sys-net", "work"], Framed()), Wait);
+        var work = cut.Find(".qw-screen-frame[data-qube='work'] img.qw-screen");
+        Assert.Equal("qubes/work/screen", work.GetAttribute("data-src"));
+        Assert.Equal("The screen of work", work.GetAttribute("alt"));
+        Assert.Contains("border: 3px solid", cut.Find(".qw-screen-frame[data-qube='work']").GetAttribute("style"));
+        Assert.Equal(["./dashboard/screens.js"], JSInterop.Invocations["import"].Select(i => (string)i.Arguments[0]!).ToArray());
+
+        Hypervisor.SetState("work", RunState.Halted, DomainChangeKind.Stopped);
+
+        cut.WaitForAssertion(() => Assert.Equal(["sys-net"], Framed()), Wait);
+    }
+
+    [Fact]
     public void The_dashboard_follows_a_state_change_and_lists_unmanaged_domains()
     {
         var cut = Render<DashboardPage>();

@@ -13,10 +13,27 @@ public static class ConsoleEndpoints
 {
     public const string SerialPattern = "/qubes/{name}/console/serial";
 
+    /// <summary>A running qube's screen as a PNG picture, never cached (the dashboard asks again every few seconds).</summary>
+    public const string ScreenPattern = "/qubes/{name}/screen";
+
     public static IEndpointRouteBuilder MapConsoles(this IEndpointRouteBuilder app)
     {
         app.Map(SerialPattern, SerialAsync);
+        app.MapGet(ScreenPattern, ScreenAsync);
         return app;
+    }
+
+    private static async Task ScreenAsync(HttpContext context, string name, QubeScreens screens)
+    {
+        var (picture, problem) = await screens.TakeAsync(name, context.RequestAborted);
+        context.Response.Headers.CacheControl = "no-store";
+        if (picture is null)
+        {
+            await PlainAsync(context, StatusCodes.Status404NotFound, problem!);
+            return;
+        }
+        context.Response.ContentType = picture.MimeType;
+        await context.Response.Body.WriteAsync(picture.Data, context.RequestAborted);
     }
 
     private static async Task SerialAsync(HttpContext context, string name, SerialConsoles consoles)
