@@ -2,8 +2,6 @@
 // a real libvirtd runs: the lane's small guest has a shell on ttyS0. The test driver has no consoles (StreamTests).
 using System.Text;
 using System.Text.RegularExpressions;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Libvirt;
 
@@ -39,8 +37,7 @@ public sealed class RealConsoleTests(RealLibvirtd daemon, TestGuest guest) : ICl
         _ = daemon; // started by the fixture
         var name = "qwt-console-" + Guid.NewGuid().ToString("N")[..10];
         using var connect = Connect.Open(RealLibvirtd.Uri);
-        using var hypervisor = new LibvirtHypervisor(Options.Create(new HypervisorOptions { Uri = RealLibvirtd.Uri }), NullLogger<LibvirtHypervisor>.Instance);
-        hypervisor.Open();
+        using var hypervisor = RealLibvirtd.OpenHypervisor();
         try
         {
             // The console's own domain XML gives the qube its serial console (the test guest adds only its kernel).

@@ -1,7 +1,5 @@
 // The guest agent client through libvirt (virDomainQemuAgentCommand) against a real qemu-ga inside a real guest that
 // a real libvirtd runs: the transport the console uses for qubes on a host, which the test driver cannot exercise.
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using QubesWeb.Hypervisor.Agent;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Libvirt;
@@ -21,8 +19,7 @@ public sealed class RealGuestAgentTests(RealLibvirtd daemon, TestGuest guest) : 
         _ = daemon; // started by the fixture
         var name = "qwt-agent-" + Guid.NewGuid().ToString("N")[..10];
         using var connect = Connect.Open(RealLibvirtd.Uri);
-        using var hypervisor = new LibvirtHypervisor(Options.Create(new HypervisorOptions { Uri = RealLibvirtd.Uri }), NullLogger<LibvirtHypervisor>.Instance);
-        hypervisor.Open();
+        using var hypervisor = RealLibvirtd.OpenHypervisor();
         try
         {
             using var domain = connect.DefineDomainXml(guest.DomainXml(name));

@@ -76,6 +76,16 @@ public sealed class RealLibvirtd : IAsyncLifetime
         return await output;
     }
 
+    /// <summary>The console's hypervisor layer on the lane's daemon, opened, for tests that drive a domain through it.</summary>
+    public static Hypervisor.Domains.LibvirtHypervisor OpenHypervisor()
+    {
+        var hypervisor = new Hypervisor.Domains.LibvirtHypervisor(
+            Microsoft.Extensions.Options.Options.Create(new Hypervisor.Domains.HypervisorOptions { Uri = Uri }),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<Hypervisor.Domains.LibvirtHypervisor>.Instance);
+        hypervisor.Open();
+        return hypervisor;
+    }
+
     public static void Remove(string name)
     {
         using var c = Connect.Open(Uri);

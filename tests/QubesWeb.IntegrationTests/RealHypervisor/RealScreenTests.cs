@@ -2,8 +2,6 @@
 // socket (no TCP port on the host) and a VGA card, and virDomainScreenshot reads the picture through libvirt. The lane's
 // small guest clears it and writes its banner on it.
 using System.Text;
-using Microsoft.Extensions.Logging.Abstractions;
-using Microsoft.Extensions.Options;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Libvirt;
 
@@ -89,8 +87,7 @@ public sealed class RealScreenTests(RealLibvirtd daemon, TestGuest guest) : ICla
         _ = daemon; // started by the fixture
         var name = "qwt-screen-" + Guid.NewGuid().ToString("N")[..10];
         using var connect = Connect.Open(RealLibvirtd.Uri);
-        using var hypervisor = new LibvirtHypervisor(Options.Create(new HypervisorOptions { Uri = RealLibvirtd.Uri }), NullLogger<LibvirtHypervisor>.Instance);
-        hypervisor.Open();
+        using var hypervisor = RealLibvirtd.OpenHypervisor();
         try
         {
             using var domain = connect.DefineDomainXml(guest.DomainXml(name));

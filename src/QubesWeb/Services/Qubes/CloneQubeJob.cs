@@ -56,7 +56,7 @@ public sealed record ClonePlan(string? Source, int? SourceRevision, long SourceV
 /// private volume is fresh or copied. A failure or cancel removes everything the job made: no file, row or domain.
 /// </summary>
 public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, DomainDefinitions domains, RootRevisions roots,
-    RootDetach detaches, InstallMedia media, IOptions<EstateOptions> options) : IJobKind
+    PoolQueries pool, InstallMedia media, IOptions<EstateOptions> options) : IJobKind
 {
     public const long DefaultRootSize = 10L << 30;
     public const long DefaultPrivateSize = 2L << 30;
@@ -126,7 +126,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         var source = await SourceAsync(request, ct);
         PrivateFiles.CreateFolder(PoolDir);
         // Copies still detaching will take their share of it: not free for this one.
-        var free = Math.Max(0, new DriveInfo(Path.GetFullPath(PoolDir)).AvailableFreeSpace - await detaches.ReservedBytesAsync(ct));
+        var free = (await pool.SpaceAsync(ct)).FreeAfterCopiesBytes;
         var privateBytes = 0L;
         if (source is not null && request.CopyPrivate && source.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path is { } priv && File.Exists(priv))
         {

@@ -1,6 +1,6 @@
 namespace QubesWeb.Services.Storage;
 
-/// <summary>The pool's filesystem as the dashboard shows it: its size, what is free, and what instant copies will still take of it.</summary>
+/// <summary>The pool's filesystem as the dashboard shows it and a new copy is planned against: its size, what is free, and what instant copies will still take of it.</summary>
 public sealed record PoolSpace(long TotalBytes, long FreeBytes, IReadOnlyList<PendingCopy> PendingCopies)
 {
     public long PendingBytes => PendingCopies.Sum(c => c.StillToTakeBytes);

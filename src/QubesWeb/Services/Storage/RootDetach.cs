@@ -78,13 +78,11 @@ public sealed class RootDetach(IDbContextFactory<InventoryDbContext> contexts, R
     }
 
     /// <summary>
-    /// The pool space instant copies will still take once independent: for each, what its bottom layer's copy needs
-    /// (qemu-img measure of its chain) less what the layer holds now. A new copy is planned against free space less this,
-    /// so two copies made in a row cannot both count on the same free space.
+    /// The instant copies not yet independent, each with the pool space its copy will still take (what its bottom
+    /// layer's copy needs, qemu-img measure of its chain, less what the layer holds now), by name. A new copy is planned
+    /// against free space less their sum (<see cref="PoolSpace.FreeAfterCopiesBytes"/>), so two copies made in a row
+    /// cannot both count on the same free space.
     /// </summary>
-    public async Task<long> ReservedBytesAsync(CancellationToken ct = default) => (await PendingCopiesAsync(ct)).Sum(c => c.StillToTakeBytes);
-
-    /// <summary>The instant copies not yet independent, each with the pool space its copy will still take, by name.</summary>
     public async Task<IReadOnlyList<PendingCopy>> PendingCopiesAsync(CancellationToken ct = default)
     {
         List<(string Qube, string Source, int Revision, string Bottom)> copies;
