@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 
 namespace QubesWeb.Hypervisor.Storage;
@@ -15,9 +16,22 @@ public sealed class UnsafeImageException(string message) : IOException(message);
 /// <c>nbd:</c> name opens whatever it describes; a missing backing format lets qemu probe one. So a chain is walked
 /// with <c>qemu-img info</c> (which opens no backing file), and every backing file must be a plain path inside the
 /// pool, in qcow2 or raw, recorded in the header.
+///
+/// Each qemu-img run costs about 10 ms, and committed revisions (most of every chain) never change, so what qemu-img
+/// said of a layer, and a chain's measure, are kept while the files are unchanged (see FileStamp): a
+/// creation read in the wizard's review, checked again at its enqueue and in its job, runs qemu-img once.
 /// </summary>
 public static partial class ImageChain
 {
+    /// <summary>What qemu-img info said of a layer read as a format, with the file's stamp then.</summary>
+    private static readonly ConcurrentDictionary<(string Path, string Format), (FileStamp Stamp, ImageInfo Info)> Layers = new();
+
+    /// <summary>qemu-img measure of a chain's top, with the stamps of all its layers then.</summary>
+    private static readonly ConcurrentDictionary<string, (FileStamp?[] Stamps, long Required)> Measures = new(StringComparer.Ordinal);
+
+    /// <summary>Past this many entries a cache starts afresh: the pool's files come and go, and their entries with them.</summary>
+    private const int MaxKept = 4096;
+
     /// <summary>The layers of <paramref name="top"/>'s chain, top first, each path absolute; throws <see cref="UnsafeImageException"/>.</summary>
     public static async Task<IReadOnlyList<ImageInfo>> ReadAsync(string top, string pool, CancellationToken ct = default)
     {
@@ -30,7 +44,7 @@ public static partial class ImageChain
         {
             EnsureInPool(path, root, top, layers.Count == 0 ? "it" : $"its backing file '{path}'");
             if (!seen.Add(path)) throw Refused(top, $"its backing chain loops back to '{path}'");
-            var info = await QemuImg.InfoAsync(path, ct, format);
+            var info = await InfoAsync(path, format, ct);
             if (info.BackingFile is null)
             {
                 layers.Add(info with { Path = path });
@@ -52,6 +66,37 @@ public static partial class ImageChain
 
     /// <summary>Throws unless <paramref name="top"/>'s whole chain is safe to open (see <see cref="ReadAsync"/>).</summary>
     public static Task EnsureSafeAsync(string top, string pool, CancellationToken ct = default) => ReadAsync(top, pool, ct);
+
+    /// <summary>
+    /// What a copy of <paramref name="top"/>'s whole chain as one qcow2 file needs (qemu-img measure's "required"),
+    /// once the chain is found safe to open (<see cref="ReadAsync"/>).
+    /// </summary>
+    public static async Task<long> MeasureAsync(string top, string pool, CancellationToken ct = default)
+    {
+        var chain = await ReadAsync(top, pool, ct);
+        var key = Path.GetFullPath(top);
+        var stamps = chain.Select(l => FileStamp.Of(l.Path)).ToArray();
+        if (Measures.TryGetValue(key, out var known) && known.Stamps.SequenceEqual(stamps)) return known.Required;
+        var required = await QemuImg.MeasureAsync(key, ct);
+        if (stamps.All(s => s is { Settled: true })) Keep(Measures, key, (stamps, required));
+        return required;
+    }
+
+    private static async Task<ImageInfo> InfoAsync(string path, string format, CancellationToken ct)
+    {
+        // Stamped before qemu-img reads it: a change made during or after the read gives another stamp.
+        var stamp = FileStamp.Of(path);
+        if (stamp is not null && Layers.TryGetValue((path, format), out var known) && known.Stamp == stamp) return known.Info;
+        var info = await QemuImg.InfoAsync(path, ct, format);
+        if (stamp is { Settled: true } settled) Keep(Layers, (path, format), (settled, info));
+        return info;
+    }
+
+    private static void Keep<TKey, TValue>(ConcurrentDictionary<TKey, TValue> cache, TKey key, TValue value) where TKey : notnull
+    {
+        if (cache.Count >= MaxKept) cache.Clear();
+        cache[key] = value;
+    }
 
     private static void EnsureInPool(string path, string root, string top, string what)
     {

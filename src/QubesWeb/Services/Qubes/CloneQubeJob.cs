@@ -130,8 +130,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         var privateBytes = 0L;
         if (source is not null && request.CopyPrivate && source.Volumes.FirstOrDefault(v => v.Kind == VolumeKind.Private)?.Path is { } priv && File.Exists(priv))
         {
-            await ImageChain.EnsureSafeAsync(priv, PoolDir, ct);
-            privateBytes = await QemuImg.MeasureAsync(priv, ct);
+            privateBytes = await ImageChain.MeasureAsync(priv, PoolDir, ct);
         }
         if (source is null)
             return new ClonePlan(null, null, 0, 0, (1L << 20) + privateBytes, free);
@@ -149,7 +148,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
             // A refusal the user reads in the wizard or the clone dialog, as every other reason not to copy.
             throw new QubeRuleException($"{source.Name}'s root cannot be copied. {e.Message}");
         }
-        var measured = await QemuImg.MeasureAsync(rev.Path, ct);
+        var measured = await ImageChain.MeasureAsync(rev.Path, PoolDir, ct);
         return new ClonePlan(source.Name, rev.Number, chain[0].VirtualSizeBytes, chain.Sum(l => l.ActualSizeBytes),
             measured + privateBytes, free);
     }

@@ -103,8 +103,8 @@ public sealed class RootDetach(IDbContextFactory<InventoryDbContext> contexts, R
         {
             try
             {
-                await ImageChain.EnsureSafeAsync(bottom, Pool, ct);
-                var still = Math.Max(0, await QemuImg.MeasureAsync(bottom, ct) - (await QemuImg.InfoAsync(bottom, ct)).ActualSizeBytes);
+                var layer = (await ImageChain.ReadAsync(bottom, Pool, ct))[0];
+                var still = Math.Max(0, await ImageChain.MeasureAsync(bottom, Pool, ct) - layer.ActualSizeBytes);
                 pending.Add(new PendingCopy(qube, source, revision, still));
             }
             catch (Exception e) when (e is ProcessFailedException or UnsafeImageException or IOException)

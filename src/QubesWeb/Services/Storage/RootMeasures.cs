@@ -89,6 +89,6 @@ public sealed class RootMeasures(IDbContextFactory<InventoryDbContext> contexts,
     public static async Task<(long Allocated, long Compacted)> MeasureCurrentAsync(string revisionPath, string pool, CancellationToken ct = default)
     {
         var chain = await ImageChain.ReadAsync(revisionPath, pool, ct);
-        return (chain.Sum(l => l.ActualSizeBytes), await QemuImg.MeasureAsync(revisionPath, ct));
+        return (chain.Sum(l => l.ActualSizeBytes), await ImageChain.MeasureAsync(revisionPath, pool, ct));
     }
 }
