@@ -1,7 +1,10 @@
 // Instant standalones (issue 19), at 100 MiB and 2 GiB of data in the template's root:
 // - creation to "startable" (the clone job, enqueue to done: the qube is defined and its root is an overlay on the
 //   template's revision) against an AppVM's start preparation on the same template (RootLifecycle.PrepareStartAsync:
-//   its snapshot and volatile volume). Goal: at most 1.5x, and flat: the same at both sizes.
+//   its snapshot and volatile volume). Goal: at most 1.5x, and flat: the same at both sizes. That baseline is the bare
+//   method; the clone is a whole job (validated, queued, taken, logged, finished), so the AppVM's whole start job on the
+//   test driver (enqueue to running: the same preparation, the job's own costs, a domain start that takes a few ms) is
+//   printed beside it, to tell the job's overhead from the creation's.
 // - independence reached (the detach job the clone queues, enqueue to done) against the same copy made durable
 //   (qemu-img convert of the chain + fsync), each from a quiet disk and an uncached chain. Goal: at most 1.1x.
 using QubesWeb.Data.Jobs;
@@ -55,6 +58,7 @@ public static class InstantCopyBenchmark
         var lifecycle = host.Get<RootLifecycle>();
         var jobs = host.Get<JobEngine>();
         var prepare = new List<double>();
+        var startJob = new List<double>();
         var startable = new List<double>();
         var durable = new List<double>();
         var independent = new List<double>();
@@ -65,6 +69,8 @@ public static class InstantCopyBenchmark
             // From a quiet disk and an uncached chain, as the standalone's creation is timed.
             var p = await TimedAsync(current, () => lifecycle.PrepareStartAsync(AppVm));
             await lifecycle.SettleStoppedAsync(AppVm, "", DateTime.UtcNow);
+            var sj = await TimedAsync(current, () => SucceedsAsync(host, JobKind.Start, AppVm, timeout: JobTimeout));
+            await SucceedsAsync(host, JobKind.Shutdown, AppVm, timeout: JobTimeout);
 
             // The same copy made durable, from an uncached chain.
             var target = Path.Combine(scratch, $"convert-{i}.qcow2");
@@ -77,7 +83,7 @@ public static class InstantCopyBenchmark
             var detach = (await jobs.QueryAsync(new JobQuery { Target = name })).Single(j => JobKind.Detach.Is(j));
             detach = Succeeded(await FinishedAsync(host, detach.Id, JobTimeout));
             var ind = (detach.FinishedUtc!.Value - detach.CreatedUtc).TotalMilliseconds;
-            Console.WriteLine($"  run {i}{(i < warmup ? " (warm-up)" : "")}: AppVM start preparation {p,6:0.0} ms, standalone startable {s,6:0.0} ms; "
+            Console.WriteLine($"  run {i}{(i < warmup ? " (warm-up)" : "")}: AppVM start preparation {p,6:0.0} ms, AppVM start job {sj,6:0.0} ms, standalone startable {s,6:0.0} ms; "
                               + $"convert + fsync {d,6:0} ms, detach (independence) {ind,6:0} ms");
             if (i == runs + warmup - 1 || (i >= warmup && s > 2 * startable.DefaultIfEmpty(s).Min()))
             {
@@ -94,20 +100,23 @@ public static class InstantCopyBenchmark
             await FileReaper.IdleAsync();
             if (i < warmup) continue;
             prepare.Add(p);
+            startJob.Add(sj);
             startable.Add(s);
             durable.Add(d);
             independent.Add(ind);
         }
         Console.WriteLine($"{dataMiB} MiB:");
         Line("AppVM start preparation (same template)", prepare);
+        Line("AppVM start job (enqueue to running)", startJob);
         Line("standalone creation to startable (clone job)", startable);
         Line("qemu-img convert + fsync of the chain", durable);
         Line("detach job (enqueue to independent)", independent);
         Ratio("startable / AppVM start preparation", startable, prepare, 1.5);
+        Console.WriteLine($"  ratio startable / AppVM start job: {Median(startable) / Median(startJob):0.00}x (for reference)");
         Ratio("independent / convert + fsync", independent, durable, 1.1);
         return
         [
-            $"{dataMiB,5} MiB: startable {Median(startable),7:0.0} ms vs AppVM start preparation {Median(prepare),7:0.0} ms = {Median(startable) / Median(prepare):0.00}x (goal <= 1.5x)",
+            $"{dataMiB,5} MiB: startable {Median(startable),7:0.0} ms vs AppVM start preparation {Median(prepare),7:0.0} ms = {Median(startable) / Median(prepare):0.00}x (goal <= 1.5x); vs AppVM start job {Median(startJob),7:0.0} ms = {Median(startable) / Median(startJob):0.00}x",
             $"{dataMiB,5} MiB: independent {Median(independent),7:0} ms vs convert + fsync {Median(durable),7:0} ms = {Median(independent) / Median(durable):0.00}x (goal <= 1.1x)",
         ];
     }

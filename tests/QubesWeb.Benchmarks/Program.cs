@@ -1,5 +1,5 @@
 // Benchmarks print figures and their ratio against a baseline measured in the same run; they never pass or fail.
-// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy|instant|import|disposables|load] [--domains N] [--circuits N]
+// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy|instant [--sizes 100,2048] [--runs 5]|import|disposables|load] [--domains N] [--circuits N]
 using QubesWeb.Benchmarks;
 
 var domains = args.SkipWhile(a => a != "--domains").Skip(1).Select(int.Parse).DefaultIfEmpty(1000).First();
@@ -17,7 +17,8 @@ switch (which)
         await RevisionsBenchmark.RunAsync();
         return 0;
     case "instant":
-        await InstantCopyBenchmark.RunAsync(args.SkipWhile(a => a != "--sizes").Skip(1).Take(1).SelectMany(a => a.Split(',')).Select(int.Parse).ToList());
+        await InstantCopyBenchmark.RunAsync(args.SkipWhile(a => a != "--sizes").Skip(1).Take(1).SelectMany(a => a.Split(',')).Select(int.Parse).ToList(),
+            args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).DefaultIfEmpty(5).First());
         return 0;
     case "copy":
         await CopyBenchmark.RunAsync();
