@@ -1,5 +1,5 @@
 // Benchmarks print figures and their ratio against a baseline measured in the same run; they never pass or fail.
-// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy|instant [--sizes 100,2048] [--runs 5]|import|disposables|load] [--domains N] [--circuits N]
+// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy|instant [--sizes 100,2048] [--runs 5]|import|disposables [--real]|load] [--domains N] [--circuits N]
 using QubesWeb.Benchmarks;
 
 var domains = args.SkipWhile(a => a != "--domains").Skip(1).Select(int.Parse).DefaultIfEmpty(1000).First();
@@ -27,7 +27,7 @@ switch (which)
         await ImportBenchmark.RunAsync();
         return 0;
     case "disposables":
-        await DisposableBenchmark.RunAsync();
+        await DisposableBenchmark.RunAsync(real: args.Contains("--real"));
         return 0;
     case "load":
         await LoadBenchmark.RunAsync(domains, circuits, args.SkipWhile(a => a != "--rounds").Skip(1).Select(int.Parse).DefaultIfEmpty(10).First(),
