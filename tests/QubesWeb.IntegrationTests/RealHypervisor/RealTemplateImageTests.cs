@@ -3,7 +3,6 @@
 // applies the first-boot seed the console wrote: hostname, the private volume at /rw with /home on it. Files under
 // /home outlive a restart, files under /usr do not, because an AppVM's root is its template's afresh at each start.
 // A disposable of it boots, takes its own name, and once its guest powers off nothing of it is left.
-using System.Security.Cryptography;
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Agent;
@@ -17,8 +16,8 @@ namespace QubesWeb.IntegrationTests.RealHypervisor;
 
 public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest) : IClassFixture<RealLibvirtd>, IClassFixture<TestGuest>
 {
-    private static readonly TimeSpan Boot = TimeSpan.FromSeconds(120);
-    private static readonly TimeSpan Generous = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Boot = RealLane.Boot;
+    private static readonly TimeSpan Generous = RealLane.Generous;
 
     [Fact]
     public async Task An_imported_image_boots_an_AppVM_that_takes_its_hostname_and_private_volume_from_the_seed_and_keeps_only_home_across_a_restart()
@@ -26,10 +25,10 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
         _ = daemon; // started by the fixture
         var id = Guid.NewGuid().ToString("N")[..10];
         string template = "qwt-tpl-" + id, appvm = "qwt-app-" + id;
-        var image = await MakeImageAsync(id);
+        var image = await RealLane.MakeImageAsync(guest, id);
         var folder = Path.GetDirectoryName(image)!;
-        var digest = await Sha256Async(image);
-        await using var host = await StartConsoleAsync();
+        var digest = await RealLane.Sha256Async(image);
+        await using var host = await RealLane.StartConsoleAsync();
         try
         {
             var refused = await RunAsync(host, JobKind.Import, template, new ImportTemplateRequest(image, "black", "debian", new string('0', 64)), Generous);
@@ -42,7 +41,7 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
             await SucceedsAsync(host, JobKind.Import, template, new ImportTemplateRequest(image, "black", "debian", digest), Generous);
             await SucceedsAsync(host, JobKind.Create, appvm, new CreateQubeRequest(QubeClass.AppVM, "red", template, null, MemoryMiB: 256, VCpus: 1), Generous);
 
-            var agent = await StartAsync(host, appvm);
+            var agent = await RealLane.StartAsync(host, appvm);
             Assert.Equal(appvm + "\n", (await agent.RunAsync("/bin/hostname", [], Generous)).StdOut);
             var mounts = (await agent.RunAsync("/bin/cat", ["/proc/mounts"], Generous)).StdOut.Split('\n')
                 .Select(l => l.Split(' ')).Where(w => w.Length > 2).Select(w => $"{w[0]} {w[1]} {w[2]}").ToList();
@@ -55,7 +54,7 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
             await agent.ShutdownAsync();
             await Eventually.UntilAsync(() => host.Get<IHypervisor>().GetDomain(appvm)?.State == RunState.Halted, "the AppVM to power off", Boot);
 
-            agent = await StartAsync(host, appvm);
+            agent = await RealLane.StartAsync(host, appvm);
             Assert.Equal("kept\n", (await agent.RunAsync("/bin/cat", ["/home/note"], Generous)).StdOut);
             Assert.Equal("kept\n", (await agent.RunAsync("/bin/cat", ["/rw/home/note"], Generous)).StdOut);
             Assert.Equal(1, (await agent.RunAsync("/bin/sh", ["-c", "test -e /usr/note"], Generous)).ExitCode);
@@ -77,20 +76,20 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
         _ = daemon; // started by the fixture
         var id = Guid.NewGuid().ToString("N")[..10];
         string template = "qwt-dtpl-" + id, dvm = "qwt-dvm-" + id;
-        var image = await MakeImageAsync(id);
+        var image = await RealLane.MakeImageAsync(guest, id);
         var folder = Path.GetDirectoryName(image)!;
-        await using var host = await StartConsoleAsync();
+        await using var host = await RealLane.StartConsoleAsync();
         string? disp = null;
         try
         {
-            await SucceedsAsync(host, JobKind.Import, template, new ImportTemplateRequest(image, "black", "debian", await Sha256Async(image)), Generous);
+            await SucceedsAsync(host, JobKind.Import, template, new ImportTemplateRequest(image, "black", "debian", await RealLane.Sha256Async(image)), Generous);
             await SucceedsAsync(host, JobKind.Create, dvm, new CreateQubeRequest(QubeClass.AppVM, "red", template, null, MemoryMiB: 256, VCpus: 1), Generous);
             var disposables = host.Get<DisposableCommands>();
             await disposables.SetDispTemplateAsync(dvm, true);
 
             var launch = Succeeded(await FinishedAsync(host, (await disposables.LaunchAsync(dvm)).Id, Generous));
             disp = launch.Target;
-            var agent = await AgentOfAsync(host, disp);
+            var agent = await RealLane.AgentOfAsync(host, disp);
             // Its first-boot seed names it, not its disposable template: the guest took its own hostname.
             Assert.Equal(disp + "\n", (await agent.RunAsync("/bin/hostname", [], Generous)).StdOut);
             Assert.Equal("/dev/vdb /rw ext4", (await agent.RunAsync("/bin/sh", ["-c", "grep ' /rw ' /proc/mounts | cut -d' ' -f1-3"], Generous)).StdOut.Trim());
@@ -112,44 +111,5 @@ public sealed class RealTemplateImageTests(RealLibvirtd daemon, TestGuest guest)
             RealLibvirtd.Remove(template);
             Directory.Delete(folder, recursive: true);
         }
-    }
-
-    /// <summary>The test guest's disk image, in a folder of its own (deleted by the test).</summary>
-    private async Task<string> MakeImageAsync(string id)
-    {
-        var folder = Path.Combine(Path.GetTempPath(), "qubesweb-image-" + id);
-        Directory.CreateDirectory(folder);
-        var image = Path.Combine(folder, "qubesweb-test-guest.raw");
-        await TestGuestDisk.MakeAsync(guest, image);
-        return image;
-    }
-
-    /// <summary>
-    /// A console on the lane's libvirtd, with software emulation as the test guest uses: nested KVM on the lane's
-    /// machines may fail in the boot loader's mode switches.
-    /// </summary>
-    private static Task<ConsoleHost> StartConsoleAsync() =>
-        ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs: ["--domain-type", "qemu"]);
-
-    private static async Task<string> Sha256Async(string path)
-    {
-        await using var f = File.OpenRead(path);
-        return Convert.ToHexStringLower(await SHA256.HashDataAsync(f));
-    }
-
-    /// <summary>The guest agent of a qube that runs, once it answers.</summary>
-    private static async Task<GuestAgent> AgentOfAsync(ConsoleHost host, string name)
-    {
-        var hypervisor = (LibvirtHypervisor)host.Get<IHypervisor>();
-        using (var boot = new CancellationTokenSource(Boot))
-            await new AgentGuest(name, hypervisor).WaitReadyAsync(Boot, boot.Token);
-        return new GuestAgent(new LibvirtAgentTransport(name, call => hypervisor.WithDomain(name, call)), TimeSpan.FromSeconds(10));
-    }
-
-    /// <summary>Starts the qube with the console's start job and returns its agent once it answers.</summary>
-    private static async Task<GuestAgent> StartAsync(ConsoleHost host, string name)
-    {
-        await SucceedsAsync(host, JobKind.Start, name, timeout: Generous);
-        return await AgentOfAsync(host, name);
     }
 }
