@@ -6,7 +6,7 @@ namespace QubesWeb.Hypervisor.Libvirt;
 
 /// One hypervisor connection. Safe to share between threads (libvirt serialises calls per connection); callbacks
 /// registered here run on the "libvirt-events" thread and must return quickly.
-public sealed unsafe class Connect : IDisposable
+public sealed unsafe partial class Connect : IDisposable
 {
     private readonly ConnectHandle _handle;
     private readonly Lock _lock = new();

@@ -64,6 +64,15 @@ public sealed unsafe class Domain : IDisposable
     public void Undefine(DomainUndefineFlags flags = 0) =>
         LibvirtException.Check(Native.virDomainUndefineFlags(_handle, (uint)flags));
 
+    /// Adds a device (e.g. a network interface) given as its XML element: to the running domain (Live), its
+    /// persistent definition (Config), or both.
+    public void AttachDevice(string deviceXml, DomainDeviceModifyFlags flags) =>
+        LibvirtException.Check(Native.virDomainAttachDeviceFlags(_handle, deviceXml, (uint)flags));
+
+    /// Removes the device <paramref name="deviceXml"/> identifies (for an interface, its MAC address).
+    public void DetachDevice(string deviceXml, DomainDeviceModifyFlags flags) =>
+        LibvirtException.Check(Native.virDomainDetachDeviceFlags(_handle, deviceXml, (uint)flags));
+
     public string GetXmlDesc(DomainXmlFlags flags = 0) =>
         Native.TakeString(LibvirtException.Check(Native.virDomainGetXMLDesc(_handle, (uint)flags)));
 
@@ -201,6 +210,20 @@ public enum DomainState
     Crashed = 6,
     /// VIR_DOMAIN_PMSUSPENDED
     PMSuspended = 7,
+}
+
+/// virDomainDeviceModifyFlags
+[Flags]
+public enum DomainDeviceModifyFlags : uint
+{
+    /// VIR_DOMAIN_DEVICE_MODIFY_CURRENT: the running domain if it runs, else its definition.
+    Current = 0,
+    /// VIR_DOMAIN_DEVICE_MODIFY_LIVE
+    Live = 1 << 0,
+    /// VIR_DOMAIN_DEVICE_MODIFY_CONFIG
+    Config = 1 << 1,
+    /// VIR_DOMAIN_DEVICE_MODIFY_FORCE
+    Force = 1 << 2,
 }
 
 /// virDomainUndefineFlagsValues
@@ -386,4 +409,10 @@ internal static unsafe partial class Native
 
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial DomainHandle virDomainDefineXML(ConnectHandle conn, string xml);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int virDomainAttachDeviceFlags(DomainHandle domain, string xml, uint flags);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int virDomainDetachDeviceFlags(DomainHandle domain, string xml, uint flags);
 }
