@@ -198,6 +198,18 @@ public sealed class QubeRulesTests
     }
 
     [Fact]
+    public void A_template_gets_no_netvm_and_is_told_why_while_a_standalone_may_have_one()
+    {
+        var firewall = new Qube { Name = "sys-firewall", Class = QubeClass.AppVM, ProvidesNetwork = true };
+
+        var refused = Assert.Throws<QubeRuleException>(() => QubeRules.ValidateNetVm(Q("fedora-42", QubeClass.TemplateVM), firewall));
+        Assert.Equal("A template has no netvm: templates are kept offline, as in Qubes, because every qube based on one trusts it. Leave its netvm at none.", refused.Message);
+        Assert.Throws<QubeRuleException>(() => QubeRules.ValidateNetVm("new-template", QubeClass.TemplateVM, firewall));
+        QubeRules.ValidateNetVm(Q("fedora-42", QubeClass.TemplateVM), null);
+        QubeRules.ValidateNetVm("devbox", QubeClass.StandaloneVM, firewall);
+    }
+
+    [Fact]
     public void The_AdminVM_is_read_only()
     {
         var error = Assert.Throws<QubeRuleException>(() => QubeRules.EnsureNotAdminVm(Q("dom0", QubeClass.AdminVM)));

@@ -154,13 +154,29 @@ public static partial class QubeRules
         }
     }
 
-    public static void ValidateNetVm(Qube qube, Qube? netvm)
+    /// <summary>Why a template is offered no netvm (Qubes keeps templates offline), said where a netvm would be chosen.</summary>
+    public const string TemplatesOffline = "A template has no netvm: templates are kept offline, as in Qubes, because every qube based on one trusts it.";
+
+    /// <summary>
+    /// Refuses a netvm that <paramref name="name"/>, of <paramref name="qubeClass"/>, may not have: a qube that provides
+    /// no network, or any netvm for a template.
+    /// </summary>
+    public static void ValidateNetVm(string name, QubeClass qubeClass, Qube? netvm)
     {
         if (netvm is null) return;
+        if (qubeClass == QubeClass.TemplateVM)
+            throw new QubeRuleException(TemplatesOffline + " Leave its netvm at none.");
         if (!netvm.ProvidesNetwork)
             throw new QubeRuleException($"'{netvm.Name}' does not provide network; choose a qube with provides_network set, or none.");
-        if (netvm.Name == qube.Name)
+        if (netvm.Name == name)
             throw new QubeRuleException("A qube cannot be its own netvm.");
+    }
+
+    /// <inheritdoc cref="ValidateNetVm(string, QubeClass, Qube?)"/>
+    public static void ValidateNetVm(Qube qube, Qube? netvm)
+    {
+        ValidateNetVm(qube.Name, qube.Class, netvm);
+        if (netvm is null) return;
         // A loop (a -> b -> a) would leave both without network.
         for (var hop = netvm.NetVm; hop is not null; hop = hop.NetVm)
             if (hop.Name == qube.Name)

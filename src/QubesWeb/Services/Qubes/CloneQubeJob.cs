@@ -90,8 +90,7 @@ public sealed class CloneQubeJob(Inventory inventory, IHypervisor hypervisor, Es
         if (request.NetVm is not null)
         {
             var net = await inventory.FindAsync(request.NetVm, ct) ?? throw QubeRuleException.NoQube(request.NetVm, "to use as netvm");
-            if (!net.ProvidesNetwork)
-                throw new QubeRuleException($"'{net.Name}' does not provide network; choose a qube with provides_network set, or none.");
+            QubeRules.ValidateNetVm(target, request.Class, net);
         }
         var plan = await PlanAsync(request, ct);
         if (request.RootSizeBytes is { } size && size < plan.SourceVirtualSizeBytes)

@@ -56,8 +56,7 @@ public sealed class CreateQubeJob(Inventory inventory, IHypervisor hypervisor, E
         var net = request.NetVm is null ? null
             : template?.NetVm is { } known && known.Name == request.NetVm ? known
             : await inventory.FindAsync(request.NetVm, ct) ?? throw QubeRuleException.NoQube(request.NetVm, "to use as netvm");
-        if (net is not null && !net.ProvidesNetwork)
-            throw new QubeRuleException($"'{net.Name}' does not provide network; choose a qube with provides_network set, or none.");
+        QubeRules.ValidateNetVm(target, request.Class, net);
         await NewQubeRules.EnsureLabelAsync(request.Label, inventory, ct);
     }
 
