@@ -76,19 +76,20 @@ public abstract class ConsoleRelays(IHypervisor hypervisor, EstateMonitor estate
 
         var relay = new Relay();
         var mine = _relays.GetOrAdd(name, _ => new());
-        List<Relay> others;
+        List<Relay> others = [];
+        bool busy;
         lock (mine)
         {
-            if (!force && RefusesSecondViewer && mine.Count > 0) others = null!;
-            else
+            busy = !force && RefusesSecondViewer && mine.Count > 0;
+            if (!busy)
             {
                 // Marked before the take-over, so the viewer it ends is told why rather than "ended".
-                others = force ? mine.Keys.ToList() : [];
+                if (force) others = mine.Keys.ToList();
                 foreach (var other in others) other.TakenOver = true;
                 mine[relay] = 0;
             }
         }
-        if (others is null)
+        if (busy)
         {
             await CloseAsync(socket, ConsoleClose.Busy, ConsoleClose.BusyReason);
             return;
