@@ -2,7 +2,7 @@
 # Run (loopback-only, so share the host's network): docker run --rm --network host -v qubesweb-data:/data qubesweb
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 WORKDIR /src
-# npm: the build fetches the browser's terminal (xterm.js) from the npm registry (package-lock.json, npm ci).
+# npm: the build fetches the browser's terminal (xterm.js) and VNC viewer (noVNC) from the npm registry (package-lock.json, npm ci).
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm \
  && rm -rf /var/lib/apt/lists/*

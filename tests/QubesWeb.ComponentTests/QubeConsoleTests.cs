@@ -119,7 +119,8 @@ public sealed class QubeConsoleTests : ConsoleTestContext
         Assert.Empty(cut.FindAll("#console-terminal"));
         Assert.Empty(Opens());
 
-        await cut.Find("#console-start").ClickAsync(new MouseEventArgs());
+        // Found and clicked in one dispatch: a render between the two (the live page follows the estate) would drop the handler.
+        await cut.InvokeAsync(() => cut.Find("#console-start").ClickAsync(new MouseEventArgs()));
 
         await Estate.WaitForStateAsync("vault", s => s == RunState.Running, Wait, CancellationToken.None);
         cut.WaitForAssertion(() => Assert.NotNull(cut.Find("#console-terminal")), Wait);

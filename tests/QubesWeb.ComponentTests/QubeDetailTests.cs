@@ -79,18 +79,22 @@ public sealed class QubeDetailTests : ConsoleTestContext
     }
 
     [Fact]
-    public void The_console_button_leads_to_the_qubes_console_page_and_is_enabled_only_while_it_runs()
+    public void The_console_and_screen_buttons_lead_to_the_qubes_console_page_and_are_enabled_only_while_it_runs()
     {
         var cut = RenderPage("vault");
-        var console = cut.Find("#qube-console");
-        Assert.True(console.HasAttribute("disabled"));
-        Assert.Null(console.GetAttribute("href"));
+        foreach (var button in new[] { "#qube-console", "#qube-screen" })
+        {
+            Assert.True(cut.Find(button).HasAttribute("disabled"));
+            Assert.Null(cut.Find(button).GetAttribute("href"));
+        }
 
         Hypervisor.SetState("vault", RunState.Running, DomainChangeKind.Started);
         cut.WaitForAssertion(() =>
         {
             Assert.False(cut.Find("#qube-console").HasAttribute("disabled"));
             Assert.Equal("/qubes/vault/console", cut.Find("#qube-console").GetAttribute("href"));
+            Assert.False(cut.Find("#qube-screen").HasAttribute("disabled"));
+            Assert.Equal("/qubes/vault/console?view=screen", cut.Find("#qube-screen").GetAttribute("href"));
         }, Wait);
     }
 

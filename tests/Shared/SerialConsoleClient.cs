@@ -1,4 +1,4 @@
-// A qube's serial console socket as the console page's script opens it (a signed-in session's cookie, the console's
+// A qube's console socket (serial, or graphical: RFB bytes) as the console page's script opens it (a signed-in session's cookie, the console's
 // own Origin), or as a hostile page would (no cookie, another Origin): what it was answered, what it was sent.
 using System.Net;
 using System.Net.WebSockets;
@@ -10,6 +10,7 @@ public sealed class SerialConsoleClient : IDisposable
 {
     private readonly ClientWebSocket _socket = new();
     private readonly StringBuilder _text = new();
+    private readonly List<byte> _bytes = [];
     private Task? _reading;
 
     /// <summary>The id of the session the socket was opened with (null when it sent none of its own making).</summary>
@@ -28,12 +29,19 @@ public sealed class SerialConsoleClient : IDisposable
         get { lock (_text) return _text.ToString(); }
     }
 
+    /// <summary>All the socket's binary frames so far, as bytes (RFB is binary).</summary>
+    public byte[] Bytes
+    {
+        get { lock (_text) return [.. _bytes]; }
+    }
+
     /// <summary>
     /// Opens the socket of <paramref name="qube"/>'s console (the path's segment as given, unescaped: tests send bad
-    /// names); <paramref name="cookie"/> and <paramref name="origin"/> null send none. Returns whether it was upgraded.
+    /// names); <paramref name="cookie"/> and <paramref name="origin"/> null send none; <paramref name="console"/> is the
+    /// socket's last segment: <c>serial</c> or <c>vnc</c>. Returns whether it was upgraded.
     /// </summary>
     public static async Task<SerialConsoleClient> ConnectAsync(ConsoleHost host, string qube, bool signedIn = true, string? origin = "",
-        bool force = false, string? cookie = null)
+        bool force = false, string? cookie = null, string console = "serial")
     {
         var client = new SerialConsoleClient();
         var ws = client._socket;
@@ -47,7 +55,7 @@ public sealed class SerialConsoleClient : IDisposable
         if (cookie is not null) ws.Options.SetRequestHeader("Cookie", cookie);
         // "" stands for the console's own origin, as its page sends it.
         if (origin is not null) ws.Options.SetRequestHeader("Origin", origin == "" ? host.BaseUrl : origin);
-        var uri = new Uri($"ws://{new Uri(host.BaseUrl).Authority}/qubes/{qube}/console/serial{(force ? "?force=1" : "")}");
+        var uri = new Uri($"ws://{new Uri(host.BaseUrl).Authority}/qubes/{qube}/console/{console}{(force ? "?force=1" : "")}");
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         try
         {
@@ -73,7 +81,11 @@ public sealed class SerialConsoleClient : IDisposable
                     await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "", CancellationToken.None);
                 return;
             }
-            lock (_text) _text.Append(Encoding.UTF8.GetString(buffer, 0, got.Count));
+            lock (_text)
+            {
+                _text.Append(Encoding.UTF8.GetString(buffer, 0, got.Count));
+                _bytes.AddRange(buffer.AsSpan(0, got.Count));
+            }
         }
     });
 
@@ -82,6 +94,10 @@ public sealed class SerialConsoleClient : IDisposable
     {
         await StartReading().WaitAsync(TimeSpan.FromSeconds(60));
     }
+
+    /// <summary>Sends <paramref name="bytes"/> as one binary frame (what noVNC sends).</summary>
+    public Task SendAsync(byte[] bytes) =>
+        _socket.SendAsync(bytes, WebSocketMessageType.Binary, endOfMessage: true, CancellationToken.None);
 
     /// <summary>Types <paramref name="keys"/> into the console, as xterm.js sends them (a binary frame).</summary>
     public Task SendAsync(string keys) =>

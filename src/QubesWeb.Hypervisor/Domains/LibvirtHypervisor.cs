@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -191,6 +192,29 @@ public sealed class LibvirtHypervisor : IHypervisor, IDisposable
         catch (HypervisorException e) when (e.InnerException is LibvirtException { Code: ErrorNumber.NoSupport })
         {
             throw new HypervisorException($"{name} has no console here: libvirt at {_options.Uri} does not offer consoles (the demo's test driver runs no guest).", e);
+        }
+    }
+
+    /// <summary>
+    /// A socket connected to the running domain <paramref name="name"/>'s first graphical display (its VNC server),
+    /// opened by libvirt (virDomainOpenGraphicsFD): no socket path and no TCP port to know. The display speaks RFB
+    /// from its first byte; the caller owns the socket. qemu lets several clients share a display, so one viewer at a
+    /// time is the caller's rule.
+    /// </summary>
+    public Socket OpenGraphics(string name)
+    {
+        try
+        {
+            var fd = Use(conn =>
+            {
+                using var d = conn.LookupDomainByName(name);
+                return d.OpenGraphicsFd(0, DomainOpenGraphicsFlags.SkipAuth);
+            });
+            return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
+        }
+        catch (HypervisorException e) when (e.InnerException is LibvirtException { Code: ErrorNumber.NoSupport })
+        {
+            throw new HypervisorException($"{name} has no graphical console here: libvirt at {_options.Uri} does not offer one (the demo's test driver runs no guest).", e);
         }
     }
 

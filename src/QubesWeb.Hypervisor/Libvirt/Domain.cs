@@ -116,6 +116,13 @@ public sealed unsafe class Domain : IDisposable
     public void OpenConsole(string? device, LibvirtStream stream, DomainConsoleFlags flags = 0) =>
         LibvirtException.Check(Native.virDomainOpenConsole(_handle, device, stream.Handle, (uint)flags));
 
+    /// virDomainOpenGraphicsFD: a connected socket to the domain's graphical display <paramref name="index"/> (its
+    /// VNC server for qemu), made by libvirt as a socket pair whose other end it hands to qemu: no socket path and no
+    /// TCP port to know. The caller owns the returned descriptor. SkipAuth skips the display's own password, which
+    /// only libvirt's client (already authenticated to libvirt) can ask for.
+    public int OpenGraphicsFd(uint index = 0, DomainOpenGraphicsFlags flags = 0) =>
+        LibvirtException.Check(Native.virDomainOpenGraphicsFD(_handle, index, (uint)flags));
+
     /// virDomainBlockPull: copies into the active layer of <paramref name="disk"/> (its target, e.g. "xvda", or its
     /// path) the data it reads from its backing chain, in the background while the guest runs, and then drops the
     /// backing file. <paramref name="bandwidthMiBs"/> limits it (0: no limit). Follow it with
@@ -175,6 +182,14 @@ public enum DomainConsoleFlags : uint
     Force = 1 << 0,
     /// VIR_DOMAIN_CONSOLE_SAFE: refuse unless the driver can tell that no one else has the console open.
     Safe = 1 << 1,
+}
+
+/// virDomainOpenGraphicsFlags
+[Flags]
+public enum DomainOpenGraphicsFlags : uint
+{
+    /// VIR_DOMAIN_OPEN_GRAPHICS_SKIPAUTH: connect without the display's own authentication.
+    SkipAuth = 1 << 0,
 }
 
 public readonly record struct DomainInfo(
@@ -394,6 +409,9 @@ internal static unsafe partial class Native
 
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int virDomainOpenConsole(DomainHandle domain, string? devName, StreamHandle stream, uint flags);
+
+    [LibraryImport(Library)]
+    internal static partial int virDomainOpenGraphicsFD(DomainHandle domain, uint idx, uint flags);
 
     [LibraryImport(Library)]
     internal static partial int virDomainGetAutostart(DomainHandle domain, int* autostart);

@@ -3,7 +3,8 @@ using QubesWeb.Services.Consoles;
 namespace QubesWeb.Hosting;
 
 /// <summary>
-/// The serial console's WebSocket, <c>/qubes/NAME/console/serial</c> (<c>?force=1</c> takes the console over). It sits
+/// The console sockets: the serial console's, <c>/qubes/NAME/console/serial</c>, and the graphical console's (RFB for
+/// noVNC), <c>/qubes/NAME/console/vnc</c>; <c>?force=1</c> takes the console over. Each sits
 /// behind the sign-in door like every page (no session: 401) and the security middleware's Origin rule for every
 /// WebSocket (foreign or missing Origin: 403); here a request that is not a WebSocket, or names no qube with a console,
 /// is refused before the upgrade. Everything after the upgrade (busy, halted, ended) is said in the close frame, the
@@ -13,12 +14,15 @@ public static class ConsoleEndpoints
 {
     public const string SerialPattern = "/qubes/{name}/console/serial";
 
+    public const string GraphicalPattern = "/qubes/{name}/console/vnc";
+
     /// <summary>A running qube's screen as a PNG picture, never cached (the dashboard asks again every few seconds).</summary>
     public const string ScreenPattern = "/qubes/{name}/screen";
 
     public static IEndpointRouteBuilder MapConsoles(this IEndpointRouteBuilder app)
     {
-        app.Map(SerialPattern, SerialAsync);
+        app.Map(SerialPattern, (HttpContext context, string name, SerialConsoles consoles) => SocketAsync(context, name, consoles));
+        app.Map(GraphicalPattern, (HttpContext context, string name, GraphicalConsoles consoles) => SocketAsync(context, name, consoles));
         app.MapGet(ScreenPattern, ScreenAsync);
         return app;
     }
@@ -36,7 +40,7 @@ public static class ConsoleEndpoints
         await context.Response.Body.WriteAsync(picture.Data, context.RequestAborted);
     }
 
-    private static async Task SerialAsync(HttpContext context, string name, SerialConsoles consoles)
+    private static async Task SocketAsync(HttpContext context, string name, ConsoleRelays consoles)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -58,7 +62,7 @@ public static class ConsoleEndpoints
                 await PlainAsync(context, StatusCodes.Status404NotFound, "There is no such qube.");
                 return;
             case ConsoleTargetProblem.AdminVm:
-                await PlainAsync(context, StatusCodes.Status404NotFound, "dom0 has no serial console here.");
+                await PlainAsync(context, StatusCodes.Status404NotFound, $"dom0 has no {consoles.What} here.");
                 return;
         }
         var force = context.Request.Query["force"] == "1";

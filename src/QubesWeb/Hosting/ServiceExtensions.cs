@@ -72,6 +72,7 @@ public static class ServiceExtensions
         services.AddSingleton<QubeCommands>();
         services.AddSingleton<QubeQueries>();
         services.AddSingleton<Services.Consoles.SerialConsoles>();
+        services.AddSingleton<Services.Consoles.GraphicalConsoles>();
         services.AddSingleton<Services.Consoles.QubeScreens>();
         services.AddSingleton<Services.Templates.TemplateCommands>();
         services.AddSingleton<Services.Templates.TemplateQueries>();

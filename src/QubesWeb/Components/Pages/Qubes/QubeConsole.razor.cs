@@ -16,12 +16,16 @@ public partial class QubeConsole : LivePage, IAsyncDisposable
     [Inject] private QubeQueries Inventory { get; set; } = null!;
     [Inject] private QubeCommands Commands { get; set; } = null!;
     [Inject] private SerialConsoles Consoles { get; set; } = null!;
+    [Inject] private GraphicalConsoles Screens { get; set; } = null!;
     [Inject] private CircuitJobs MyJobs { get; set; } = null!;
     [Inject] private ISnackbar Snackbar { get; set; } = null!;
     [Inject] private IJSRuntime JS { get; set; } = null!;
 
     /// <summary>The qube's name, from the address.</summary>
     [Parameter] public string Name { get; set; } = "";
+
+    /// <summary>Which console the page shows: <c>screen</c> for the graphical one, anything else the serial one.</summary>
+    [SupplyParameterFromQuery(Name = "view")] public string? View { get; set; }
 
     /// <summary>Where the page's terminal stands with its socket.</summary>
     public enum Connection
@@ -46,10 +50,18 @@ public partial class QubeConsole : LivePage, IAsyncDisposable
     private Connection _connection = Connection.Connecting;
     private string? _closedReason;
 
-    private string PageTitleText => _qube?.Class == QubeClass.AdminVM ? "dom0 · QubesWeb" : $"[{Name}] serial console · QubesWeb";
+    private bool _screenShown;
 
-    /// <summary>Whether the page shows a terminal now (a running qube on a hypervisor with consoles).</summary>
-    private bool ShowsTerminal => _qube is { Class: not QubeClass.AdminVM } && Consoles.Offered && _state == RunState.Running;
+    private bool Screen => string.Equals(View, "screen", StringComparison.OrdinalIgnoreCase);
+
+    private string PageTitleText => _qube?.Class == QubeClass.AdminVM ? "dom0 · QubesWeb"
+        : Screen ? $"[{Name}] screen · QubesWeb" : $"[{Name}] serial console · QubesWeb";
+
+    /// <summary>The address of a qube's serial console page, or of its screen.</summary>
+    public static string ViewHref(string name, bool screen) => $"/qubes/{Uri.EscapeDataString(name)}/console{(screen ? "?view=screen" : "")}";
+
+    /// <summary>Whether the page shows a terminal now (the serial view of a running qube on a hypervisor with consoles).</summary>
+    private bool ShowsTerminal => !Screen && _qube is { Class: not QubeClass.AdminVM } && Consoles.Offered && _state == RunState.Running;
 
     private string NotRunningText => _state switch
     {
@@ -61,6 +73,15 @@ public partial class QubeConsole : LivePage, IAsyncDisposable
 
     protected override async Task OnParametersSetAsync()
     {
+        if (_qube is not null && _qube.Name == Name && _screenShown != Screen)
+        {
+            // From the screen back to the terminal (or the other way): a fresh terminal, as a new window would be.
+            _screenShown = Screen;
+            _connectOnRender = true;
+            _connection = Connection.Connecting;
+            return;
+        }
+        _screenShown = Screen;
         if (_qube is null || _qube.Name == Name) return;
         // Another qube's console in the same page: the open terminal is the old qube's, and must never be shown
         // framed as the new one's. It goes before the new one is read.
@@ -129,15 +150,18 @@ public partial class QubeConsole : LivePage, IAsyncDisposable
     [JSInvokable]
     public Task OnConsoleClosed(int code, string reason) => InvokeAsync(() =>
     {
-        _connection = code == ConsoleClose.Busy ? Connection.Busy : Connection.Closed;
-        _closedReason = code switch
+        (_connection, _closedReason) = Closed(Name, code, reason);
+        StateHasChanged();
+    });
+
+    /// <summary>Where a console stands once its socket closed with <paramref name="code"/>, and the sentence to show.</summary>
+    public static (Connection State, string Reason) Closed(string name, int code, string reason) =>
+        (code == ConsoleClose.Busy ? Connection.Busy : Connection.Closed, code switch
         {
             _ when !string.IsNullOrWhiteSpace(reason) => reason,
             1000 => "The console closed.",
-            _ => $"The connection to {Name}'s console was lost (code {code.ToString(CultureInfo.InvariantCulture)}).",
-        };
-        StateHasChanged();
-    });
+            _ => $"The connection to {name}'s console was lost (code {code.ToString(CultureInfo.InvariantCulture)}).",
+        });
 
     private async Task PasteAsync()
     {
