@@ -1,5 +1,7 @@
 // Jobs run by the real console on a private test-driver node: locks, refusals, cancel and start-up recovery.
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging.Abstractions;
 using QubesWeb.Data;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
@@ -280,5 +282,69 @@ public sealed class JobTests
         Assert.Equal(RunState.Halted, estate.StateOf("vault"));
         var shutdownHalted = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Shutdown, "vault"));
         Assert.Equal("'vault' is not running.", shutdownHalted.Message);
+    }
+
+    /// <summary>
+    /// A kind's checks and the lock it takes are one step: while the checks run, nothing else can commit. Checked
+    /// before the lock, a creation that ended in between (qube made, lock let go) let a second tab's creation of the
+    /// same name, checked against the free name, be queued too.
+    /// </summary>
+    [Fact]
+    public async Task Nothing_can_commit_between_a_kinds_checks_and_the_lock_it_takes()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        var contexts = host.Get<IDbContextFactory<InventoryDbContext>>();
+        var probe = new CheckingKind();
+        var engine = new JobEngine(contexts, [probe], NullLogger<JobEngine>.Instance);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await engine.StartAsync(cts.Token);
+        try
+        {
+            var enqueued = engine.EnqueueAsync(probe.Kind, "twin", cts.Token);
+            await probe.Checking.Task.WaitAsync(cts.Token);
+
+            // Another writer cannot get in while the checks run: here, the end of another tab's creation of the same
+            // name, letting go of its lock. (Microsoft.Data.Sqlite retries a busy database until the command's timeout.)
+            await using (var db = await contexts.CreateDbContextAsync(cts.Token))
+            await using (var other = new SqliteConnection(db.Database.GetConnectionString()))
+            {
+                await other.OpenAsync(cts.Token);
+                await using var release = other.CreateCommand();
+                release.CommandTimeout = 1;
+                release.CommandText = "DELETE FROM Locks WHERE QubeName = 'twin'";
+                var busy = await Assert.ThrowsAsync<SqliteException>(() => release.ExecuteNonQueryAsync(cts.Token));
+                Assert.Equal(5, busy.SqliteErrorCode); // SQLITE_BUSY
+            }
+
+            probe.Release.SetResult();
+            var job = await enqueued;
+            Assert.Equal(JobState.Succeeded, (await engine.WaitAsync(job.Id, cts.Token)).State);
+            Assert.False(await LockedAsync(contexts, "twin"));
+        }
+        finally
+        {
+            probe.Release.TrySetResult();
+            await engine.StopAsync(CancellationToken.None);
+            engine.Dispose();
+        }
+    }
+
+    /// <summary>A job kind whose checks wait for the test, to look at the database while they run.</summary>
+    private sealed class CheckingKind : IJobKind
+    {
+        public JobKind Kind { get; } = new("checking-probe");
+        public TaskCompletionSource Checking { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public string Describe(string target) => $"Probe {target}";
+
+        public async Task ValidateAsync(string target, string? arguments, CancellationToken ct)
+        {
+            Checking.TrySetResult();
+            await Release.Task.WaitAsync(ct);
+        }
+
+        public Task RunAsync(JobContext job, CancellationToken ct) => Task.CompletedTask;
+        public Task RecoverAsync(JobContext job, CancellationToken ct) => Task.CompletedTask;
     }
 }

@@ -79,12 +79,17 @@ public sealed class JobEngine : BackgroundService
     public async Task<Job> EnqueueAsync(JobKind kind, string target, string? arguments, CancellationToken ct = default)
     {
         await _recovered.Task.WaitAsync(ct);
-        var handler = await ValidateAsync(kind, target, arguments, ct);
         await using var db = await _contexts.CreateDbContextAsync(ct);
         await using var tx = await db.Database.BeginTransactionAsync(ct);
         var job = new Job { Kind = kind.Name, Target = target, Arguments = arguments, State = JobState.Queued, CreatedUtc = DateTime.UtcNow, Step = "Queued" };
         db.Jobs.Add(job);
         await db.SaveChangesAsync(ct);
+        // The kind's checks run once this transaction holds SQLite's write lock (taken by the insert above), and the
+        // lock row is added before it lets go: the checks and the lock are one step. Checked before the transaction,
+        // a creation that ended in between (its qube made, its lock gone) would let a second tab's creation of the
+        // same name be checked against the free name and then queued. The checks read on other connections, which
+        // see every commit up to now and not this job, so no kind counts its own job.
+        var handler = await ValidateAsync(kind, target, arguments, ct);
         var lockName = handler.LockName(target);
         db.Locks.Add(new QubeLock { QubeName = lockName, JobId = job.Id, AcquiredUtc = DateTime.UtcNow });
         try
