@@ -21,8 +21,8 @@ public static class ConsoleEndpoints
 
     public static IEndpointRouteBuilder MapConsoles(this IEndpointRouteBuilder app)
     {
-        app.Map(SerialPattern, (HttpContext context, string name, SerialConsoles consoles) => SocketAsync(context, name, consoles));
-        app.Map(GraphicalPattern, (HttpContext context, string name, GraphicalConsoles consoles) => SocketAsync(context, name, consoles));
+        app.Map(SerialPattern, (HttpContext context, string name, SerialConsoles consoles, SignIn.SessionStore sessions) => SocketAsync(context, name, consoles, sessions));
+        app.Map(GraphicalPattern, (HttpContext context, string name, GraphicalConsoles consoles, SignIn.SessionStore sessions) => SocketAsync(context, name, consoles, sessions));
         app.MapGet(ScreenPattern, ScreenAsync);
         return app;
     }
@@ -40,7 +40,7 @@ public static class ConsoleEndpoints
         await context.Response.Body.WriteAsync(picture.Data, context.RequestAborted);
     }
 
-    private static async Task SocketAsync(HttpContext context, string name, ConsoleRelays consoles)
+    private static async Task SocketAsync(HttpContext context, string name, ConsoleRelays consoles, SignIn.SessionStore sessions)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -67,7 +67,11 @@ public static class ConsoleEndpoints
         }
         var force = context.Request.Query["force"] == "1";
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        await consoles.RelayAsync(socket, name, force, context.RequestAborted);
+        // Typing into a qube is working in the console: the session does not expire under the user's hands, as it
+        // does not while they click in a page (SessionCircuitHandler).
+        var session = SignIn.SignInMiddleware.SessionOf(context);
+        await consoles.RelayAsync(socket, name, force, context.RequestAborted,
+            session is null ? null : () => sessions.KeepAlive(session));
     }
 
     private static Task PlainAsync(HttpContext context, int status, string text)

@@ -44,8 +44,12 @@ public sealed class RealConsoleSocketTests(RealLibvirtd daemon, TestGuest guest)
             await Eventually.UntilAsync(() => first.Text.Contains("test guest: shell on ttyS0"), "the shell on the serial console", Boot, () => first.Text);
 
             // Typed as xterm.js sends it; the shell's answer, not the echo of the line typed (which says 6*7).
+            var session = host.Get<SessionStore>().All().Single(s => s.Id == first.SessionId);
+            var seenBeforeTyping = session.LastSeen;
             await first.SendAsync("echo $((6*7))\r");
             await Eventually.UntilAsync(() => Regex.IsMatch(first.Text, @"(^|\n)42\r?\n"), "the shell on ttyS0 to answer 42", TimeSpan.FromSeconds(60), () => first.Text);
+            // Typing is the user's activity: their session does not expire while they work in the console alone.
+            Assert.True(session.LastSeen > seenBeforeTyping, $"the session was last seen at {session.LastSeen:O}, before the typing");
 
             // A second viewer is refused with the page's sentence...
             using var second = await SerialConsoleClient.ConnectAsync(host, name);

@@ -72,6 +72,17 @@ public sealed class RealGraphicalConsoleTests(RealLibvirtd daemon, TestGuest gue
             var (width, height) = (BinaryPrimitives.ReadUInt16BigEndian(first.Bytes.AsSpan(init)), BinaryPrimitives.ReadUInt16BigEndian(first.Bytes.AsSpan(init + 2)));
             Assert.True(width >= 640 && height >= 400, $"a {width}x{height} screen");
 
+            // The viewer asking for the screen is not the user: their session is not kept alive by it. A pointer
+            // event is: it counts as activity, as a click in a page does.
+            var session = host.Get<SessionStore>().All().Single(s => s.Id == first.SessionId);
+            var seen = session.LastSeen;
+            var before = first.Bytes.Length;
+            await first.SendAsync([3, 0, 0, 0, 0, 0, (byte)(width >> 8), (byte)width, (byte)(height >> 8), (byte)height]);
+            await Eventually.UntilAsync(() => first.Bytes.Length > before, "the screen update asked for", TimeSpan.FromSeconds(30), () => Convert.ToHexString(first.Bytes));
+            Assert.Equal(seen, session.LastSeen);
+            await first.SendAsync([5, 0, 0, 10, 0, 10]);
+            await Eventually.UntilAsync(() => session.LastSeen > seen, "the pointer event to count as the user's activity", TimeSpan.FromSeconds(30));
+
             // A second viewer is refused with the page's sentence...
             using var second = await SerialConsoleClient.ConnectAsync(host, name, console: "vnc");
             Assert.Equal(HttpStatusCode.SwitchingProtocols, second.Status);

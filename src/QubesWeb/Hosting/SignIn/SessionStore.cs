@@ -57,6 +57,12 @@ public sealed class SessionStore : IDisposable
         return session;
     }
 
+    /// <summary>Counts the user's activity on a connection that makes no requests (a console's socket) for their session.</summary>
+    public void KeepAlive(Session session)
+    {
+        if (!session.IsClosed) session.Touch(_time.GetUtcNow());
+    }
+
     /// <summary>Ends a session and cuts its connections.</summary>
     public void End(string id, string why = "signed out")
     {

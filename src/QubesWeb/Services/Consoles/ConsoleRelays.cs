@@ -33,6 +33,12 @@ public abstract class ConsoleRelays(IHypervisor hypervisor, EstateMonitor estate
     /// <summary>Opens the qube's end of the console; a <see cref="ConsoleBusyException"/> when someone else holds it.</summary>
     protected abstract IGuestEnd Open(LibvirtHypervisor libvirt, string name, bool force);
 
+    /// <summary>
+    /// Whether a frame the browser sent is the user's own doing (a key, the mouse), which keeps their session alive
+    /// as a click on a page does; a viewer's own traffic (a VNC client asks for screen updates all the time) does not.
+    /// </summary>
+    public abstract bool IsUserInput(ReadOnlySpan<byte> frame);
+
     /// <summary>libvirt's test driver (the demo) runs no guest and has no consoles.</summary>
     public bool Offered => !options.Value.Uri.StartsWith("test:", StringComparison.OrdinalIgnoreCase);
 
@@ -52,9 +58,9 @@ public abstract class ConsoleRelays(IHypervisor hypervisor, EstateMonitor estate
     /// Relays the console of <paramref name="name"/> (checked with <see cref="CheckTargetAsync"/>) over an accepted
     /// <paramref name="socket"/>: the qube's bytes as binary frames, and the bytes of every frame the browser sends to
     /// the qube. Returns once the socket is closed, with a <see cref="ConsoleClose"/> code and a reason when the
-    /// console side ended it.
+    /// console side ended it. <paramref name="userActive"/> is called for each frame of user input (<see cref="IsUserInput"/>).
     /// </summary>
-    public async Task RelayAsync(WebSocket socket, string name, bool force, CancellationToken ct)
+    public async Task RelayAsync(WebSocket socket, string name, bool force, CancellationToken ct, Action? userActive = null)
     {
         if (NotOfferedReason(name) is { } none)
         {
@@ -118,7 +124,7 @@ public abstract class ConsoleRelays(IHypervisor hypervisor, EstateMonitor estate
         log.LogInformation("{What} of {Name} opened{Force}.", What, name, force ? " (taken over)" : "");
         try
         {
-            await RunAsync(socket, end, name, relay, ct);
+            await RunAsync(socket, end, name, relay, userActive, ct);
         }
         finally
         {
@@ -128,11 +134,11 @@ public abstract class ConsoleRelays(IHypervisor hypervisor, EstateMonitor estate
         }
     }
 
-    private async Task RunAsync(WebSocket socket, IGuestEnd end, string name, Relay relay, CancellationToken ct)
+    private async Task RunAsync(WebSocket socket, IGuestEnd end, string name, Relay relay, Action? userActive, CancellationToken ct)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var toBrowser = GuestToBrowserAsync(end, socket, stop.Token);
-        var toGuest = BrowserToGuestAsync(socket, end, stop.Token);
+        var toGuest = BrowserToGuestAsync(socket, end, userActive, stop.Token);
         var first = await Task.WhenAny(toBrowser, toGuest);
 
         if (first == toGuest)
@@ -184,15 +190,17 @@ public abstract class ConsoleRelays(IHypervisor hypervisor, EstateMonitor estate
             await socket.SendAsync(buffer.AsMemory(0, n), WebSocketMessageType.Binary, endOfMessage: true, ct);
     }
 
-    private static async Task BrowserToGuestAsync(WebSocket socket, IGuestEnd end, CancellationToken ct)
+    private async Task BrowserToGuestAsync(WebSocket socket, IGuestEnd end, Action? userActive, CancellationToken ct)
     {
         var buffer = new byte[16 * 1024];
         while (true)
         {
             var got = await socket.ReceiveAsync(buffer.AsMemory(), ct);
             if (got.MessageType == WebSocketMessageType.Close) return;
+            if (got.Count == 0) continue;
+            if (userActive is not null && IsUserInput(buffer.AsSpan(0, got.Count))) userActive();
             // Text frames too: keystrokes as UTF-8, which is what a terminal sends.
-            if (got.Count > 0) await end.WriteAsync(buffer.AsMemory(0, got.Count), ct);
+            await end.WriteAsync(buffer.AsMemory(0, got.Count), ct);
         }
     }
 

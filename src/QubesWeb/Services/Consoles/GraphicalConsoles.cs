@@ -22,6 +22,15 @@ public sealed class GraphicalConsoles(IHypervisor hypervisor, EstateMonitor esta
 
     protected override bool RefusesSecondViewer => true;
 
+    /// <summary>
+    /// RFB's key (4) and pointer (5) events, by a frame's first byte: noVNC sends each of its messages in a frame of
+    /// its own. The handshake's bytes (the version string, the security type 1, the shared flag) and the viewer's own
+    /// messages (pixel format 0, encodings 2, update requests 3, sent after every update) are not the user's.
+    /// </summary>
+    public override bool IsUserInput(ReadOnlySpan<byte> frame) => frame.Length > 0 && frame[0] is RfbKeyEvent or RfbPointerEvent;
+
+    private const byte RfbKeyEvent = 4, RfbPointerEvent = 5;
+
     public override string? NotOfferedReason(string name) =>
         Offered ? null : $"The demo runs no guest (libvirt's test driver), so {name} has no screen: there is no graphical console to open.";
 

@@ -21,6 +21,9 @@ public sealed class SerialConsoles(IHypervisor hypervisor, EstateMonitor estate,
 
     protected override bool RefusesSecondViewer => false;
 
+    /// <summary>The terminal sends only what the user types or pastes.</summary>
+    public override bool IsUserInput(ReadOnlySpan<byte> frame) => frame.Length > 0;
+
     public override string? NotOfferedReason(string name) =>
         Offered ? null : $"The demo runs no guest (libvirt's test driver), so {name} has no console to open.";
 
