@@ -1,5 +1,5 @@
 // Benchmarks print figures and their ratio against a baseline measured in the same run; they never pass or fail.
-// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|revisions|copy|instant [--sizes 100,2048] [--runs 5]|import|disposables [--real]|load|console] [--domains N] [--circuits N]
+// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|network|revisions|copy|instant [--sizes 100,2048] [--runs 5]|import|disposables [--real]|load|console] [--domains N] [--circuits N]
 using QubesWeb.Benchmarks;
 
 var domains = args.SkipWhile(a => a != "--domains").Skip(1).Select(int.Parse).DefaultIfEmpty(1000).First();
@@ -12,6 +12,9 @@ switch (which)
         return 0;
     case "ui":
         await UiBenchmark.RunAsync(domains);
+        return 0;
+    case "network":
+        await NetworkMapBenchmark.RunAsync(domains);
         return 0;
     case "revisions":
         await RevisionsBenchmark.RunAsync();
@@ -43,6 +46,6 @@ switch (which)
     case "load-refused":
         return await LoadClients.RunRefusedAsync(args);
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, revisions, copy, instant, import, disposables, load, console.");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, network, revisions, copy, instant, import, disposables, load, console.");
         return 2;
 }
