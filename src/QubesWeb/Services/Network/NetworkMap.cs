@@ -11,10 +11,10 @@ public sealed record NetworkNode(QubeRow Qube, IReadOnlyList<NetworkNode> Client
     /// The running (or paused) qubes that lose their network if this qube stops: its clients and theirs, all the way
     /// down, as Qubes warns before a netvm is shut down.
     /// </summary>
-    public IReadOnlyList<QubeRow> CutIfStopped { get; } = Clients.SelectMany(c => c.Self().Concat(c.CutIfStopped)).Distinct().ToList();
+    public IReadOnlyList<QubeRow> CutIfStopped { get; } =
+        Clients.SelectMany(c => (c.Runs ? [c.Qube] : Enumerable.Empty<QubeRow>()).Concat(c.CutIfStopped)).Distinct().ToList();
 
-    private IEnumerable<QubeRow> Self() => Qube.State is RunState.Running or RunState.Paused ? [Qube] : [];
-
+    /// <summary>Whether the qube runs (paused counts: its clients' traffic resumes with it).</summary>
     public bool Runs => Qube.State is RunState.Running or RunState.Paused;
 }
 
