@@ -43,6 +43,12 @@ public static class QubeAddresses
         return string.Create(CultureInfo.InvariantCulture, $"00:16:3e:5e:{a:x2}:{b:x2}");
     }
 
+    /// <summary>
+    /// The MAC of a network provider's interface on its own link (the one its clients' gateway address answers on):
+    /// 00:16:3e:5f and the same two octets, so it never equals any qube's own MAC (00:16:3e:5e:...).
+    /// </summary>
+    public static string GatewayMacFor(string ip) => "00:16:3e:5f" + MacFor(ip)["00:16:3e:5e".Length..];
+
     /// <summary>The index of <paramref name="ip"/> in the console's order, or null when it is not one of its addresses.</summary>
     public static int? IndexOf(string? ip)
     {
