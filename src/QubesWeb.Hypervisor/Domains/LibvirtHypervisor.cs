@@ -337,23 +337,39 @@ public sealed class LibvirtHypervisor : IHypervisor, IDisposable
         var model = _domainType == "xen" ? null : "virtio";
         var wanted = (spec.Interfaces ?? []).Select(i => NetworkXml.Interface(i, model)).ToList();
         var live = DomainXml.ParseSafe(d.GetXmlDesc()).Root?.Element("devices")?.Elements("interface").ToList() ?? [];
-        var wantedPrints = wanted.Select(NetworkXml.InterfaceFingerprint).ToHashSet(StringComparer.Ordinal);
-        var livePrints = live.Select(NetworkXml.InterfaceFingerprint).ToHashSet(StringComparer.Ordinal);
-        var unplug = live.Where(i => !wantedPrints.Contains(NetworkXml.InterfaceFingerprint(i))).ToList();
-        var plug = wanted.Where(i => !livePrints.Contains(NetworkXml.InterfaceFingerprint(i))).ToList();
-        if (unplug.Count == 0 && plug.Count == 0) return InterfaceMove.Unchanged;
+        // Matched by MAC, the identity libvirt gives an interface: one whose MAC stays but whose link changed (a
+        // client moved to another netvm) is switched in place, so the guest keeps its NIC and is never on two links or
+        // none between; a MAC only libvirt has is unplugged, one only the spec has is plugged in.
+        string? MacOf(XElement nic) => nic.Element("mac")?.Attribute("address")?.Value?.ToLowerInvariant();
+        // Two live interfaces with one MAC (an edit outside the console) would not be told apart: the first is matched.
+        var liveByMac = live.Where(i => MacOf(i) is not null).GroupBy(i => MacOf(i)!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var wantedByMac = wanted.ToDictionary(i => MacOf(i)!, StringComparer.Ordinal);
+        var unplug = liveByMac.Where(kv => !wantedByMac.ContainsKey(kv.Key)).Select(kv => kv.Value).ToList();
+        var plug = wantedByMac.Where(kv => !liveByMac.ContainsKey(kv.Key)).Select(kv => kv.Value).ToList();
+        var change = wantedByMac.Where(kv => liveByMac.TryGetValue(kv.Key, out var now)
+            && NetworkXml.InterfaceFingerprint(now) != NetworkXml.InterfaceFingerprint(kv.Value)).Select(kv => kv.Value).ToList();
+        if (unplug.Count == 0 && plug.Count == 0 && change.Count == 0) return InterfaceMove.Unchanged;
+        void EnsureActive(XElement nic)
+        {
+            var network = nic.Element("source")!.Attribute("network")!.Value;
+            using var net = conn.TryLookupNetworkByName(network)
+                ?? throw new HypervisorException($"{spec.Name}'s interface cannot move: libvirt has no network '{network}'.");
+            if (!net.IsActive) net.Create();
+        }
         try
         {
-            // Unplugged first: the new interface may carry the same MAC, and a guest must never be on two links at once.
             foreach (var old in unplug)
                 d.DetachDevice(new XElement("interface", new XAttribute("type", old.Attribute("type")?.Value ?? "network"),
-                    new XElement("mac", new XAttribute("address", old.Element("mac")?.Attribute("address")?.Value ?? ""))).ToString(SaveOptions.DisableFormatting),
+                    new XElement("mac", new XAttribute("address", MacOf(old)!))).ToString(SaveOptions.DisableFormatting),
                     DomainDeviceModifyFlags.Live);
+            foreach (var nic in change)
+            {
+                EnsureActive(nic);
+                d.UpdateDevice(nic.ToString(SaveOptions.DisableFormatting), DomainDeviceModifyFlags.Live);
+            }
             foreach (var nic in plug)
             {
-                var network = nic.Element("source")!.Attribute("network")!.Value;
-                using (var net = conn.TryLookupNetworkByName(network))
-                    if (net is { IsActive: false }) net.Create();
+                EnsureActive(nic);
                 d.AttachDevice(nic.ToString(SaveOptions.DisableFormatting), DomainDeviceModifyFlags.Live);
             }
         }
