@@ -33,7 +33,8 @@ public static class ServiceExtensions
             o.DiskUsageInterval = options.DiskUsageInterval;
         });
         // "Networks:Uplink" (a libvirt network name) in any configuration source.
-        services.AddOptions<NetworkOptions>().BindConfiguration("Networks");
+        services.AddOptions<NetworkOptions>().BindConfiguration("Networks")
+            .Validate(o => NetworkOptions.IsValidUplink(o.Uplink), NetworkOptions.UplinkRule).ValidateOnStart();
         services.AddSingleton<DomainDefinitions>();
         // "FirstBoot:SshAuthorizedKey" and "FirstBoot:PasswordHash" in any configuration source.
         services.AddOptions<FirstBootOptions>().BindConfiguration("FirstBoot");

@@ -164,6 +164,28 @@ public sealed class NetworkLinkTests
     }
 
     [Fact]
+    public async Task An_uplink_that_cannot_be_a_network_name_stops_the_console_at_start_with_the_rule()
+    {
+        var dataDir = ConsoleHost.NewDataDir();
+        try
+        {
+            var e = await Assert.ThrowsAnyAsync<Exception>(() => ConsoleHost.StartAsync(dataDir: dataDir, extraArgs: "--Networks:Uplink=../etc"));
+            Assert.Contains("Networks:Uplink must name a libvirt network", e.ToString());
+        }
+        finally
+        {
+            if (Directory.Exists(dataDir)) Directory.Delete(dataDir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_configured_uplink_is_where_sys_net_is_plugged_in()
+    {
+        await using var host = await ConsoleHost.StartAsync(extraArgs: "--Networks:Uplink=outside");
+        Assert.Equal(["outside", "qw-sys-net"], Interfaces(host.Get<IHypervisor>(), "sys-net").Select(Source));
+    }
+
+    [Fact]
     public async Task A_netvm_changed_while_a_qube_runs_is_redefined_and_the_test_driver_says_it_cannot_move_it_live()
     {
         await using var host = await ConsoleHost.StartAsync();

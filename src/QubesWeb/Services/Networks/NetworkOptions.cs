@@ -11,4 +11,11 @@ public sealed class NetworkOptions
     /// host's, never defined or removed by the console.
     /// </summary>
     public string Uplink { get; set; } = DefaultUplink;
+
+    /// <summary>Said at start-up for a bad <see cref="Uplink"/>, rather than at every definition of sys-net.</summary>
+    public const string UplinkRule = "Networks:Uplink must name a libvirt network: 1 to 64 characters, without '/', spaces or control characters.";
+
+    /// <summary>Whether <paramref name="uplink"/> can be a libvirt network name (the same rule interfaces are checked by).</summary>
+    public static bool IsValidUplink(string? uplink) =>
+        !string.IsNullOrEmpty(uplink) && uplink.Length <= 64 && !uplink.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || c == '/');
 }
