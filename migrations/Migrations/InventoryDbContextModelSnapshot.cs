@@ -212,8 +212,16 @@ namespace QubesWeb.Migrations.Migrations
                         .HasMaxLength(4096)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("IpAddress")
+                        .HasMaxLength(15)
+                        .HasColumnType("TEXT");
+
                     b.Property<int>("LabelId")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("MacAddress")
+                        .HasMaxLength(17)
+                        .HasColumnType("TEXT");
 
                     b.Property<int>("MemoryMiB")
                         .HasColumnType("INTEGER");
@@ -245,7 +253,13 @@ namespace QubesWeb.Migrations.Migrations
 
                     b.HasKey("Id");
 
+                    b.HasIndex("IpAddress")
+                        .IsUnique();
+
                     b.HasIndex("LabelId");
+
+                    b.HasIndex("MacAddress")
+                        .IsUnique();
 
                     b.HasIndex("Name")
                         .IsUnique();

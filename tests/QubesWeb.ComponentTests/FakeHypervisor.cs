@@ -2,6 +2,7 @@
 // state and lifecycle events, raised off the caller's thread as libvirt's are.
 using System.Collections.Concurrent;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Hypervisor.Networks;
 
 namespace QubesWeb.ComponentTests;
 
@@ -52,6 +53,26 @@ public sealed class FakeHypervisor : IHypervisor
         if (!_domains.TryRemove(name, out _)) throw new HypervisorException($"Domain not found: no domain with matching name '{name}'");
         Raise(name, DomainChangeKind.Undefined);
     }
+
+    private readonly ConcurrentDictionary<string, LinkSpec> _links = new(StringComparer.Ordinal);
+
+    public IReadOnlyList<LinkStatus> ListLinks() => _links.Values.Select(l => new LinkStatus(l.Name, l.Bridge, false, false)).ToList();
+
+    public bool DefineLinkIfChanged(LinkSpec link)
+    {
+        EnsureUp();
+        if (_links.TryGetValue(link.Name, out var old) && old == link) return false;
+        _links[link.Name] = link;
+        return true;
+    }
+
+    public void RemoveLink(string name) => _links.TryRemove(name, out _);
+
+    public IReadOnlyList<string> DomainsOnNetwork(string network) =>
+        _domains.Where(kv => kv.Value.Spec?.Interfaces?.Any(i => i.Network == network) == true).Select(kv => kv.Key).ToList();
+
+    /// <summary>As libvirt's test driver: a running domain's interfaces cannot be moved.</summary>
+    public InterfaceMove MoveInterfacesLive(DomainSpec spec) => InterfaceMove.NotSupported;
 
     public void Start(string name) => Move(name, RunState.Halted, RunState.Running, DomainChangeKind.Started, "domain is already running");
     public void Shutdown(string name) => Move(name, RunState.Running, RunState.Halted, DomainChangeKind.Stopped, "domain is not running");

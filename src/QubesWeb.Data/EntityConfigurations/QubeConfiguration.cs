@@ -19,6 +19,12 @@ public class QubeConfiguration : IEntityTypeConfiguration<Qube>
         b.HasMany(q => q.Features).WithOne().HasForeignKey(f => f.QubeId).OnDelete(DeleteBehavior.Cascade);
         b.HasMany(q => q.Volumes).WithOne().HasForeignKey(v => v.QubeId).OnDelete(DeleteBehavior.Cascade);
         b.Property(q => q.InstallMedia).HasMaxLength(4096);
+        // Unique: two qubes on one address (or MAC) would take each other's traffic, and the anti-spoofing filter
+        // would let either pose as the other. NULLs (dom0) do not collide in a SQLite unique index.
+        b.Property(q => q.IpAddress).HasMaxLength(15);
+        b.HasIndex(q => q.IpAddress).IsUnique();
+        b.Property(q => q.MacAddress).HasMaxLength(17);
+        b.HasIndex(q => q.MacAddress).IsUnique();
         b.Ignore(q => q.Updateable);
     }
 }

@@ -176,8 +176,21 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
     {
         await using var db = await contexts.CreateDbContextAsync(ct);
         var qube = await AddAsync(db, request, ct);
-        await SaveNewAsync(db, request.Name, ct);
-        return qube;
+        // Another creation beside this one may have taken the same lowest free address between our read and our
+        // insert; the unique index refuses the second, which then takes the next free one. Bounded: each retry
+        // means another qube was made, and the estate is not made thousands at a time.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await SaveNewAsync(db, request.Name, ct);
+                return qube;
+            }
+            catch (AddressTakenException) when (attempt < 8)
+            {
+                await AssignAddressesAsync(db, qube, ct);
+            }
+        }
     }
 
     /// <summary>Creates several qubes in one transaction: all of them, or (on any broken rule) none.</summary>
@@ -249,6 +262,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
                 ],
             }).ToList(),
         };
+        await AssignAddressesAsync(db, qube, ct);
         if (request.NetVm is not null)
         {
             var netvm = await db.Qubes.Include(q => q.NetVm).FirstOrDefaultAsync(q => q.Name == request.NetVm, ct)
@@ -260,6 +274,21 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         return qube;
     }
 
+    /// <summary>
+    /// Gives <paramref name="qube"/> the lowest address no other row (saved, or added to this context and not saved
+    /// yet) holds, and the MAC that goes with it.
+    /// </summary>
+    private static async Task AssignAddressesAsync(InventoryDbContext db, Qube qube, CancellationToken ct)
+    {
+        var taken = await db.Qubes.AsNoTracking().Where(q => q.IpAddress != null && q.Id != qube.Id).Select(q => q.IpAddress).ToListAsync(ct);
+        taken.AddRange(db.Qubes.Local.Where(q => !ReferenceEquals(q, qube)).Select(q => q.IpAddress));
+        qube.IpAddress = QubeAddresses.LowestFree(taken);
+        qube.MacAddress = QubeAddresses.MacFor(qube.IpAddress);
+    }
+
+    /// <summary>The unique index on an address refused a new row: another creation took it first.</summary>
+    private sealed class AddressTakenException(Exception inner) : Exception("The address was taken by another qube.", inner);
+
     private const int SqliteConstraintUnique = 2067; // SQLITE_CONSTRAINT_UNIQUE
 
     private static async Task SaveNewAsync(InventoryDbContext db, string name, CancellationToken ct)
@@ -267,6 +296,11 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         try
         {
             await db.SaveChangesAsync(ct);
+        }
+        catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: SqliteConstraintUnique } u
+                                          && (u.Message.Contains("Qubes.IpAddress", StringComparison.Ordinal) || u.Message.Contains("Qubes.MacAddress", StringComparison.Ordinal)))
+        {
+            throw new AddressTakenException(e);
         }
         catch (DbUpdateException e) when (e.InnerException is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: SqliteConstraintUnique })
         {

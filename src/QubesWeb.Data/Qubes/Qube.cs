@@ -36,6 +36,13 @@ public class Qube
     public List<Qube> NetworkClients { get; set; } = [];
 
     public bool ProvidesNetwork { get; set; }
+
+    /// <summary>The qube's IPv4 address on its netvm's link (10.137.x.y), chosen once at creation; null for dom0. See <see cref="QubeAddresses"/>.</summary>
+    public string? IpAddress { get; set; }
+
+    /// <summary>The MAC of the qube's interface (00:16:3e:...), chosen with <see cref="IpAddress"/>; null for dom0.</summary>
+    public string? MacAddress { get; set; }
+
     public int MemoryMiB { get; set; } = QubeRules.DefaultMemoryMiB;
     public int VCpus { get; set; } = QubeRules.DefaultVCpus;
     public bool Autostart { get; set; }

@@ -1,5 +1,6 @@
 using System.Xml;
 using System.Xml.Linq;
+using QubesWeb.Hypervisor.Networks;
 
 namespace QubesWeb.Hypervisor.Domains;
 
@@ -44,6 +45,9 @@ public static class DomainXml
                 new XElement("readonly"),
                 cd.Boot ? new XElement("boot", new XAttribute("order", 1)) : null));
         var qemu = domainType is "kvm" or "qemu";
+        // virtio everywhere but Xen, whose guests take netfront (libvirt's default there).
+        foreach (var nic in spec.Interfaces ?? [])
+            devices.Add(NetworkXml.Interface(nic, domainType == "xen" ? null : "virtio"));
         var oem = spec.OemStrings is { Count: > 0 } strings && domainType != "xen" ? strings : null;
         // The guest agent's channel, which the update jobs reach through virDomainQemuAgentCommand; libvirt picks
         // its host socket. Without it libvirt says the agent "is not configured".
@@ -112,6 +116,9 @@ public static class DomainXml
             parts.Add($"{disk.Attribute("device")?.Value} {disk.Element("source")?.Attribute("file")?.Value} {disk.Element("target")?.Attribute("dev")?.Value} " +
                 $"{disk.Element("target")?.Attribute("bus")?.Value} {disk.Element("driver")?.Attribute("type")?.Value} {disk.Element("readonly") is not null} " +
                 $"boot {disk.Element("boot")?.Attribute("order")?.Value}");
+        // A domain defined before qubes had networks gets its interfaces at the next reconciliation.
+        foreach (var nic in devices?.Elements("interface") ?? [])
+            parts.Add(NetworkXml.InterfaceFingerprint(nic));
         // A domain defined before qubes had a serial console gets one at the next reconciliation.
         parts.Add($"serial {devices?.Elements("serial").Count(e => e.Attribute("type")?.Value == "pty")}");
         // And a display, once qubes had screens.

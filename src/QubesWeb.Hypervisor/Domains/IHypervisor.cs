@@ -1,3 +1,5 @@
+using QubesWeb.Hypervisor.Networks;
+
 namespace QubesWeb.Hypervisor.Domains;
 
 /// <summary>
@@ -33,11 +35,51 @@ public interface IHypervisor
     /// </summary>
     bool DefineIfChanged(DomainSpec spec);
     void Undefine(string name);
+
+    /// <summary>
+    /// Starts the domain; the networks its interfaces are on are started first (a private link is defined stopped, and
+    /// is started by the first qube that needs it, provider or client).
+    /// </summary>
     void Start(string name);
     void Shutdown(string name);
     void Kill(string name);
     void Pause(string name);
     void Resume(string name);
+
+    /// <summary>The console's private links libvirt has (networks named <see cref="LinkSpec.NamePrefix"/>...), defined or running.</summary>
+    IReadOnlyList<LinkStatus> ListLinks();
+
+    /// <summary>Defines <paramref name="link"/> unless libvirt already has it so; whether it defined it. It is not started here.</summary>
+    bool DefineLinkIfChanged(LinkSpec link);
+
+    /// <summary>Stops (if running) and undefines the console's link <paramref name="name"/>; nothing when libvirt has no such network.</summary>
+    void RemoveLink(string name);
+
+    /// <summary>The domains with an interface on <paramref name="network"/>, in their definition or while they run.</summary>
+    IReadOnlyList<string> DomainsOnNetwork(string network);
+
+    /// <summary>
+    /// Brings the interfaces of the running domain <paramref name="spec"/> names in line with the spec, live: each
+    /// interface the spec no longer has is unplugged (detached by its MAC), each new one plugged in. The definition is
+    /// the caller's (<see cref="DefineIfChanged"/>); this is the running guest's half.
+    /// </summary>
+    InterfaceMove MoveInterfacesLive(DomainSpec spec);
+}
+
+/// <summary>A private link as libvirt has it.</summary>
+public sealed record LinkStatus(string Name, string? Bridge, bool Active, bool HasAddress);
+
+/// <summary>What a live move of a running domain's interfaces did.</summary>
+public enum InterfaceMove
+{
+    /// <summary>Its interfaces already were the spec's (or it does not run).</summary>
+    Unchanged,
+
+    /// <summary>Interfaces were unplugged and plugged in: the guest is on its new links now.</summary>
+    Moved,
+
+    /// <summary>The driver cannot plug interfaces into a running domain (libvirt's test driver): the new definition applies at its next start.</summary>
+    NotSupported,
 }
 
 /// <summary>A qube's run state, as Qube Manager shows it; it always comes from the hypervisor.</summary>
@@ -83,6 +125,7 @@ public sealed record CdromSpec(string Path, bool Boot);
 
 /// <summary>Everything the console puts into a domain's XML.</summary>
 /// <param name="OemStrings">SMBIOS type 11 strings the guest can read (dmidecode -t 11), as "key=value".</param>
+/// <param name="Interfaces">Its network interfaces, in the guest's order (eth0 first); none: no network device at all.</param>
 public sealed record DomainSpec(
     string Name,
     Guid Uuid,
@@ -92,7 +135,8 @@ public sealed record DomainSpec(
     IReadOnlyList<DiskSpec> Disks,
     string? Description = null,
     IReadOnlyList<string>? OemStrings = null,
-    CdromSpec? Cdrom = null);
+    CdromSpec? Cdrom = null,
+    IReadOnlyList<InterfaceSpec>? Interfaces = null);
 
 /// <summary>The hypervisor could not be reached; the operation was not attempted or not completed.</summary>
 public sealed class HypervisorUnavailableException(string message, Exception? inner = null) : RefusalException(message, inner);

@@ -2,7 +2,9 @@ using System.Net.Sockets;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using System.Xml.Linq;
 using QubesWeb.Hypervisor.Libvirt;
+using QubesWeb.Hypervisor.Networks;
 
 namespace QubesWeb.Hypervisor.Domains;
 
@@ -234,7 +236,149 @@ public sealed class LibvirtHypervisor : IHypervisor, IDisposable
     });
 
     public void Undefine(string name) => OnDomain(name, d => d.Undefine());
-    public void Start(string name) => OnDomain(name, d => d.Create());
+    public void Start(string name) => Use(conn =>
+    {
+        using var d = conn.LookupDomainByName(name);
+        // A link is defined stopped; whichever of its qubes starts first (the provider or a client) brings it up, so
+        // a provider and its clients can start in any order. libvirt would refuse the start with its own words.
+        foreach (var network in NetworksOf(d.GetXmlDesc(DomainXmlFlags.Inactive)))
+        {
+            using var net = conn.TryLookupNetworkByName(network)
+                ?? throw new HypervisorException($"{name} cannot start: its interface is on the network '{network}', which libvirt does not have." +
+                    (LinkSpec.IsLinkName(network) ? " The console defines it again at its next reconciliation." : " Define it, or choose another uplink in the console's settings (Networks:Uplink)."));
+            if (!net.IsActive) net.Create();
+        }
+        d.Create();
+        return true;
+    });
+
+    private static IEnumerable<string> NetworksOf(string domainXml) =>
+        DomainXml.ParseSafe(domainXml).Root?.Element("devices")?.Elements("interface")
+            .Where(i => i.Attribute("type")?.Value == "network")
+            .Select(i => i.Element("source")?.Attribute("network")?.Value)
+            .OfType<string>().Distinct(StringComparer.Ordinal) ?? [];
+
+    public IReadOnlyList<LinkStatus> ListLinks() => Use(conn =>
+    {
+        var links = new List<LinkStatus>();
+        foreach (var n in conn.ListAllNetworks())
+            using (n)
+            {
+                if (!LinkSpec.IsLinkName(n.Name)) continue;
+                var xml = DefinitionOf(n);
+                links.Add(new LinkStatus(n.Name, xml.Element("bridge")?.Attribute("name")?.Value, n.IsActive, xml.Elements("ip").Any()));
+            }
+        return (IReadOnlyList<LinkStatus>)links;
+    });
+
+    public bool DefineLinkIfChanged(LinkSpec link) => Use(conn =>
+    {
+        using (var existing = conn.TryLookupNetworkByName(link.Name))
+            if (existing is not null && NetworkXml.Describes(DefinitionOf(existing), link))
+                return false;
+        // A redefinition of a running link applies at its next start, as libvirt does for networks.
+        using var n = conn.DefineNetworkXml(NetworkXml.Link(link));
+        return true;
+    });
+
+    /// <summary>A network's persistent definition; the test driver knows only the live one (it refuses the flag), which is the same there.</summary>
+    private static XElement DefinitionOf(Network n)
+    {
+        string xml;
+        try
+        {
+            xml = n.GetXmlDesc(NetworkXmlFlags.Inactive);
+        }
+        catch (LibvirtException e) when (e.Code is ErrorNumber.InvalidArg or ErrorNumber.NoSupport)
+        {
+            xml = n.GetXmlDesc();
+        }
+        return DomainXml.ParseSafe(xml).Root!;
+    }
+
+    public void RemoveLink(string name)
+    {
+        // Only the console's own links: a host's network that happens to be asked for is never removed.
+        if (!LinkSpec.IsLinkName(name)) throw new ArgumentException($"'{name}' is not one of the console's links.", nameof(name));
+        Use(conn =>
+        {
+            using var n = conn.TryLookupNetworkByName(name);
+            if (n is null) return false;
+            if (n.IsActive) n.Destroy();
+            if (n.IsPersistent) n.Undefine();
+            return true;
+        });
+    }
+
+    public IReadOnlyList<string> DomainsOnNetwork(string network) => Use(conn =>
+    {
+        var names = new List<string>();
+        foreach (var d in conn.ListAllDomains())
+            using (d)
+            {
+                try
+                {
+                    var live = NetworksOf(d.GetXmlDesc());
+                    var config = d.IsPersistent ? NetworksOf(d.GetXmlDesc(DomainXmlFlags.Inactive)) : [];
+                    if (live.Concat(config).Contains(network, StringComparer.Ordinal)) names.Add(d.Name);
+                }
+                catch (LibvirtException e) when (e.Code == ErrorNumber.NoDomain)
+                {
+                    // Undefined while the list was read: it uses nothing.
+                }
+            }
+        return (IReadOnlyList<string>)names;
+    });
+
+    public InterfaceMove MoveInterfacesLive(DomainSpec spec) => Use(conn =>
+    {
+        using var d = conn.LookupDomainByName(spec.Name);
+        if (!d.IsActive) return InterfaceMove.Unchanged;
+        var model = _domainType == "xen" ? null : "virtio";
+        var wanted = (spec.Interfaces ?? []).Select(i => NetworkXml.Interface(i, model)).ToList();
+        var live = DomainXml.ParseSafe(d.GetXmlDesc()).Root?.Element("devices")?.Elements("interface").ToList() ?? [];
+        // Matched by MAC, the identity libvirt gives an interface: one whose MAC stays but whose link changed (a
+        // client moved to another netvm) is switched in place, so the guest keeps its NIC and is never on two links or
+        // none between; a MAC only libvirt has is unplugged, one only the spec has is plugged in.
+        string? MacOf(XElement nic) => nic.Element("mac")?.Attribute("address")?.Value?.ToLowerInvariant();
+        // Two live interfaces with one MAC (an edit outside the console) would not be told apart: the first is matched.
+        var liveByMac = live.Where(i => MacOf(i) is not null).GroupBy(i => MacOf(i)!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var wantedByMac = wanted.ToDictionary(i => MacOf(i)!, StringComparer.Ordinal);
+        var unplug = liveByMac.Where(kv => !wantedByMac.ContainsKey(kv.Key)).Select(kv => kv.Value).ToList();
+        var plug = wantedByMac.Where(kv => !liveByMac.ContainsKey(kv.Key)).Select(kv => kv.Value).ToList();
+        var change = wantedByMac.Where(kv => liveByMac.TryGetValue(kv.Key, out var now)
+            && NetworkXml.InterfaceFingerprint(now) != NetworkXml.InterfaceFingerprint(kv.Value)).Select(kv => kv.Value).ToList();
+        if (unplug.Count == 0 && plug.Count == 0 && change.Count == 0) return InterfaceMove.Unchanged;
+        void EnsureActive(XElement nic)
+        {
+            var network = nic.Element("source")!.Attribute("network")!.Value;
+            using var net = conn.TryLookupNetworkByName(network)
+                ?? throw new HypervisorException($"{spec.Name}'s interface cannot move: libvirt has no network '{network}'.");
+            if (!net.IsActive) net.Create();
+        }
+        try
+        {
+            foreach (var old in unplug)
+                d.DetachDevice(new XElement("interface", new XAttribute("type", old.Attribute("type")?.Value ?? "network"),
+                    new XElement("mac", new XAttribute("address", MacOf(old)!))).ToString(SaveOptions.DisableFormatting),
+                    DomainDeviceModifyFlags.Live);
+            foreach (var nic in change)
+            {
+                EnsureActive(nic);
+                d.UpdateDevice(nic.ToString(SaveOptions.DisableFormatting), DomainDeviceModifyFlags.Live);
+            }
+            foreach (var nic in plug)
+            {
+                EnsureActive(nic);
+                d.AttachDevice(nic.ToString(SaveOptions.DisableFormatting), DomainDeviceModifyFlags.Live);
+            }
+        }
+        catch (LibvirtException e) when (e.Code == ErrorNumber.NoSupport)
+        {
+            return InterfaceMove.NotSupported;
+        }
+        return InterfaceMove.Moved;
+    });
     public void Shutdown(string name) => OnDomain(name, d => d.Shutdown());
     public void Kill(string name) => OnDomain(name, d => d.Destroy());
     public void Pause(string name) => OnDomain(name, d => d.Suspend());

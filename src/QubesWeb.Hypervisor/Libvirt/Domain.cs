@@ -73,6 +73,11 @@ public sealed unsafe class Domain : IDisposable
     public void DetachDevice(string deviceXml, DomainDeviceModifyFlags flags) =>
         LibvirtException.Check(Native.virDomainDetachDeviceFlags(_handle, deviceXml, (uint)flags));
 
+    /// Changes a device in place (for an interface, the one with its MAC address): e.g. the network it is on, which
+    /// qemu switches live without unplugging the NIC from the guest.
+    public void UpdateDevice(string deviceXml, DomainDeviceModifyFlags flags) =>
+        LibvirtException.Check(Native.virDomainUpdateDeviceFlags(_handle, deviceXml, (uint)flags));
+
     public string GetXmlDesc(DomainXmlFlags flags = 0) =>
         Native.TakeString(LibvirtException.Check(Native.virDomainGetXMLDesc(_handle, (uint)flags)));
 
@@ -433,4 +438,7 @@ internal static unsafe partial class Native
 
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int virDomainDetachDeviceFlags(DomainHandle domain, string xml, uint flags);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int virDomainUpdateDeviceFlags(DomainHandle domain, string xml, uint flags);
 }

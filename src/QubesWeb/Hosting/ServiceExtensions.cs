@@ -5,6 +5,7 @@ using QubesWeb.Services;
 using QubesWeb.Services.Demo;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
+using QubesWeb.Services.Networks;
 using QubesWeb.Services.Qubes;
 using QubesWeb.Services.Storage;
 using QubesWeb.Services.Templates;
@@ -31,6 +32,9 @@ public static class ServiceExtensions
             o.IsDemo = options.IsDemo;
             o.DiskUsageInterval = options.DiskUsageInterval;
         });
+        // "Networks:Uplink" (a libvirt network name) in any configuration source.
+        services.AddOptions<NetworkOptions>().BindConfiguration("Networks")
+            .Validate(o => NetworkOptions.IsValidUplink(o.Uplink), NetworkOptions.UplinkRule).ValidateOnStart();
         services.AddSingleton<DomainDefinitions>();
         // "FirstBoot:SshAuthorizedKey" and "FirstBoot:PasswordHash" in any configuration source.
         services.AddOptions<FirstBootOptions>().BindConfiguration("FirstBoot");

@@ -2,6 +2,7 @@ using System.Xml.Linq;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Storage;
+using QubesWeb.Services.Networks;
 using QubesWeb.Services.Storage;
 
 namespace QubesWeb.Services.Demo;
@@ -29,7 +30,15 @@ public sealed class DemoEstate(Inventory inventory, IHypervisor hypervisor, Root
                 new XElement("memory", new XAttribute("unit", "MiB"), 512),
                 new XElement("vcpu", 1),
                 new XElement("os", new XElement("type", "hvm")),
-                new XElement(test + "runstate", 5)));
+                new XElement(test + "runstate", 5)),
+            // The uplink sys-net is plugged into (Networks:Uplink, "default"): libvirt's own NAT network, as the test
+            // driver's built-in node and a libvirt host have it. A node file has only what it lists.
+            new XElement("network",
+                new XElement("name", NetworkOptions.DefaultUplink),
+                new XElement("bridge", new XAttribute("name", "virbr0")),
+                new XElement("forward", new XAttribute("mode", "nat")),
+                new XElement("ip", new XAttribute("address", "192.168.122.1"), new XAttribute("netmask", "255.255.255.0"),
+                    new XElement("dhcp", new XElement("range", new XAttribute("start", "192.168.122.2"), new XAttribute("end", "192.168.122.254"))))));
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var tmp = path + ".tmp";
         new XDocument(node).Save(tmp);

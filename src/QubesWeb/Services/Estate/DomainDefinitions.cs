@@ -1,16 +1,31 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Hypervisor.Networks;
+using QubesWeb.Services.Networks;
 
 namespace QubesWeb.Services.Estate;
 
 /// <summary>
 /// The one place a qube's libvirt domain is (re)defined: always from the inventory, the source of truth, and only when
-/// libvirt's definition differs from it, since a define for nothing still raises a lifecycle event in every tab.
+/// libvirt's definition differs from it, since a define for nothing still raises a lifecycle event in every tab. The
+/// private links the domain's interfaces are on are defined with it, so no domain names a network libvirt lacks.
 /// </summary>
-public sealed class DomainDefinitions(Inventory inventory, IHypervisor hypervisor)
+public sealed class DomainDefinitions(Inventory inventory, IHypervisor hypervisor, IOptions<NetworkOptions>? networks = null)
 {
+    private string Uplink => networks?.Value.Uplink is { Length: > 0 } u ? u : NetworkOptions.DefaultUplink;
+
+    /// <summary>What the qube's domain should be, with the configured uplink.</summary>
+    public DomainSpec SpecOf(Qube qube) => DomainSpecs.From(qube, Uplink);
+
     /// <summary>Defines <paramref name="qube"/>'s domain as the inventory says; whether libvirt's definition changed.</summary>
-    public bool Apply(Qube qube) => hypervisor.DefineIfChanged(DomainSpecs.From(qube));
+    public bool Apply(Qube qube)
+    {
+        var spec = SpecOf(qube);
+        foreach (var link in QubeNetwork.LinksOf(qube)) hypervisor.DefineLinkIfChanged(link);
+        return hypervisor.DefineIfChanged(spec);
+    }
 
     /// <summary>Reads the qube from the inventory and defines its domain; whether libvirt's definition changed.</summary>
     public async Task<bool> ApplyAsync(string name, CancellationToken ct = default) =>
@@ -22,4 +37,46 @@ public sealed class DomainDefinitions(Inventory inventory, IHypervisor hyperviso
     /// </summary>
     public async Task<bool> ReapplyAsync(string name, CancellationToken ct = default) =>
         hypervisor.GetDomain(name) is not null && await ApplyAsync(name, ct);
+
+    /// <summary>
+    /// As <see cref="ReapplyAsync"/>, and a running qube's interfaces follow at once (a netvm changed while it runs
+    /// moves it to the new link, as Qubes allows). Says what happened to the running guest.
+    /// </summary>
+    public async Task<InterfaceMove> ReapplyLiveAsync(string name, CancellationToken ct = default)
+    {
+        if (hypervisor.GetDomain(name) is null) return InterfaceMove.Unchanged;
+        var qube = await inventory.GetForDomainAsync(name, ct);
+        Apply(qube);
+        return hypervisor.GetDomain(name)?.State is RunState.Running or RunState.Paused
+            ? hypervisor.MoveInterfacesLive(SpecOf(qube))
+            : InterfaceMove.Unchanged;
+    }
+
+    /// <summary>
+    /// Every network provider's link defined as the inventory says, and the console's links whose provider is gone (or
+    /// no longer provides network) removed, once no domain is on them any more: a link a running client still uses
+    /// stays until that client is moved or stops. Returns the links it removed.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ReconcileLinksAsync(CancellationToken ct = default)
+    {
+        List<Qube> providers;
+        await using (var db = await inventory.Contexts.CreateDbContextAsync(ct))
+            providers = await db.Qubes.AsNoTracking()
+                .Where(q => q.ProvidesNetwork && q.Class != QubeClass.AdminVM && q.Class != QubeClass.TemplateVM).ToListAsync(ct);
+        var wanted = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var provider in providers)
+        {
+            var link = QubeNetwork.LinkOf(provider);
+            wanted.Add(link.Name);
+            hypervisor.DefineLinkIfChanged(link);
+        }
+        var removed = new List<string>();
+        foreach (var link in hypervisor.ListLinks())
+        {
+            if (wanted.Contains(link.Name) || hypervisor.DomainsOnNetwork(link.Name).Count > 0) continue;
+            hypervisor.RemoveLink(link.Name);
+            removed.Add(link.Name);
+        }
+        return removed;
+    }
 }

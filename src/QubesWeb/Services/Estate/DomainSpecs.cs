@@ -1,12 +1,14 @@
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Services.Networks;
 
 namespace QubesWeb.Services.Estate;
 
 /// <summary>Turns an inventory qube into the domain libvirt should have: the inventory is the source of truth.</summary>
 public static class DomainSpecs
 {
-    public static DomainSpec From(Qube qube)
+    /// <param name="uplink">The libvirt network a provider with no netvm is plugged into (<see cref="NetworkOptions.Uplink"/>).</param>
+    public static DomainSpec From(Qube qube, string uplink = NetworkOptions.DefaultUplink)
     {
         var disks = new List<DiskSpec>();
         // xvda root, xvdb private, xvdc volatile: Qubes' device order. A root's path is its runtime overlay (a
@@ -26,7 +28,8 @@ public static class DomainSpecs
             new QubeMetadata(qube.Class.ToString(), qube.Label.Name, qube.Template?.Name),
             disks,
             OemStrings: OemStrings(qube),
-            Cdrom: qube.InstallMedia is { } iso ? new CdromSpec(iso, qube.BootFromMedia) : null);
+            Cdrom: qube.InstallMedia is { } iso ? new CdromSpec(iso, qube.BootFromMedia) : null,
+            Interfaces: QubeNetwork.InterfacesOf(qube, uplink));
     }
 
     /// <summary>The prefix of every SMBIOS OEM string the console writes, so a guest tells them from the firmware's own.</summary>
@@ -45,5 +48,10 @@ public static class DomainSpecs
         $"{OemPrefix}template={qube.Template?.Name}",
         $"{OemPrefix}netvm={qube.NetVm?.Name}",
         $"{OemPrefix}provides-network={(qube.ProvidesNetwork ? 1 : 0)}",
+        // Its own address (on its netvm's link, and a provider's on its own link too), and with a netvm the way out.
+        $"{OemPrefix}ip={qube.IpAddress}",
+        $"{OemPrefix}gateway={qube.NetVm?.IpAddress}",
+        $"{OemPrefix}dns={(qube.NetVm is null ? "" : string.Join(' ', QubeAddresses.Dns))}",
+        $"{OemPrefix}mac={qube.MacAddress}",
     ];
 }

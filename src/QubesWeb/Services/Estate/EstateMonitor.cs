@@ -143,6 +143,18 @@ public sealed class EstateMonitor : IDisposable
         if (defined.Count > 0)
             _log.LogInformation("Defined {Count} qube(s) from the inventory: {Names}", defined.Count, string.Join(", ", defined));
 
+        try
+        {
+            // After the domains: a link goes only once no domain is on it, and the definitions above may have moved some.
+            if (await _definitions.ReconcileLinksAsync(ct) is { Count: > 0 } removedLinks)
+                _log.LogInformation("Removed {Count} network link(s) no provider needs: {Names}", removedLinks.Count, string.Join(", ", removedLinks));
+        }
+        catch (Exception e) when (e is HypervisorException or QubeRuleException)
+        {
+            failed.Add("network links");
+            _log.LogError("Could not bring the network links in line with the inventory: {Error}", e.Message);
+        }
+
         var unmanaged = new List<UnmanagedDomain>();
         foreach (var d in byName.Values)
             if (!known.Contains(d.Name) && d.Name != "Domain-0")

@@ -9,7 +9,8 @@ namespace QubesWeb.Services.Qubes;
 /// <summary>What a save of a qube's properties did.</summary>
 /// <param name="AppliesAtNextStart">memory or VCPUs changed while it runs: libvirt keeps them for its next start.</param>
 /// <param name="DomainProblem">libvirt did not take the new definition (the inventory change stands); why.</param>
-public sealed record SaveOutcome(string Qube, bool AppliesAtNextStart, string? DomainProblem);
+/// <param name="Network">What became of a running qube's interfaces when its netvm changed (moved live, or at its next start).</param>
+public sealed record SaveOutcome(string Qube, bool AppliesAtNextStart, string? DomainProblem, InterfaceMove Network = InterfaceMove.Unchanged);
 
 /// <summary>One qube's outcome in a command on many: queued as a job, or refused with the reason.</summary>
 public sealed record QubeOutcome(string Qube, Job? Job, string? Refusal)
@@ -100,16 +101,19 @@ public sealed class QubeCommands(JobEngine jobs, Inventory inventory, IHyperviso
         await EnsureDisposablesKeepTheirSourceAsync(qube, changes, ct);
         await inventory.UpdateAsync(qube, changes, running, ct);
         string? problem = null;
+        var network = InterfaceMove.Unchanged;
         try
         {
-            await domains.ReapplyAsync(qube, ct);
+            // A netvm change reaches a running guest at once (its interface moves to the new link), as in Qubes.
+            if (changes.NetVm is not null || changes.ClearNetVm) network = await domains.ReapplyLiveAsync(qube, ct);
+            else await domains.ReapplyAsync(qube, ct);
         }
         catch (RefusalException e)
         {
             problem = e.Message;
         }
         estate.InventoryChanged();
-        return new SaveOutcome(qube, running && (changes.MemoryMiB is not null || changes.VCpus is not null), problem);
+        return new SaveOutcome(qube, running && (changes.MemoryMiB is not null || changes.VCpus is not null), problem, network);
     }
 
     /// <summary>

@@ -155,6 +155,7 @@ public partial class QubeDetail : LivePage
         }
         // libvirt keeps memory and VCPUs for a running qube's next start.
         var note = (saved.AppliesAtNextStart ? $" Memory and VCPUs apply at {saved.Qube}'s next start." : "")
+            + (saved.Network == InterfaceMove.NotSupported ? $" Its network changes at {saved.Qube}'s next start: this libvirt cannot move a running qube's interface." : "")
             + (saved.DomainProblem is null ? "" : $" libvirt did not take the new definition: {saved.DomainProblem}");
         _draft = null; // the reload below takes the saved values
         _busy = false;
