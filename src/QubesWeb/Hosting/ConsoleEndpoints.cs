@@ -21,8 +21,8 @@ public static class ConsoleEndpoints
 
     public static IEndpointRouteBuilder MapConsoles(this IEndpointRouteBuilder app)
     {
-        app.Map(SerialPattern, (HttpContext context, string name, SerialConsoles consoles, SignIn.SessionStore sessions) => SocketAsync(context, name, consoles, sessions));
-        app.Map(GraphicalPattern, (HttpContext context, string name, GraphicalConsoles consoles, SignIn.SessionStore sessions) => SocketAsync(context, name, consoles, sessions));
+        app.Map(SerialPattern, (HttpContext context, string name, SerialConsoles consoles) => SocketAsync(context, name, consoles));
+        app.Map(GraphicalPattern, (HttpContext context, string name, GraphicalConsoles consoles) => SocketAsync(context, name, consoles));
         app.MapGet(ScreenPattern, ScreenAsync);
         return app;
     }
@@ -40,7 +40,7 @@ public static class ConsoleEndpoints
         await context.Response.Body.WriteAsync(picture.Data, context.RequestAborted);
     }
 
-    private static async Task SocketAsync(HttpContext context, string name, ConsoleRelays consoles, SignIn.SessionStore sessions)
+    private static async Task SocketAsync(HttpContext context, string name, ConsoleRelays consoles)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -69,9 +69,7 @@ public static class ConsoleEndpoints
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         // Typing into a qube is working in the console: the session does not expire under the user's hands, as it
         // does not while they click in a page (SessionCircuitHandler).
-        var session = SignIn.SignInMiddleware.SessionOf(context);
-        await consoles.RelayAsync(socket, name, force, context.RequestAborted,
-            session is null ? null : () => sessions.KeepAlive(session));
+        await consoles.RelayAsync(socket, name, force, context.RequestAborted, UserActivity.Of(context));
     }
 
     private static Task PlainAsync(HttpContext context, int status, string text)

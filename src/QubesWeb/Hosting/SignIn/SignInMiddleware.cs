@@ -54,6 +54,7 @@ public sealed class SignInMiddleware(RequestDelegate next, SignInSecret secret, 
         }
 
         context.Items[typeof(Session)] = session;
+        UserActivity.Set(context, () => sessions.KeepAlive(session));
         // A circuit's WebSocket (or long poll), or a qube's console socket, lives as long as this request: ending the
         // session cuts it.
         using (request.Path.StartsWithSegments("/_blazor") || context.WebSockets.IsWebSocketRequest ? session.Hold(context.Abort) : null)

@@ -2,7 +2,7 @@ using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Estate;
 
-namespace QubesWeb.Services.Networks;
+namespace QubesWeb.Services.Qubes;
 
 /// <summary>A qube on the network map with the qubes whose netvm it is.</summary>
 public sealed record NetworkNode(QubeRow Qube, IReadOnlyList<NetworkNode> Clients)
