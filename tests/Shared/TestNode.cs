@@ -30,11 +30,17 @@ public sealed class TestNode : IDisposable
         {
             xml.Append(DomainXml(domain)).Append('\n');
         }
+        // libvirt's own NAT network, as a libvirt host has it: the uplink sys-net is plugged into (Networks:Uplink).
+        xml.Append(DefaultNetwork).Append('\n');
         xml.Append("</node>\n");
         File.WriteAllText(NodeXmlPath, xml.ToString());
         // Three slashes and an absolute path; test:///default would be shared by every connection in the process.
         Uri = "test://" + NodeXmlPath;
     }
+
+    private const string DefaultNetwork =
+        "<network><name>default</name><bridge name='virbr0'/><forward mode='nat'/>"
+        + "<ip address='192.168.122.1' netmask='255.255.255.0'><dhcp><range start='192.168.122.2' end='192.168.122.254'/></dhcp></ip></network>";
 
     public string Folder { get; }
     public string NodeXmlPath { get; }

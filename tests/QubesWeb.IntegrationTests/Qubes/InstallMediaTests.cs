@@ -122,7 +122,8 @@ public sealed class InstallMediaTests
         var sysinfo = work.Element("sysinfo")!;
         Assert.Equal("smbios", sysinfo.Attribute("type")!.Value);
         Assert.Equal(["qubesweb:name=work", "qubesweb:class=AppVM", "qubesweb:label=blue", "qubesweb:template=fedora-42",
-            "qubesweb:netvm=sys-firewall", "qubesweb:provides-network=0"], sysinfo.Element("oemStrings")!.Elements("entry").Select(e => e.Value));
+            "qubesweb:netvm=sys-firewall", "qubesweb:provides-network=0", "qubesweb:ip=10.137.0.7", "qubesweb:gateway=10.137.0.5",
+            "qubesweb:dns=10.139.1.1 10.139.1.2", "qubesweb:mac=00:16:3e:5e:00:07"], sysinfo.Element("oemStrings")!.Elements("entry").Select(e => e.Value));
         Assert.Contains("qubesweb:provides-network=1", Domain(host, "sys-net").Element("sysinfo")!.Descendants("entry").Select(e => e.Value));
         Assert.Contains("qubesweb:netvm=", Domain(host, "vault").Element("sysinfo")!.Descendants("entry").Select(e => e.Value));
 

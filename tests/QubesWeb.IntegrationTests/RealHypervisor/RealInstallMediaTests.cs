@@ -64,7 +64,7 @@ public sealed class RealInstallMediaTests(RealLibvirtd daemon, TestGuest guest) 
             // Its firmware carries the qube's settings, as a guest without cloud-init reads them.
             var oem = await agent.RunAsync("/bin/sh", ["-c", "strings /sys/firmware/dmi/tables/DMI | grep '^qubesweb:'"], Generous);
             Assert.Equal([$"qubesweb:name={name}", "qubesweb:class=StandaloneVM", "qubesweb:label=orange", "qubesweb:template=",
-                "qubesweb:netvm=", "qubesweb:provides-network=0"], oem.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+                "qubesweb:netvm=", "qubesweb:provides-network=0", "qubesweb:ip=", "qubesweb:gateway=", "qubesweb:dns=", "qubesweb:mac="], oem.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries));
 
             await agent.ShutdownAsync();
             await Eventually.UntilAsync(async () => !(await host.Get<Inventory>().GetAsync(name)).BootFromMedia,

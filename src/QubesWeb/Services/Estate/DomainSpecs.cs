@@ -49,9 +49,10 @@ public static class DomainSpecs
         $"{OemPrefix}netvm={qube.NetVm?.Name}",
         $"{OemPrefix}provides-network={(qube.ProvidesNetwork ? 1 : 0)}",
         // Its own address (on its netvm's link, and a provider's on its own link too), and with a netvm the way out.
-        $"{OemPrefix}ip={qube.IpAddress}",
+        // Empty for a qube with no interface (a template, netvm none): it has an address in the inventory, on no link.
+        $"{OemPrefix}ip={(Networks.QubeNetwork.HasInterfaces(qube) ? qube.IpAddress : "")}",
         $"{OemPrefix}gateway={qube.NetVm?.IpAddress}",
         $"{OemPrefix}dns={(qube.NetVm is null ? "" : string.Join(' ', QubeAddresses.Dns))}",
-        $"{OemPrefix}mac={qube.MacAddress}",
+        $"{OemPrefix}mac={(Networks.QubeNetwork.HasInterfaces(qube) ? qube.MacAddress : "")}",
     ];
 }

@@ -33,8 +33,7 @@ public static class QubeNetwork
     /// </summary>
     public static IReadOnlyList<InterfaceSpec> InterfacesOf(Qube qube, string uplink)
     {
-        if (qube.Class is QubeClass.AdminVM or QubeClass.TemplateVM) return [];
-        if (qube.NetVm is null && !qube.ProvidesNetwork) return [];
+        if (!HasInterfaces(qube)) return [];
         if (qube.IpAddress is null || qube.MacAddress is null)
             throw new QubeRuleException($"'{qube.Name}' has no address in the inventory, so it cannot be given a network interface.");
         var nics = new List<InterfaceSpec>(2);
@@ -46,6 +45,10 @@ public static class QubeNetwork
             nics.Add(new InterfaceSpec(LinkOf(qube).Name, QubeAddresses.GatewayMacFor(qube.IpAddress), isolated: false, filterIp: null));
         return nics;
     }
+
+    /// <summary>Whether the qube is on any network: not dom0, not a template, and with a netvm or providing network.</summary>
+    public static bool HasInterfaces(Qube qube) =>
+        qube.Class is not (QubeClass.AdminVM or QubeClass.TemplateVM) && (qube.NetVm is not null || qube.ProvidesNetwork);
 
     /// <summary>The private links <paramref name="qube"/>'s interfaces are on, which must exist before its domain starts.</summary>
     public static IReadOnlyList<LinkSpec> LinksOf(Qube qube)
