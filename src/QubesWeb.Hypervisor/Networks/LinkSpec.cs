@@ -56,7 +56,7 @@ public sealed partial record InterfaceSpec
 
     public InterfaceSpec(string network, string mac, bool isolated, string? filterIp)
     {
-        if (string.IsNullOrEmpty(network) || network.Length > 64 || network.Any(c => char.IsControl(c) || c is '/' || char.IsWhiteSpace(c)))
+        if (!IsNetworkName(network))
             throw new ArgumentException($"'{network}' is not a libvirt network name.", nameof(network));
         if (!MacPattern().IsMatch(mac))
             throw new ArgumentException($"'{mac}' is not a MAC address in lowercase xx:xx:xx:xx:xx:xx form.", nameof(mac));
@@ -67,6 +67,10 @@ public sealed partial record InterfaceSpec
         Isolated = isolated;
         FilterIp = filterIp;
     }
+
+    /// <summary>Whether <paramref name="name"/> can be a libvirt network's name: 1 to 64 characters, without '/', spaces or control characters.</summary>
+    public static bool IsNetworkName(string? name) =>
+        !string.IsNullOrEmpty(name) && name.Length <= 64 && !name.Any(c => char.IsControl(c) || c is '/' || char.IsWhiteSpace(c));
 
     public string Network { get; }
     public string Mac { get; }

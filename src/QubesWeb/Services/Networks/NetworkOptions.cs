@@ -15,7 +15,6 @@ public sealed class NetworkOptions
     /// <summary>Said at start-up for a bad <see cref="Uplink"/>, rather than at every definition of sys-net.</summary>
     public const string UplinkRule = "Networks:Uplink must name a libvirt network: 1 to 64 characters, without '/', spaces or control characters.";
 
-    /// <summary>Whether <paramref name="uplink"/> can be a libvirt network name (the same rule interfaces are checked by).</summary>
-    public static bool IsValidUplink(string? uplink) =>
-        !string.IsNullOrEmpty(uplink) && uplink.Length <= 64 && !uplink.Any(c => char.IsControl(c) || char.IsWhiteSpace(c) || c == '/');
+    /// <summary>Whether <paramref name="uplink"/> can be a libvirt network name (the rule every interface is checked by).</summary>
+    public static bool IsValidUplink(string? uplink) => Hypervisor.Networks.InterfaceSpec.IsNetworkName(uplink);
 }
