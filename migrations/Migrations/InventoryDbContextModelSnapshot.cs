@@ -115,6 +115,54 @@ namespace QubesWeb.Migrations.Migrations
                     b.ToTable("Locks");
                 });
 
+            modelBuilder.Entity("QubesWeb.Data.Qubes.FirewallRule", b =>
+                {
+                    b.Property<int>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Action")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Comment")
+                        .IsRequired()
+                        .HasMaxLength(200)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Destination")
+                        .HasMaxLength(18)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int?>("IcmpType")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("PortEnd")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int?>("PortStart")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<int>("Position")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Protocol")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("QubeId")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("QubeId", "Position")
+                        .IsUnique();
+
+                    b.ToTable("FirewallRules");
+                });
+
             modelBuilder.Entity("QubesWeb.Data.Qubes.Label", b =>
                 {
                     b.Property<int>("Id")
@@ -206,6 +254,11 @@ namespace QubesWeb.Migrations.Migrations
                         .HasColumnType("TEXT");
 
                     b.Property<DateTime>("CreatedUtc")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("FirewallPolicy")
+                        .IsRequired()
+                        .HasMaxLength(8)
                         .HasColumnType("TEXT");
 
                     b.Property<string>("InstallMedia")
@@ -421,6 +474,15 @@ namespace QubesWeb.Migrations.Migrations
                         .IsRequired();
                 });
 
+            modelBuilder.Entity("QubesWeb.Data.Qubes.FirewallRule", b =>
+                {
+                    b.HasOne("QubesWeb.Data.Qubes.Qube", null)
+                        .WithMany("FirewallRules")
+                        .HasForeignKey("QubeId")
+                        .OnDelete(DeleteBehavior.Cascade)
+                        .IsRequired();
+                });
+
             modelBuilder.Entity("QubesWeb.Data.Qubes.Qube", b =>
                 {
                     b.HasOne("QubesWeb.Data.Qubes.Label", "Label")
@@ -483,6 +545,8 @@ namespace QubesWeb.Migrations.Migrations
                     b.Navigation("Dependents");
 
                     b.Navigation("Features");
+
+                    b.Navigation("FirewallRules");
 
                     b.Navigation("NetworkClients");
 

@@ -9,6 +9,7 @@ public class InventoryDbContext(DbContextOptions<InventoryDbContext> options) : 
 {
     public DbSet<Qube> Qubes => Set<Qube>();
     public DbSet<QubeFeature> Features => Set<QubeFeature>();
+    public DbSet<FirewallRule> FirewallRules => Set<FirewallRule>();
     public DbSet<Volume> Volumes => Set<Volume>();
     public DbSet<RootRevision> Revisions => Set<RootRevision>();
     public DbSet<Label> Labels => Set<Label>();

@@ -74,6 +74,27 @@ public sealed class FakeHypervisor : IHypervisor
     /// <summary>As libvirt's test driver: a running domain's interfaces cannot be moved.</summary>
     public InterfaceMove MoveInterfacesLive(DomainSpec spec) => InterfaceMove.NotSupported;
 
+    private readonly ConcurrentDictionary<string, FirewallSpec> _firewalls = new(StringComparer.Ordinal);
+
+    /// <summary>As a real libvirtd by default (filters applied); set NotSupported to be libvirt's test driver.</summary>
+    public bool HasPacketFilter { get; set; } = true;
+
+    /// <summary>The filters defined, by name, as the last definition left them.</summary>
+    public IReadOnlyDictionary<string, FirewallSpec> Firewalls => _firewalls;
+
+    public FirewallApply DefineFirewallIfChanged(FirewallSpec firewall)
+    {
+        EnsureUp();
+        if (!HasPacketFilter) return FirewallApply.NotSupported;
+        if (_firewalls.TryGetValue(firewall.Name, out var old) && old.Policy == firewall.Policy && old.Rules.SequenceEqual(firewall.Rules)) return FirewallApply.Unchanged;
+        _firewalls[firewall.Name] = firewall;
+        return FirewallApply.Applied;
+    }
+
+    public IReadOnlyList<string> ListFirewalls() => _firewalls.Keys.ToList();
+
+    public bool RemoveFirewall(string name) => _firewalls.TryRemove(name, out _) || true;
+
     public void Start(string name) => Move(name, RunState.Halted, RunState.Running, DomainChangeKind.Started, "domain is already running");
     public void Shutdown(string name) => Move(name, RunState.Running, RunState.Halted, DomainChangeKind.Stopped, "domain is not running");
     public void Pause(string name) => Move(name, RunState.Running, RunState.Paused, DomainChangeKind.Suspended, "domain is not running");

@@ -25,7 +25,21 @@ public class QubeConfiguration : IEntityTypeConfiguration<Qube>
         b.HasIndex(q => q.IpAddress).IsUnique();
         b.Property(q => q.MacAddress).HasMaxLength(17);
         b.HasIndex(q => q.MacAddress).IsUnique();
+        b.Property(q => q.FirewallPolicy).HasConversion<string>().HasMaxLength(8);
+        b.HasMany(q => q.FirewallRules).WithOne().HasForeignKey(r => r.QubeId).OnDelete(DeleteBehavior.Cascade);
         b.Ignore(q => q.Updateable);
+    }
+}
+
+public class FirewallRuleConfiguration : IEntityTypeConfiguration<FirewallRule>
+{
+    public void Configure(EntityTypeBuilder<FirewallRule> b)
+    {
+        b.HasIndex(r => new { r.QubeId, r.Position }).IsUnique();
+        b.Property(r => r.Action).HasConversion<string>().HasMaxLength(8);
+        b.Property(r => r.Protocol).HasConversion<string>().HasMaxLength(8);
+        b.Property(r => r.Destination).HasMaxLength(18);
+        b.Property(r => r.Comment).HasMaxLength(FirewallRules.MaxCommentLength);
     }
 }
 

@@ -105,7 +105,7 @@ public static class QubeFeatureRules
 /// The inventory's operations. Every change goes through here so Qubes' rules hold whoever asks; each operation uses
 /// its own short-lived DbContext and either commits whole or writes nothing.
 /// </summary>
-public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
+public sealed partial class Inventory(IDbContextFactory<InventoryDbContext> contexts)
 {
     public IDbContextFactory<InventoryDbContext> Contexts => contexts;
 
@@ -472,6 +472,7 @@ public sealed class Inventory(IDbContextFactory<InventoryDbContext> contexts)
         db.Qubes.AsNoTracking()
             .Include(q => q.Label).Include(q => q.Template).Include(q => q.NetVm)
             .Include(q => q.Features).Include(q => q.Volumes).ThenInclude(v => v.Revisions)
+            .Include(q => q.FirewallRules)
             .AsSplitQuery();
 
     private static QubeRuleException Exists(string name) => new($"A qube named '{name}' already exists; choose another name.");

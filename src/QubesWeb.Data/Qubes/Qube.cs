@@ -43,6 +43,12 @@ public class Qube
     /// <summary>The MAC of the qube's interface (00:16:3e:...), chosen with <see cref="IpAddress"/>; null for dom0.</summary>
     public string? MacAddress { get; set; }
 
+    /// <summary>What the qube's firewall does with traffic none of its <see cref="FirewallRules"/> matches: accept (Qubes' default) or drop.</summary>
+    public Hypervisor.Networks.FirewallAction FirewallPolicy { get; set; } = Hypervisor.Networks.FirewallAction.Accept;
+
+    /// <summary>The qube's firewall rules, in the order they are tried (<see cref="FirewallRule.Position"/>).</summary>
+    public List<FirewallRule> FirewallRules { get; set; } = [];
+
     public int MemoryMiB { get; set; } = QubeRules.DefaultMemoryMiB;
     public int VCpus { get; set; } = QubeRules.DefaultVCpus;
     public bool Autostart { get; set; }

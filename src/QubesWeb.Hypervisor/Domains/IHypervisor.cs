@@ -64,6 +64,18 @@ public interface IHypervisor
     /// the caller's (<see cref="DefineIfChanged"/>); this is the running guest's half.
     /// </summary>
     InterfaceMove MoveInterfacesLive(DomainSpec spec);
+
+    /// <summary>
+    /// Defines <paramref name="firewall"/>'s filter unless libvirt already has it so. libvirt applies new rules at once
+    /// to every running interface that uses the filter; an interface can only start once its filter exists.
+    /// </summary>
+    FirewallApply DefineFirewallIfChanged(FirewallSpec firewall);
+
+    /// <summary>The console's firewall filters libvirt has (named <see cref="FirewallSpec.NamePrefix"/>...); none where the driver has no filters.</summary>
+    IReadOnlyList<string> ListFirewalls();
+
+    /// <summary>Undefines the console's filter <paramref name="name"/>; false while an interface still uses it (nothing is changed then).</summary>
+    bool RemoveFirewall(string name);
 }
 
 /// <summary>A private link as libvirt has it.</summary>

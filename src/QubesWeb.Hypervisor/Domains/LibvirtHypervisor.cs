@@ -29,7 +29,7 @@ public sealed class HypervisorOptions
 /// while it is down; lifecycle events are taken off libvirt's event thread at once and raised from a task of ours,
 /// so a slow subscriber can never stall libvirt's event loop.
 /// </summary>
-public sealed class LibvirtHypervisor : IHypervisor, IDisposable
+public sealed partial class LibvirtHypervisor : IHypervisor, IDisposable
 {
     private readonly HypervisorOptions _options;
     private readonly ILogger<LibvirtHypervisor> _log;

@@ -47,15 +47,18 @@ public sealed partial record LinkSpec
 /// One interface of a domain on a libvirt network. <paramref name="Isolated"/>: a client's port, which reaches the
 /// link's other, non-isolated ports (its netvm) and not the other clients' (libvirt &gt;= 6.1, as Qubes' point-to-point
 /// vifs). <paramref name="FilterIp"/>: the address the guest must send from, enforced with libvirt's
-/// <c>clean-traffic</c> filter together with <paramref name="Mac"/> (no filter when null).
+/// <c>clean-traffic</c> filter together with <paramref name="Mac"/> (no filter when null). <paramref name="Firewall"/>: the
+/// qube's own filter (<see cref="FirewallSpec.Name"/>), which includes <c>clean-traffic</c>, in its place.
 /// </summary>
 public sealed partial record InterfaceSpec
 {
     /// <summary>libvirt's stock anti-spoofing filter: no other MAC, no other IP, no ARP lies, no foreign DHCP server.</summary>
     public const string AntiSpoofingFilter = "clean-traffic";
 
-    public InterfaceSpec(string network, string mac, bool isolated, string? filterIp)
+    public InterfaceSpec(string network, string mac, bool isolated, string? filterIp, string? firewall = null)
     {
+        if (firewall is not null && (filterIp is null || !FirewallSpec.IsFirewallName(firewall)))
+            throw new ArgumentException($"'{firewall}' is not a firewall filter's name, or the interface has no address to filter on.", nameof(firewall));
         if (!IsNetworkName(network))
             throw new ArgumentException($"'{network}' is not a libvirt network name.", nameof(network));
         if (!MacPattern().IsMatch(mac))
@@ -66,6 +69,7 @@ public sealed partial record InterfaceSpec
         Mac = mac;
         Isolated = isolated;
         FilterIp = filterIp;
+        Firewall = firewall;
     }
 
     /// <summary>Whether <paramref name="name"/> can be a libvirt network's name: 1 to 64 characters, without '/', spaces or control characters.</summary>
@@ -76,6 +80,7 @@ public sealed partial record InterfaceSpec
     public string Mac { get; }
     public bool Isolated { get; }
     public string? FilterIp { get; }
+    public string? Firewall { get; }
 
     [GeneratedRegex(@"\A[0-9a-f]{2}(:[0-9a-f]{2}){5}\z")]
     private static partial Regex MacPattern();

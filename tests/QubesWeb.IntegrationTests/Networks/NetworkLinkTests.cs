@@ -38,7 +38,8 @@ public sealed class NetworkLinkTests
         Assert.Equal(work.MacAddress, Mac(nic));
         Assert.Equal("virtio", nic.Element("model")!.Attribute("type")!.Value);
         Assert.Equal("yes", Isolated(nic));
-        Assert.Equal("clean-traffic", nic.Element("filterref")!.Attribute("filter")!.Value);
+        // Its own firewall, which holds the anti-spoofing (clean-traffic) and reads the same IP and MAC.
+        Assert.Equal("qw-fw-work", nic.Element("filterref")!.Attribute("filter")!.Value);
         Assert.Equal(new Dictionary<string, string?> { ["IP"] = work.IpAddress, ["MAC"] = work.MacAddress }, FilterParameters(nic));
 
         // What the guest reads of it from its firmware.

@@ -148,11 +148,13 @@ public sealed class EstateMonitor : IDisposable
             // After the domains: a link goes only once no domain is on it, and the definitions above may have moved some.
             if (await _definitions.ReconcileLinksAsync(ct) is { Count: > 0 } removedLinks)
                 _log.LogInformation("Removed {Count} network link(s) no provider needs: {Names}", removedLinks.Count, string.Join(", ", removedLinks));
+            if (await _definitions.ReconcileFirewallsAsync(ct) is { Count: > 0 } removedFirewalls)
+                _log.LogInformation("Removed {Count} firewall filter(s) no qube uses: {Names}", removedFirewalls.Count, string.Join(", ", removedFirewalls));
         }
         catch (Exception e) when (e is HypervisorException or QubeRuleException)
         {
             failed.Add("network links");
-            _log.LogError("Could not bring the network links in line with the inventory: {Error}", e.Message);
+            _log.LogError("Could not bring the network links and firewalls in line with the inventory: {Error}", e.Message);
         }
 
         var unmanaged = new List<UnmanagedDomain>();

@@ -22,7 +22,8 @@ public sealed record QubeRow(
     long DiskUsageBytes,
     bool Internal,
     RootStaleness Staleness = RootStaleness.Current,
-    bool DisposableTemplate = false)
+    bool DisposableTemplate = false,
+    QubeFirewallShown Firewall = QubeFirewallShown.Open)
 {
     public bool Equals(QubeRow? other) => other is not null && string.Equals(Name, other.Name, StringComparison.Ordinal);
 
@@ -33,7 +34,7 @@ public sealed record QubeRow(
         Equals(other) && Class == other.Class && Label == other.Label && LabelColor == other.LabelColor && State == other.State
         && Template == other.Template && NetVm == other.NetVm && ProvidesNetwork == other.ProvidesNetwork && MemoryMiB == other.MemoryMiB
         && VCpus == other.VCpus && DiskUsageBytes == other.DiskUsageBytes && Internal == other.Internal && Staleness == other.Staleness
-        && DisposableTemplate == other.DisposableTemplate;
+        && DisposableTemplate == other.DisposableTemplate && Firewall == other.Firewall;
 
     /// <summary>Rows for <paramref name="qubes"/>, which must include their templates for the outdated states.</summary>
     public static List<QubeRow> From(IReadOnlyCollection<Qube> qubes, EstateMonitor estate)
@@ -50,7 +51,23 @@ public sealed record QubeRow(
                 q.Volumes.Sum(v => v.UsageBytes),
                 q.FeatureIsOn("internal"),
                 Outdated.Of(q, state, current, estate.StateOf, privateWrites),
-                q.IsDisposableTemplate);
+                q.IsDisposableTemplate,
+                q.FirewallPolicy == Hypervisor.Networks.FirewallAction.Drop ? QubeFirewallShown.Limited
+                : q.FirewallRules.Any(r => r.Action == Hypervisor.Networks.FirewallAction.Drop) ? QubeFirewallShown.Filtered
+                : QubeFirewallShown.Open);
         }).ToList();
     }
+}
+
+/// <summary>A qube's firewall at a glance, as the lists and the map show it.</summary>
+public enum QubeFirewallShown
+{
+    /// <summary>All outgoing traffic allowed (Qubes' default).</summary>
+    Open,
+
+    /// <summary>All allowed but what its drop rules name.</summary>
+    Filtered,
+
+    /// <summary>Only what its rules accept (the rest dropped).</summary>
+    Limited,
 }

@@ -26,7 +26,7 @@ public static class QubeNetwork
 
     /// <summary>
     /// The qube's interfaces, eth0 first. A client of a netvm: one on its netvm's link, on an isolated port, filtered
-    /// to its own IP and MAC. A provider with no netvm: one on the uplink instead (unfiltered: the uplink's addresses
+    /// by its firewall (<see cref="FirewallOf"/>), which holds the anti-spoofing to its own IP and MAC. A provider with no netvm: one on the uplink instead (unfiltered: the uplink's addresses
     /// are the host's DHCP's, not the console's). A provider besides: one on its own link, not isolated (every client
     /// reaches it, as their gateway), with a MAC of its own, and unfiltered, since as a router it passes on packets
     /// whose source is not its address. Templates and qubes with netvm none (and not providing): none at all.
@@ -38,13 +38,20 @@ public static class QubeNetwork
             throw new QubeRuleException($"'{qube.Name}' has no address in the inventory, so it cannot be given a network interface.");
         var nics = new List<InterfaceSpec>(2);
         if (qube.NetVm is { } netvm)
-            nics.Add(new InterfaceSpec(LinkOf(netvm).Name, qube.MacAddress, isolated: true, filterIp: qube.IpAddress));
+            nics.Add(new InterfaceSpec(LinkOf(netvm).Name, qube.MacAddress, isolated: true, filterIp: qube.IpAddress, firewall: FirewallOf(qube)));
         else
             nics.Add(new InterfaceSpec(uplink, qube.MacAddress, isolated: false, filterIp: null));
         if (qube.ProvidesNetwork)
             nics.Add(new InterfaceSpec(LinkOf(qube).Name, QubeAddresses.GatewayMacFor(qube.IpAddress), isolated: false, filterIp: null));
         return nics;
     }
+
+    /// <summary>
+    /// The name of the qube's firewall filter when it has one: a client of a netvm, on whose interface the host
+    /// enforces it (and its anti-spoofing). A provider's own link and the uplink carry others' traffic: no firewall.
+    /// </summary>
+    public static string? FirewallOf(Qube qube) =>
+        HasInterfaces(qube) && qube.NetVm is not null ? Hypervisor.Networks.FirewallSpec.NameFor(qube.Name) : null;
 
     /// <summary>Whether the qube is on any network: not dom0, not a template, and with a netvm or providing network.</summary>
     public static bool HasInterfaces(Qube qube) =>

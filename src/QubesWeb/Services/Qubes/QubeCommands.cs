@@ -1,6 +1,7 @@
 using QubesWeb.Data.Jobs;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
+using QubesWeb.Hypervisor.Networks;
 using QubesWeb.Services.Estate;
 using QubesWeb.Services.Jobs;
 
@@ -11,6 +12,11 @@ namespace QubesWeb.Services.Qubes;
 /// <param name="DomainProblem">libvirt did not take the new definition (the inventory change stands); why.</param>
 /// <param name="Network">What became of a running qube's interfaces when its netvm changed (moved live, or at its next start).</param>
 public sealed record SaveOutcome(string Qube, bool AppliesAtNextStart, string? DomainProblem, InterfaceMove Network = InterfaceMove.Unchanged);
+
+/// <summary>What a save of a qube's firewall did.</summary>
+/// <param name="Applied">What libvirt did with the rules; null when the qube is on no netvm (kept for when it is).</param>
+/// <param name="Problem">libvirt did not take the rules (the inventory keeps them, and the next reconciliation applies them); why.</param>
+public sealed record FirewallOutcome(string Qube, FirewallApply? Applied, string? Problem);
 
 /// <summary>One qube's outcome in a command on many: queued as a job, or refused with the reason.</summary>
 public sealed record QubeOutcome(string Qube, Job? Job, string? Refusal)
@@ -114,6 +120,28 @@ public sealed class QubeCommands(JobEngine jobs, Inventory inventory, IHyperviso
         }
         estate.InventoryChanged();
         return new SaveOutcome(qube, running && (changes.MemoryMiB is not null || changes.VCpus is not null), problem, network);
+    }
+
+    /// <summary>
+    /// Saves a qube's firewall (its policy and every rule, or nothing when one is refused), then has libvirt enforce
+    /// it: a running qube's interface gets the new rules at once, without a restart, as Qubes' firewall does.
+    /// </summary>
+    public async Task<FirewallOutcome> SetFirewallAsync(QubeFirewall firewall, CancellationToken ct = default)
+    {
+        QubeRules.ValidateName(firewall.Qube);
+        await inventory.SetFirewallAsync(firewall, ct);
+        FirewallApply? applied = null;
+        string? problem = null;
+        try
+        {
+            applied = await domains.ApplyFirewallAsync(firewall.Qube, ct);
+        }
+        catch (RefusalException e)
+        {
+            problem = e.Message;
+        }
+        estate.InventoryChanged();
+        return new FirewallOutcome(firewall.Qube, applied, problem);
     }
 
     /// <summary>

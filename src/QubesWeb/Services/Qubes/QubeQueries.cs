@@ -81,6 +81,9 @@ public sealed class QubeQueries(Inventory inventory, IHypervisor hypervisor, Est
 
     public Task<Qube> GetAsync(string name, CancellationToken ct = default) => inventory.GetAsync(name, ct);
 
+    /// <summary>The qube's firewall: its policy and rules in order.</summary>
+    public Task<QubeFirewall> FirewallAsync(string name, CancellationToken ct = default) => inventory.FirewallOfAsync(name, ct);
+
     public Task<List<Label>> LabelsAsync(CancellationToken ct = default) => inventory.LabelsAsync(ct);
 
     /// <summary>The names of the templates, in order.</summary>
