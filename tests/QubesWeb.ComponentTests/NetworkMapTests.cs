@@ -55,4 +55,22 @@ public sealed class NetworkMapTests : ConsoleTestContext
             Assert.Equal("running", cut.Find("li[data-qube='devbox'] [data-state]").GetAttribute("data-state"));
         }, Wait);
     }
+
+    [Fact]
+    public async Task A_qube_whose_firewall_drops_traffic_is_marked_and_a_change_shows_without_a_reload()
+    {
+        var cut = Render<NetworkMapPage>();
+        cut.WaitForAssertion(() => Assert.Single(cut.FindAll("li[data-qube='work']")), Wait);
+        Assert.Empty(cut.FindAll("[data-firewall]"));
+
+        await Services.GetRequiredService<QubesWeb.Services.Qubes.QubeCommands>().SetFirewallAsync(new QubesWeb.Data.Qubes.QubeFirewall("work",
+            QubesWeb.Hypervisor.Networks.FirewallAction.Accept,
+            [new(new QubesWeb.Hypervisor.Networks.FirewallRuleSpec(QubesWeb.Hypervisor.Networks.FirewallAction.Drop, "10.0.0.0/8"))]));
+        cut.WaitForAssertion(() => Assert.Equal("filtered", cut.Find("li[data-qube='work'] [data-firewall]").GetAttribute("data-firewall")), Wait);
+
+        await Services.GetRequiredService<QubesWeb.Services.Qubes.QubeCommands>().SetFirewallAsync(new QubesWeb.Data.Qubes.QubeFirewall("work",
+            QubesWeb.Hypervisor.Networks.FirewallAction.Drop, []));
+        cut.WaitForAssertion(() => Assert.Equal("firewall: limited", cut.Find("li[data-qube='work'] [data-firewall]").TextContent.Trim()), Wait);
+        Assert.Empty(cut.FindAll("li[data-qube='devbox'] [data-firewall]"));
+    }
 }
