@@ -53,7 +53,11 @@ public sealed partial class LibvirtHypervisor
             try
             {
                 using var f = conn.TryLookupNWFilterByName(name);
-                f?.Undefine();
+                if (f is null) return true;
+                // libvirt refuses the undefine only while a running interface uses the filter; a halted domain whose
+                // definition names it would then fail to start. Either kind of use keeps it.
+                if (DomainsUsing(conn, d => FiltersOf(d).Contains(name, StringComparer.Ordinal))) return false;
+                f.Undefine();
                 return true;
             }
             catch (LibvirtException e) when (e.Code is ErrorNumber.NoSupport)
@@ -62,9 +66,13 @@ public sealed partial class LibvirtHypervisor
             }
             catch (LibvirtException e) when (e.Code is ErrorNumber.OperationInvalid or ErrorNumber.OperationFailed)
             {
-                // An interface still refers to it (a domain not redefined yet): removed at a later reconciliation.
+                // An interface started on it since the check: removed at a later reconciliation.
                 return false;
             }
         });
     }
+
+    private static IEnumerable<string> FiltersOf(string domainXml) =>
+        DomainXml.ParseSafe(domainXml).Root?.Element("devices")?.Elements("interface")
+            .Select(i => i.Element("filterref")?.Attribute("filter")?.Value).OfType<string>() ?? [];
 }

@@ -313,22 +313,34 @@ public sealed partial class LibvirtHypervisor : IHypervisor, IDisposable
     public IReadOnlyList<string> DomainsOnNetwork(string network) => Use(conn =>
     {
         var names = new List<string>();
+        DomainsUsing(conn, xml => NetworksOf(xml).Contains(network, StringComparer.Ordinal), names);
+        return (IReadOnlyList<string>)names;
+    });
+
+    /// <summary>
+    /// Whether any domain's definition or running XML satisfies <paramref name="uses"/> (a network, a filter it names);
+    /// with <paramref name="names"/>, every such domain is listed there rather than stopping at the first.
+    /// </summary>
+    private static bool DomainsUsing(Connect conn, Func<string, bool> uses, List<string>? names = null)
+    {
+        var found = false;
         foreach (var d in conn.ListAllDomains())
             using (d)
             {
+                if (found && names is null) continue;
                 try
                 {
-                    var live = NetworksOf(d.GetXmlDesc());
-                    var config = d.IsPersistent ? NetworksOf(d.GetXmlDesc(DomainXmlFlags.Inactive)) : [];
-                    if (live.Concat(config).Contains(network, StringComparer.Ordinal)) names.Add(d.Name);
+                    if (!uses(d.GetXmlDesc()) && !(d.IsPersistent && uses(d.GetXmlDesc(DomainXmlFlags.Inactive)))) continue;
+                    found = true;
+                    names?.Add(d.Name);
                 }
                 catch (LibvirtException e) when (e.Code == ErrorNumber.NoDomain)
                 {
                     // Undefined while the list was read: it uses nothing.
                 }
             }
-        return (IReadOnlyList<string>)names;
-    });
+        return found;
+    }
 
     public InterfaceMove MoveInterfacesLive(DomainSpec spec) => Use(conn =>
     {
