@@ -298,6 +298,9 @@ namespace QubesWeb.Migrations.Migrations
                     b.Property<int?>("TemplateId")
                         .HasColumnType("INTEGER");
 
+                    b.Property<int?>("UpdateVmId")
+                        .HasColumnType("INTEGER");
+
                     b.Property<Guid>("Uuid")
                         .HasColumnType("TEXT");
 
@@ -320,6 +323,8 @@ namespace QubesWeb.Migrations.Migrations
                     b.HasIndex("NetVmId");
 
                     b.HasIndex("TemplateId");
+
+                    b.HasIndex("UpdateVmId");
 
                     b.HasIndex("Uuid")
                         .IsUnique();
@@ -501,11 +506,18 @@ namespace QubesWeb.Migrations.Migrations
                         .HasForeignKey("TemplateId")
                         .OnDelete(DeleteBehavior.Restrict);
 
+                    b.HasOne("QubesWeb.Data.Qubes.Qube", "UpdateVm")
+                        .WithMany()
+                        .HasForeignKey("UpdateVmId")
+                        .OnDelete(DeleteBehavior.Restrict);
+
                     b.Navigation("Label");
 
                     b.Navigation("NetVm");
 
                     b.Navigation("Template");
+
+                    b.Navigation("UpdateVm");
                 });
 
             modelBuilder.Entity("QubesWeb.Data.Qubes.QubeFeature", b =>

@@ -1,6 +1,7 @@
 // The templates list and a template's page rendered with bUnit over the real monitor, inventory and job engine; the
 // hypervisor is the in-memory fake. The seed: fedora-42 serves sys-net (red, running), work (blue, running) and
 // default-dvm (gray); debian-13 serves vault (black).
+using Microsoft.EntityFrameworkCore;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubeDetailPage = QubesWeb.Components.Pages.Qubes.QubeDetail;
@@ -209,7 +210,7 @@ public sealed class TemplatePagesTests : ConsoleTestContext
 
         cut.WaitForAssertion(() => Assert.NotNull(cut.Find("#no-warnings")), Wait);
         Assert.Empty(Warnings(cut));
-        Assert.Equal("none", cut.Find("#template-netvm").TextContent.Trim());
+        Assert.Equal("none (templates stay offline)", cut.Find("#template-netvm").TextContent.Trim());
     }
 
     [Fact]
@@ -229,5 +230,44 @@ public sealed class TemplatePagesTests : ConsoleTestContext
 
         cut.WaitForAssertion(() => Assert.Contains("There is no qube named 'no-such-qube'.", cut.Find("#not-a-template").TextContent), Wait);
         Assert.Equal("/templates", cut.Find("#back-to-templates").GetAttribute("href"));
+    }
+
+    [Fact]
+    public async Task A_template_says_which_updates_proxy_it_goes_through_and_another_UpdateVM_can_be_chosen()
+    {
+        await Inventory.CreateAsync(new NewQube("sys-firewall", QubeClass.AppVM, "green", "fedora-42", "sys-net", ProvidesNetwork: true));
+        var sysNet = await Inventory.GetAsync("sys-net");
+        var cut = RenderDetail("fedora-42");
+
+        // The default: sys-net's proxy, on its address.
+        cut.WaitForAssertion(() => Assert.Equal($"Through sys-net (the default) at {sysNet.IpAddress}:8082.",
+            System.Text.RegularExpressions.Regex.Replace(cut.Find("#template-proxy-route").TextContent, @"\s+", " ").Trim()), Wait);
+
+        var select = cut.FindComponents<MudSelect<string>>().Single(s => s.Instance.Label == "UpdateVM");
+        await cut.InvokeAsync(() => select.Instance.ValueChanged.InvokeAsync("sys-firewall"));
+
+        cut.WaitForAssertion(() => Assert.Equal("sys-firewall", cut.Find("#template-proxy-route").GetAttribute("data-updatevm")), Wait);
+        Assert.Equal("sys-firewall", (await Inventory.GetAsync("fedora-42")).UpdateVm?.Name);
+        // The UpdateVM a template uses cannot vanish under it.
+        Assert.Contains("is the UpdateVM of 1 template(s): fedora-42", (await Assert.ThrowsAsync<QubeRuleException>(() => Inventory.EnsureRemovableAsync("sys-firewall"))).Message);
+    }
+
+    [Fact]
+    public async Task A_template_with_no_UpdateVM_to_go_through_says_what_to_choose()
+    {
+        await Inventory.CreateAsync(new NewQube("sys-vpn", QubeClass.AppVM, "blue", "fedora-42", ProvidesNetwork: true));
+        await Inventory.UpdateAsync("fedora-42", new QubeChanges(UpdateVm: "sys-vpn"));
+        Assert.Contains("'work' does not provide network",
+            (await Assert.ThrowsAsync<QubeRuleException>(() => Inventory.UpdateAsync("fedora-42", new QubeChanges(UpdateVm: "work")))).Message);
+        Assert.Contains("Only a template has an UpdateVM",
+            (await Assert.ThrowsAsync<QubeRuleException>(() => Inventory.UpdateAsync("work", new QubeChanges(UpdateVm: "sys-net")))).Message);
+
+        // Back to the default, where there is no sys-net: said, with what to do.
+        await Inventory.UpdateAsync("fedora-42", new QubeChanges(DefaultUpdateVm: true));
+        await using (var db = await Contexts.CreateDbContextAsync())
+            await db.Qubes.Where(q => q.Name == "sys-net").ExecuteUpdateAsync(u => u.SetProperty(q => q.Name, "sys-net-old"));
+        var cut = RenderDetail("fedora-42");
+        cut.WaitForAssertion(() => Assert.Equal("'fedora-42' has no UpdateVM: there is no qube named 'sys-net' (the default); choose one on its page.",
+            cut.Find("#template-proxy-problem").TextContent.Trim()), Wait);
     }
 }

@@ -16,6 +16,8 @@ public class QubeConfiguration : IEntityTypeConfiguration<Qube>
         // Restrict: a template with dependents, or a netvm with clients, must never vanish underneath them.
         b.HasOne(q => q.Template).WithMany(t => t.Dependents).HasForeignKey(q => q.TemplateId).OnDelete(DeleteBehavior.Restrict);
         b.HasOne(q => q.NetVm).WithMany(n => n.NetworkClients).HasForeignKey(q => q.NetVmId).OnDelete(DeleteBehavior.Restrict);
+        // Restrict too: a template's updates must not silently switch to another qube's proxy.
+        b.HasOne(q => q.UpdateVm).WithMany().HasForeignKey(q => q.UpdateVmId).OnDelete(DeleteBehavior.Restrict);
         b.HasMany(q => q.Features).WithOne().HasForeignKey(f => f.QubeId).OnDelete(DeleteBehavior.Cascade);
         b.HasMany(q => q.Volumes).WithOne().HasForeignKey(v => v.QubeId).OnDelete(DeleteBehavior.Cascade);
         b.Property(q => q.InstallMedia).HasMaxLength(4096);

@@ -30,6 +30,7 @@ public sealed record NewRevision(string Path, string Reason, long SizeBytes);
 /// <summary>Property changes Qubes allows on an existing qube; null leaves a property as it is.</summary>
 /// <param name="Template">A new template (AppVM/DispVM only, only while halted: see <see cref="Inventory.UpdateAsync(string, QubeChanges, bool?, CancellationToken)"/>).</param>
 /// <param name="Features">Features to set (key to value) or remove (key to null); keys not named are left as they are.</param>
+/// <param name="UpdateVm">A template's UpdateVM; <paramref name="DefaultUpdateVm"/> goes back to the console's default.</param>
 public sealed record QubeChanges(
     string? Label = null,
     int? MemoryMiB = null,
@@ -38,7 +39,9 @@ public sealed record QubeChanges(
     bool ClearNetVm = false,
     string? Notes = null,
     string? Template = null,
-    IReadOnlyDictionary<string, string?>? Features = null);
+    IReadOnlyDictionary<string, string?>? Features = null,
+    string? UpdateVm = null,
+    bool DefaultUpdateVm = false);
 
 /// <summary>Qubes' rules for feature keys and values (core-admin qubes/features.py keeps them as plain strings).</summary>
 public static class QubeFeatureRules
@@ -386,6 +389,14 @@ public sealed partial class Inventory(IDbContextFactory<InventoryDbContext> cont
             QubeRules.ValidateNetVm(qube, netvm);
             qube.NetVm = netvm;
         }
+        if (changes.DefaultUpdateVm) qube.UpdateVmId = null;
+        else if (changes.UpdateVm is not null)
+        {
+            var updateVm = await db.Qubes.FirstOrDefaultAsync(q => q.Name == changes.UpdateVm, ct)
+                ?? throw QubeRuleException.NoQube(changes.UpdateVm, "to use as UpdateVM");
+            QubeRules.ValidateUpdateVm(qube, updateVm);
+            qube.UpdateVmId = updateVm.Id;
+        }
         if (changes.Template is not null)
         {
             if (qubeIsRunning is null)
@@ -433,6 +444,9 @@ public sealed partial class Inventory(IDbContextFactory<InventoryDbContext> cont
         var clients = await db.Qubes.Where(q => q.NetVmId == qube.Id).OrderBy(q => q.Name).Select(q => q.Name).ToListAsync(ct);
         if (clients.Count > 0)
             throw new QubeRuleException($"'{name}' is the netvm of {clients.Count} qube(s): {string.Join(", ", clients)}. Give them another netvm first.");
+        var updated = await db.Qubes.Where(q => q.UpdateVmId == qube.Id).OrderBy(q => q.Name).Select(q => q.Name).ToListAsync(ct);
+        if (updated.Count > 0)
+            throw new QubeRuleException($"'{name}' is the UpdateVM of {updated.Count} template(s): {string.Join(", ", updated)}. Give them another UpdateVM first.");
     }
 
     /// <summary>
@@ -470,7 +484,7 @@ public sealed partial class Inventory(IDbContextFactory<InventoryDbContext> cont
 
     private static IQueryable<Qube> Query(InventoryDbContext db) =>
         db.Qubes.AsNoTracking()
-            .Include(q => q.Label).Include(q => q.Template).Include(q => q.NetVm)
+            .Include(q => q.Label).Include(q => q.Template).Include(q => q.NetVm).Include(q => q.UpdateVm)
             .Include(q => q.Features).Include(q => q.Volumes).ThenInclude(v => v.Revisions)
             .Include(q => q.FirewallRules)
             .AsSplitQuery();

@@ -37,6 +37,13 @@ public class Qube
 
     public bool ProvidesNetwork { get; set; }
 
+    /// <summary>
+    /// A template's UpdateVM: the network provider whose updates proxy its update jobs go through (Qubes' policy
+    /// qubes.UpdatesProxy). Null: the console's default (<see cref="QubeRules.DefaultUpdateVm"/>). Only templates have one.
+    /// </summary>
+    public int? UpdateVmId { get; set; }
+    public Qube? UpdateVm { get; set; }
+
     /// <summary>The qube's IPv4 address on its netvm's link (10.137.x.y), chosen once at creation; null for dom0. See <see cref="QubeAddresses"/>.</summary>
     public string? IpAddress { get; set; }
 

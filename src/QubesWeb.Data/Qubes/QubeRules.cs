@@ -183,6 +183,22 @@ public static partial class QubeRules
                 throw new QubeRuleException($"'{netvm.Name}' reaches the network through '{qube.Name}': that would be a loop.");
     }
 
+    /// <summary>The UpdateVM of a template that names none, as Qubes' default policy sends qubes.UpdatesProxy to sys-net.</summary>
+    public const string DefaultUpdateVm = "sys-net";
+
+    /// <summary>The port of the updates proxy in an UpdateVM, Qubes' (qubes-updates-proxy, tinyproxy on 8082).</summary>
+    public const int UpdatesProxyPort = 8082;
+
+    /// <summary>Refuses an UpdateVM a template cannot use: only a template has one, and it must provide network.</summary>
+    public static void ValidateUpdateVm(Qube qube, Qube? updateVm)
+    {
+        if (updateVm is null) return;
+        if (qube.Class != QubeClass.TemplateVM)
+            throw new QubeRuleException($"Only a template has an UpdateVM; '{qube.Name}' is {Article(qube.Class)}, which updates through its own netvm.");
+        if (!updateVm.ProvidesNetwork || updateVm.Class is QubeClass.TemplateVM or QubeClass.AdminVM)
+            throw new QubeRuleException($"'{updateVm.Name}' does not provide network, so it runs no updates proxy; choose a qube with provides_network set.");
+    }
+
     public static void EnsureNotAdminVm(Qube qube) => EnsureNotAdminVm(qube.Name, qube.Class);
 
     public static void EnsureNotAdminVm(string name, QubeClass qubeClass)

@@ -55,16 +55,19 @@ public sealed class GuestAgent
     /// </summary>
     /// <exception cref="ArgumentException">The path is not absolute, or the path or an argument holds a NUL.</exception>
     /// <exception cref="GuestAgentException">The guest could not start it (e.g. no such file).</exception>
+    /// <param name="env">Environment entries (NAME=value) the program gets besides the agent's own; null for none.</param>
     public async Task<long> ExecAsync(string path, IReadOnlyList<string> args, bool captureOutput,
-        CancellationToken ct = default)
+        CancellationToken ct = default, IReadOnlyList<string>? env = null)
     {
         ValidateProgram(path, args, nameof(path), nameof(args));
+        if (env is not null) ValidateEnvironment(env);
         var arguments = new JsonObject
         {
             ["path"] = path,
             ["arg"] = new JsonArray(args.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray()),
             ["capture-output"] = captureOutput,
         };
+        if (env is { Count: > 0 }) arguments["env"] = new JsonArray(env.Select(e => (JsonNode?)JsonValue.Create(e)).ToArray());
         JsonElement started;
         try
         {
@@ -110,7 +113,7 @@ public sealed class GuestAgent
     /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled (the program was killed).</exception>
     public async Task<GuestExecResult> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout,
         Action<GuestOutputChunk>? onOutput = null, CancellationToken ct = default, long maxOutputBytes = long.MaxValue,
-        Func<TimeSpan, Task>? whileRunning = null)
+        Func<TimeSpan, Task>? whileRunning = null, IReadOnlyList<string>? env = null)
     {
         ValidateProgram(path, args, nameof(path), nameof(args));
         ValidateTimeout(timeout, nameof(timeout));
@@ -118,7 +121,7 @@ public sealed class GuestAgent
         var began = Stopwatch.GetTimestamp();
         // Not cancellable: a cancellation between the start and its reply would leave a program nobody can kill.
         // Cancelling takes effect from the first status on (then killing it).
-        var pid = await ExecAsync(path, args, captureOutput: true, CancellationToken.None);
+        var pid = await ExecAsync(path, args, captureOutput: true, CancellationToken.None, env);
         var budget = new OutputBudget(maxOutputBytes);
         var stdout = new OutputCollector(GuestOutputStream.StdOut, onOutput, budget);
         var stderr = new OutputCollector(GuestOutputStream.StdErr, onOutput, budget);
@@ -274,6 +277,17 @@ public sealed class GuestAgent
             if (status.Exited) return status;
             await Task.Delay(delay, ct);
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 3 / 2, LongestPoll.Ticks));
+        }
+    }
+
+    /// <summary>Each entry NAME=value, the name a shell variable's, no NUL anywhere (the C side would cut it there).</summary>
+    private static void ValidateEnvironment(IReadOnlyList<string> env)
+    {
+        foreach (var e in env)
+        {
+            var eq = e.IndexOf('=');
+            if (eq <= 0 || e.Contains('\0') || !(char.IsAsciiLetter(e[0]) || e[0] == '_') || !e[..eq].All(c => char.IsAsciiLetterOrDigit(c) || c == '_'))
+                throw new ArgumentException($"'{e.Replace("\0", "\\0")}' is not an environment entry NAME=value.", nameof(env));
         }
     }
 

@@ -86,6 +86,7 @@ public static class ServiceExtensions
         services.AddOptions<Services.Updates.UpdateOptions>().BindConfiguration("Updates");
         services.AddSingleton<Services.Updates.Guests>();
         services.AddSingleton<Services.Updates.UpdateRunner>();
+        services.AddSingleton<Services.Updates.TemplateUpdateNetwork>();
         services.AddSingleton<IJobKind, Services.Updates.UpdateJob>();
         services.AddSingleton<IJobKind, Services.Updates.CheckUpdatesJob>();
         services.AddScoped<CircuitJobs>();

@@ -20,6 +20,22 @@ public sealed class GuestAgentTests
     }
 
     [Fact]
+    public async Task A_program_gets_the_environment_it_is_given_and_a_malformed_entry_is_refused_before_the_guest_sees_it()
+    {
+        using var qga = await QemuGa.StartAsync();
+        using var transport = new UnixSocketAgentTransport(qga.SocketPath);
+        var agent = new GuestAgent(transport);
+
+        var result = await agent.RunAsync("/usr/bin/env", [], Generous, env: ["http_proxy=http://10.137.0.3:8082/", "HTTPS_PROXY=http://10.137.0.3:8082/"]);
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("http_proxy=http://10.137.0.3:8082/\n", result.StdOut);
+        Assert.Contains("HTTPS_PROXY=http://10.137.0.3:8082/\n", result.StdOut);
+        foreach (var bad in new[] { "no-equals", "=value", "1X=y", "A B=c", "X=a\0b" })
+            Assert.Contains("is not an environment entry NAME=value", (await Assert.ThrowsAsync<ArgumentException>(() => agent.RunAsync("/usr/bin/env", [], Generous, env: [bad]))).Message);
+    }
+
+    [Fact]
     public async Task Run_returns_the_output_of_echo()
     {
         using var qga = await QemuGa.StartAsync();

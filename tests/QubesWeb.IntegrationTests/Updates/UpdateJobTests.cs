@@ -34,6 +34,10 @@ public sealed class UpdateJobTests
 
         Assert.Contains(done.Log, l => l.Level == JobLogLevel.Warning && l.Text.StartsWith("Demo mode: the package manager inside the qube is simulated"));
         Assert.Contains(done.Log, l => l.Text == "[simulated by the demo] /usr/bin/dnf -y upgrade --refresh");
+        // A template goes online only through its UpdateVM's proxy (sys-net by default), which the demo says it cannot do.
+        var sysNet = await host.Get<InventoryService>().GetAsync("sys-net");
+        Assert.Contains(done.Log, l => l.Level == JobLogLevel.Warning
+            && l.Text.StartsWith($"Demo mode: the update would reach its repositories only through sys-net's updates proxy at {sysNet.IpAddress}:8082;"));
         Assert.Contains(done.Log, l => l.Text == "fedora-42 is on revision 2 now (was 1).");
         Assert.Contains(done.Log, l => l.Text.StartsWith("Outdated until they restart: ") && l.Text.Contains("work"));
         var history = (await host.Get<RootRevisions>().HistoryAsync("fedora-42"))!;

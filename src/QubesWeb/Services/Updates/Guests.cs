@@ -25,9 +25,10 @@ public interface IGuest
     /// <summary>
     /// Runs the program with its output going into <paramref name="output"/> (bounded there) and written as it comes;
     /// <paramref name="running"/> is told how long it has run while it runs, so the job's progress goes on.
+    /// <paramref name="env"/>: NAME=value entries it gets besides the guest's own (the updates proxy).
     /// </summary>
     Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, GuestOutputLog output, CancellationToken ct,
-        Func<TimeSpan, Task>? running = null);
+        Func<TimeSpan, Task>? running = null, IReadOnlyList<string>? env = null);
 }
 
 /// <summary>A real qube's guest agent, reached through libvirt (virDomainQemuAgentCommand).</summary>
@@ -74,7 +75,7 @@ public sealed class AgentGuest(string name, GuestAgent agent) : IGuest
     };
 
     public async Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, GuestOutputLog output, CancellationToken ct,
-        Func<TimeSpan, Task>? running = null)
+        Func<TimeSpan, Task>? running = null, IReadOnlyList<string>? env = null)
     {
         // qemu-ga hands output over when the program ends (or is killed), so it reaches the log in one piece then.
         // Only what the log can still take is decoded: a flood of 16 MiB per stream stays bytes that are counted.
@@ -90,7 +91,7 @@ public sealed class AgentGuest(string name, GuestAgent agent) : IGuest
                 if (chunk.Stream != stream && text.Length > 0 && text[^1] != '\n') Take("\n");
                 stream = chunk.Stream;
                 Take(chunk.Text);
-            }, ct, budget, running);
+            }, ct, budget, running, env);
             return new GuestRun(result.ExitCode ?? 128 + (result.Signal ?? 0), text.ToString());
         }
         finally
@@ -120,7 +121,7 @@ public sealed class SimulatedGuest(Qube qube, string dirtyOverlay) : IGuest
     public Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct) => Task.CompletedTask;
 
     public async Task<GuestRun> RunAsync(string path, IReadOnlyList<string> args, TimeSpan timeout, GuestOutputLog output, CancellationToken ct,
-        Func<TimeSpan, Task>? running = null)
+        Func<TimeSpan, Task>? running = null, IReadOnlyList<string>? env = null)
     {
         output.BeginRun();
         async Task onLines(string text)

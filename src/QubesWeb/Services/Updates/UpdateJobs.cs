@@ -37,7 +37,7 @@ public sealed class UpdateOptions
 
 /// <summary>What the update jobs share: starting a qube for the job, shutting it down, the features they set.</summary>
 public sealed class UpdateRunner(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, RootLifecycle roots, Guests guests,
-    IServiceProvider services, IOptions<UpdateOptions> options, IOptions<LifecycleOptions> lifecycle)
+    IServiceProvider services, IOptions<UpdateOptions> options, IOptions<LifecycleOptions> lifecycle, TemplateUpdateNetwork updatesProxy)
 {
     private readonly SemaphoreSlim _slots = new(Math.Max(1, options.Value.Concurrency));
 
@@ -75,6 +75,10 @@ public sealed class UpdateRunner(Inventory inventory, IHypervisor hypervisor, Es
         await start.RunAsync(job, ct);
         return true;
     }
+
+    /// <summary>A template's way to its updates proxy, opened for this job; what its package manager's environment needs (null: none).</summary>
+    public Task<IReadOnlyList<string>?> OpenUpdatesProxyAsync(JobContext job, IGuest guest, GuestOutputLog output, CancellationToken ct) =>
+        updatesProxy.OpenAsync(job, guest, output, ct);
 
     public async Task<IGuest> ReadyGuestAsync(JobContext job, CancellationToken ct)
     {
@@ -158,12 +162,13 @@ public sealed class UpdateJob(UpdateRunner runner, Inventory inventory, RootRevi
             var guest = await runner.ReadyGuestAsync(job, ct);
             var commands = UpdateCommands.Update(await inventory.GetAsync(job.Target, ct));
             var output = runner.OutputLog(job);
+            var env = await runner.OpenUpdatesProxyAsync(job, guest, output, ct);
             foreach (var (path, args, i) in commands.Select((c, i) => (c.Path, c.Args, i)))
             {
                 var line = $"{path} {string.Join(' ', args)}";
                 var percent = 30 + 50 * i / commands.Count;
                 await job.ProgressAsync(percent, $"Running {line}");
-                var run = await guest.RunAsync(path, args, runner.Options.CommandTimeout, output, ct, UpdateRunner.Running(job, percent, line));
+                var run = await guest.RunAsync(path, args, runner.Options.CommandTimeout, output, ct, UpdateRunner.Running(job, percent, line), env);
                 if (run.ExitCode != 0)
                     throw new QubeRuleException($"{line} exited with code {run.ExitCode} in {job.Target}; the update's changes were dropped and it stays on revision {before}.");
             }
@@ -217,9 +222,11 @@ public sealed class CheckUpdatesJob(UpdateRunner runner, Inventory inventory, Gu
             started = await runner.EnsureRunningAsync(job, ct);
             var guest = await runner.ReadyGuestAsync(job, ct);
             var (path, args, available) = UpdateCommands.Check(await inventory.GetAsync(job.Target, ct));
+            var output = runner.OutputLog(job);
+            var env = await runner.OpenUpdatesProxyAsync(job, guest, output, ct);
             var line = $"{path} {string.Join(' ', args)}";
             await job.ProgressAsync(50, $"Running {line}");
-            var run = await guest.RunAsync(path, args, runner.Options.CommandTimeout, runner.OutputLog(job), ct, UpdateRunner.Running(job, 50, line));
+            var run = await guest.RunAsync(path, args, runner.Options.CommandTimeout, output, ct, UpdateRunner.Running(job, 50, line), env);
             var yes = available(run);
             if (!yes && run.ExitCode != 0)
                 throw new QubeRuleException($"{path} exited with code {run.ExitCode}; whether updates wait is not known.");
