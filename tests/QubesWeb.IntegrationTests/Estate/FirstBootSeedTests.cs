@@ -114,7 +114,7 @@ public sealed class FirstBootSeedTests
         var routes = eth0["routes"]!.AsArray();
         Assert.Equal(2, routes.Count);
         Assert.Equal(($"{firewall.IpAddress}/32", "link", null), ((string?)routes[0]!["to"], (string?)routes[0]!["scope"], (string?)routes[0]!["via"]));
-        Assert.Equal(("0.0.0.0/0", firewall.IpAddress), ((string?)routes[1]!["to"], (string?)routes[1]!["via"]));
+        Assert.Equal(("0.0.0.0/0", firewall.IpAddress, true), ((string?)routes[1]!["to"], (string?)routes[1]!["via"], (bool?)routes[1]!["on-link"]));
         Assert.Equal(["10.139.1.1", "10.139.1.2"], eth0["nameservers"]!["addresses"]!.AsArray().Select(n => (string?)n));
     }
 

@@ -134,9 +134,11 @@ public static class FirstBootSeed
                 nic["dhcp4"] = false;
                 nic["addresses"] = new JsonArray($"{qube.IpAddress}/{PrefixLength}");
                 nic["routes"] = new JsonArray(
-                    // The gateway is not inside a /32: a link-scoped host route makes it reachable, then the default via it.
+                    // The gateway is not inside a /32: a link-scoped host route makes it reachable, then the default via
+                    // it (as qubes-core-agent's setup-ip does). on-link says the same to netplan and networkd; cloud-init's
+                    // other renderers (NetworkManager, ENI, sysconfig) drop the key and rely on the host route.
                     new JsonObject { ["to"] = $"{gateway}/32", ["scope"] = "link" },
-                    new JsonObject { ["to"] = "0.0.0.0/0", ["via"] = gateway });
+                    new JsonObject { ["to"] = "0.0.0.0/0", ["via"] = gateway, ["on-link"] = true });
                 nic["nameservers"] = new JsonObject { ["addresses"] = new JsonArray([.. QubeAddresses.Dns.Select(d => (JsonNode?)d)]) };
             }
             else if (i == 0)
