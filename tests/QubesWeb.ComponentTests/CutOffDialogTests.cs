@@ -67,6 +67,20 @@ public sealed class CutOffDialogTests : ConsoleTestContext
     }
 
     [Fact]
+    public async Task Killing_a_netvm_says_whom_it_cuts_off_in_its_confirmation()
+    {
+        var cut = RenderPage("sys-net");
+
+        var clicked = await ClickFreshAsync(cut, () => cut.Find("button[aria-label='Kill sys-net']"));
+
+        Dialogs.WaitForAssertion(() => Assert.Contains(
+            "Running qubes lose their network through it: work; they keep running, without network until it runs again.", Dialogs.Markup), Wait);
+        await Dialogs.FindAll("button").First(b => b.TextContent.Trim() == "Cancel").ClickAsync(new MouseEventArgs());
+        await clicked.WaitAsync(Wait);
+        Assert.Empty(await Jobs.RecentAsync(10));
+    }
+
+    [Fact]
     public async Task A_qube_no_running_qube_uses_shuts_down_without_a_question()
     {
         var cut = RenderPage("work");

@@ -60,7 +60,7 @@ public partial class QubeActions
         var cutOff = action is LifecycleAction.Shutdown or LifecycleAction.Kill ? await Commands.CutOffIfStoppedAsync(name) : null;
         if (LifecycleRules.NeedsConfirmation(action) && !await ConfirmKillAsync($"Kill {name}?",
                 $"Killing stops {name} at once, like pulling the plug: unsaved work in it is lost."
-                + (cutOff is { Any: true } ? $" It is the netvm of running {string.Join(", ", cutOff.Clients.Concat(cutOff.Behind))}: they keep running, without network until it runs again." : "")))
+                + (cutOff is { Any: true } ? $" Running qubes lose their network through it: {string.Join(", ", cutOff.Clients.Concat(cutOff.Behind))}; they keep running, without network until it runs again." : "")))
             return;
         if (action == LifecycleAction.Shutdown && cutOff is { Any: true } && !await ConfirmCutOffAsync([cutOff]))
             return;
