@@ -136,7 +136,8 @@ public static class FirstBootSeed
                 nic["routes"] = new JsonArray(
                     // The gateway is not inside a /32: a link-scoped host route makes it reachable, then the default via
                     // it (as qubes-core-agent's setup-ip does). on-link says the same to netplan and networkd; cloud-init's
-                    // other renderers (NetworkManager, ENI, sysconfig) drop the key and rely on the host route.
+                    // other renderers (NetworkManager, ENI, sysconfig) drop the key and rely on the host route. cloud-init
+                    // 22.4's ENI renderer (ifupdown) cannot render a route without "via" at all: see the README.
                     new JsonObject { ["to"] = $"{gateway}/32", ["scope"] = "link" },
                     new JsonObject { ["to"] = "0.0.0.0/0", ["via"] = gateway, ["on-link"] = true });
                 nic["nameservers"] = new JsonObject { ["addresses"] = new JsonArray([.. QubeAddresses.Dns.Select(d => (JsonNode?)d)]) };
