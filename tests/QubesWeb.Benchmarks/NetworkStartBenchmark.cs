@@ -88,7 +88,8 @@ public static class NetworkStartBenchmark
                 foreach (var name in new[] { appVm, provider })
                     if (host.Get<IHypervisor>().GetDomain(name)?.State is { } s && s != RunState.Halted)
                         await JobRuns.RunAsync(host, JobKind.Kill, name, timeout: JobTimeout);
-                await host.StopAsync();
+                // Stopped, and its data folder deleted.
+                await host.DisposeAsync();
             }
             foreach (var name in new[] { appVm, provider, template }) LibvirtDaemon.Remove(name);
             using (var conn = Connect.Open(LibvirtDaemon.Uri))
