@@ -11,7 +11,6 @@
 // link with its isolated port and clean-traffic filter. There the provider is a qube of the benchmark's own whose
 // uplink is a throwaway network (no address, no forwarding) made for the run, so the host's networks are not touched.
 using System.Diagnostics;
-using System.Security.Cryptography;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Hypervisor.Libvirt;
@@ -28,17 +27,11 @@ public static class NetworkStartBenchmark
 {
     private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(2);
 
-    private static readonly string[] Quiet =
-    [
-        "--Logging:LogLevel:Microsoft.EntityFrameworkCore.Update=None",
-        "--Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command=None",
-    ];
-
     public static async Task RunAsync(bool real, int runs)
     {
         if (!real)
         {
-            await using var demo = await ConsoleHost.StartAsync(extraArgs: Quiet);
+            await using var demo = await ConsoleHost.StartAsync(extraArgs: RealLaneBench.Quiet);
             Console.WriteLine("Network start benchmark: the embedded demo in-process (libvirt's test driver); untrusted (fedora-42) with netvm sys-firewall (running) against netvm none.");
             await MeasureAsync(demo, "untrusted", "sys-firewall", runs);
             return;
@@ -69,13 +62,8 @@ public static class NetworkStartBenchmark
         ConsoleHost? host = null;
         try
         {
-            host = await ConsoleHost.StartAsync(LibvirtDaemon.Uri, demo: false, extraArgs: [.. Quiet, "--domain-type", "qemu", $"--Networks:Uplink={uplink}"]);
-            // A blank 1 GiB disk: no guest boots from it, and none needs to for libvirt to say "running".
-            var image = Path.Combine(folder, "blank.raw");
-            await using (var f = File.Create(image)) f.SetLength(1L << 30);
-            string digest;
-            await using (var f = File.OpenRead(image)) digest = Convert.ToHexStringLower(await SHA256.HashDataAsync(f));
-            await SucceedsAsync(host, JobKind.Import, template, new ImportTemplateRequest(image, "black", "debian", digest), JobTimeout);
+            host = await ConsoleHost.StartAsync(LibvirtDaemon.Uri, demo: false, extraArgs: [.. RealLaneBench.Quiet, "--domain-type", "qemu", $"--Networks:Uplink={uplink}"]);
+            await RealLaneBench.ImportBlankTemplateAsync(host, template, folder, JobTimeout);
             await SucceedsAsync(host, JobKind.Create, provider, new CreateQubeRequest(QubeClass.AppVM, "green", template, null, MemoryMiB: 256, VCpus: 1, ProvidesNetwork: true), JobTimeout);
             await SucceedsAsync(host, JobKind.Create, appVm, new CreateQubeRequest(QubeClass.AppVM, "red", template, provider, MemoryMiB: 256, VCpus: 1), JobTimeout);
             Console.WriteLine($"Network start benchmark: the real-hypervisor lane ({LibvirtDaemon.Uri}, qemu domains, software emulation); {appVm} on {template}, with netvm {provider} (running, its uplink {uplink}) against netvm none.");
