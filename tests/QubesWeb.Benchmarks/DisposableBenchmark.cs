@@ -8,7 +8,6 @@
 // emulation, as the lane's tests), where a start launches a qemu process as on a host. There the template is imported
 // from a blank disk image: "running" is libvirt's state once qemu runs, whatever the guest then does.
 using System.Diagnostics;
-using System.Security.Cryptography;
 using QubesWeb.Data.Qubes;
 using QubesWeb.Hypervisor.Domains;
 using QubesWeb.Services.Disposables;
@@ -23,17 +22,11 @@ public static class DisposableBenchmark
 {
     private static readonly TimeSpan JobTimeout = TimeSpan.FromMinutes(2);
 
-    private static readonly string[] Quiet =
-    [
-        "--Logging:LogLevel:Microsoft.EntityFrameworkCore.Update=None",
-        "--Logging:LogLevel:Microsoft.EntityFrameworkCore.Database.Command=None",
-    ];
-
     public static async Task RunAsync(bool real, int runs = 15)
     {
         if (!real)
         {
-            await using var demo = await ConsoleHost.StartAsync(extraArgs: Quiet);
+            await using var demo = await ConsoleHost.StartAsync(extraArgs: RealLaneBench.Quiet);
             Console.WriteLine("Disposable benchmark: the embedded demo in-process; untrusted and default-dvm's disposables both on fedora-42, netvm sys-firewall (running).");
             await MeasureAsync(demo, "untrusted", "default-dvm", runs);
             return;
@@ -42,16 +35,11 @@ public static class DisposableBenchmark
         var id = Guid.NewGuid().ToString("N")[..8];
         string template = "qwt-bench-tpl-" + id, appVm = "qwt-bench-app-" + id, dvm = "qwt-bench-dvm-" + id;
         var folder = Directory.CreateTempSubdirectory("qubesweb-bench-image-").FullName;
-        await using var host = await ConsoleHost.StartAsync(LibvirtDaemon.Uri, demo: false, extraArgs: [.. Quiet, "--domain-type", "qemu"]);
+        await using var host = await ConsoleHost.StartAsync(LibvirtDaemon.Uri, demo: false, extraArgs: [.. RealLaneBench.Quiet, "--domain-type", "qemu"]);
         var made = new List<string> { template, appVm, dvm };
         try
         {
-            // A blank 1 GiB disk: no guest boots from it, and none needs to for libvirt to say "running".
-            var image = Path.Combine(folder, "blank.raw");
-            await using (var f = File.Create(image)) f.SetLength(1L << 30);
-            string digest;
-            await using (var f = File.OpenRead(image)) digest = Convert.ToHexStringLower(await SHA256.HashDataAsync(f));
-            await SucceedsAsync(host, JobKind.Import, template, new ImportTemplateRequest(image, "black", "debian", digest), JobTimeout);
+            await RealLaneBench.ImportBlankTemplateAsync(host, template, folder, JobTimeout);
             await SucceedsAsync(host, JobKind.Create, appVm, new CreateQubeRequest(QubeClass.AppVM, "red", template, null, MemoryMiB: 256, VCpus: 1), JobTimeout);
             await SucceedsAsync(host, JobKind.Create, dvm, new CreateQubeRequest(QubeClass.AppVM, "red", template, null, MemoryMiB: 256, VCpus: 1), JobTimeout);
             await host.Get<DisposableCommands>().SetDispTemplateAsync(dvm, true);

@@ -1,5 +1,5 @@
 // Benchmarks print figures and their ratio against a baseline measured in the same run; they never pass or fail.
-// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|network|revisions|copy|instant [--sizes 100,2048] [--runs 5]|import|disposables [--real]|load|console] [--domains N] [--circuits N]
+// Run: dotnet run -c Release --project tests/QubesWeb.Benchmarks [-- reconcile|ui|network|revisions|copy|instant [--sizes 100,2048] [--runs 5]|import|disposables [--real]|network-start [--real] [--runs 100]|load|console] [--domains N] [--circuits N]
 using QubesWeb.Benchmarks;
 
 var domains = args.SkipWhile(a => a != "--domains").Skip(1).Select(int.Parse).DefaultIfEmpty(1000).First();
@@ -35,6 +35,10 @@ switch (which)
     case "disposables":
         await DisposableBenchmark.RunAsync(real: args.Contains("--real"));
         return 0;
+    case "network-start":
+        await NetworkStartBenchmark.RunAsync(real: args.Contains("--real"),
+            args.SkipWhile(a => a != "--runs").Skip(1).Select(int.Parse).DefaultIfEmpty(100).First());
+        return 0;
     case "load":
         await LoadBenchmark.RunAsync(domains, circuits, args.SkipWhile(a => a != "--rounds").Skip(1).Select(int.Parse).DefaultIfEmpty(10).First(),
             args.SkipWhile(a => a != "--waves").Skip(1).Select(int.Parse).DefaultIfEmpty(6).First(),
@@ -46,6 +50,6 @@ switch (which)
     case "load-refused":
         return await LoadClients.RunRefusedAsync(args);
     default:
-        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, network, revisions, copy, instant, import, disposables, load, console.");
+        Console.Error.WriteLine($"Unknown benchmark '{which}'. Known: reconcile, ui, network, network-start, revisions, copy, instant, import, disposables, load, console.");
         return 2;
 }

@@ -230,9 +230,50 @@ public sealed class JobTests
             message = refused.Message;
         }
 
-        Assert.Equal("'sys-net' is the netvm of running qubes: work. Shut them down first.", message);
+        Assert.Equal("'sys-net' is the netvm of running qubes: work. Shut them down first, or confirm that they lose their network.", message);
         Assert.Equal(RunState.Running, host.Get<IHypervisor>().GetDomain("sys-net")!.State);
         Assert.False(await LockedAsync(host.Get<IDbContextFactory<InventoryDbContext>>(), "sys-net"));
+    }
+
+    [Fact]
+    public async Task A_confirmed_shutdown_of_a_netvm_stops_it_and_leaves_the_clients_it_names_running_without_network()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        var commands = host.Get<Services.Qubes.QubeCommands>();
+        var estate = host.Get<EstateMonitor>();
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Start, "work")).State);
+
+        // What a page asks the user about.
+        var cutOff = await commands.CutOffIfStoppedAsync("sys-net");
+        Assert.Equal(["work"], cutOff.Clients);
+        // Confirming other qubes is not confirming work: refused, naming it, before anything is queued.
+        var other = await Assert.ThrowsAsync<QubeRuleException>(() => commands.ShutdownAsync("sys-net", ["vault"]));
+        Assert.Equal("'sys-net' is the netvm of running qubes: work. Shut them down first, or confirm that they lose their network.", other.Message);
+        Assert.Equal(RunState.Running, estate.StateOf("sys-net"));
+
+        var job = await FinishedAsync(host, (await commands.ShutdownAsync("sys-net", cutOff.Clients)).Id);
+
+        Assert.Equal(JobState.Succeeded, job.State);
+        Assert.Equal(RunState.Halted, estate.StateOf("sys-net"));
+        Assert.Equal(RunState.Running, estate.StateOf("work"));
+        Assert.Contains(job.Log, l => l.Level == JobLogLevel.Warning
+            && l.Text == "Shutting down as confirmed; left running, without network until sys-net runs again: work.");
+        // Its link outlives it, so work's interface is still plugged in, waiting for sys-net's next start.
+        Assert.Contains(host.Get<IHypervisor>().ListLinks(), l => l.Name == "qw-sys-net" && l.Active);
+    }
+
+    [Fact]
+    public async Task A_shutdown_with_bad_confirmation_arguments_is_refused_with_a_sentence()
+    {
+        using var node = new TestNode();
+        await using var host = await StartAsync(node);
+        Assert.Equal(JobState.Succeeded, (await RunAsync(host, JobKind.Start, "sys-net")).State);
+
+        var bad = await Assert.ThrowsAsync<QubeRuleException>(() => host.Get<JobEngine>().EnqueueAsync(JobKind.Shutdown, "sys-net", "{\"confirmedCutOff\": 5}"));
+
+        Assert.StartsWith("This job's arguments are not a valid ShutdownRequest:", bad.Message);
+        Assert.Equal(RunState.Running, host.Get<EstateMonitor>().StateOf("sys-net"));
     }
 
     [Fact]

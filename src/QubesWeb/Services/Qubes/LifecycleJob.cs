@@ -17,6 +17,14 @@ public sealed class LifecycleOptions
     public TimeSpan StartTimeout { get; set; } = TimeSpan.FromSeconds(60);
 }
 
+/// <summary>
+/// A shutdown's arguments: the running clients the user was told would lose their network and agreed to cut off
+/// (<see cref="NetworkCutOff"/>). They keep running without network, as Qubes leaves them after its warning; their
+/// interfaces stay on the netvm's link, which outlives its qube, so they have network again once it runs. A running
+/// client not named here still refuses the shutdown: one that started after the user was asked was not agreed to.
+/// </summary>
+public sealed record ShutdownRequest(IReadOnlyList<string> ConfirmedCutOff);
+
 /// <summary>Start, shutdown, kill, pause, resume and restart of one qube, each as a job.</summary>
 public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor, EstateMonitor estate, Inventory inventory,
     RootLifecycle roots, FirstBootSeeds seeds, Microsoft.Extensions.Options.IOptions<LifecycleOptions> options) : IJobKind
@@ -38,17 +46,19 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
         if (LifecycleRules.Refusal(target, action, state) is { } refusal) throw new QubeRuleException(refusal);
         // A restart takes a netvm away only briefly and its clients reconnect, as Qubes' updater restarts sys-net.
         if (action is LifecycleAction.Shutdown)
-            await EnsureNoRunningClientsAsync(target, ct);
+            await EnsureCutOffConfirmedAsync(target, arguments, ct);
     }
 
-    /// <summary>Qubes refuses to stop a netvm that running qubes use: they would lose network without being told.</summary>
-    private async Task EnsureNoRunningClientsAsync(string target, CancellationToken ct)
+    /// <summary>
+    /// Qubes does not stop a netvm that running qubes use unless the user agrees: they would lose network without being
+    /// told. Returns who is cut off (all of them confirmed).
+    /// </summary>
+    private async Task<NetworkCutOff> EnsureCutOffConfirmedAsync(string target, string? arguments, CancellationToken ct)
     {
-        var clients = (await inventory.ListAsync(ct))
-            .Where(q => q.NetVm?.Name == target && estate.StateOf(q) is RunState.Running or RunState.Paused or RunState.Transient)
-            .Select(q => q.Name).ToList();
-        if (clients.Count > 0)
-            throw new QubeRuleException($"'{target}' is the netvm of running qubes: {string.Join(", ", clients)}. Shut them down first.");
+        var confirmed = arguments is null ? [] : JobArguments.Parse<ShutdownRequest>(arguments).ConfirmedCutOff ?? [];
+        var cutOff = await NetworkCutOff.ReadAsync(inventory, estate, target, ct);
+        if (LifecycleRules.CutOffRefusal(cutOff, confirmed) is { } refusal) throw new QubeRuleException(refusal);
+        return cutOff;
     }
 
     public async Task RunAsync(JobContext job, CancellationToken ct)
@@ -64,7 +74,7 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
                 await StartAsync(job, ct);
                 break;
             case LifecycleAction.Shutdown:
-                await ShutdownAsync(job, 0, 100, ct);
+                await ShutdownAsync(job, 0, 100, ct, arguments: job.Arguments);
                 break;
             case LifecycleAction.Kill:
                 await job.ProgressAsync(50, "Killing");
@@ -173,10 +183,12 @@ public sealed class LifecycleJob(LifecycleAction action, IHypervisor hypervisor,
         await roots.SettleStoppedAsync(job.Target, reason, DateTime.UtcNow, text => job.LogAsync(text), CancellationToken.None);
     }
 
-    private async Task ShutdownAsync(JobContext job, int from, int to, CancellationToken ct, bool restart = false)
+    private async Task ShutdownAsync(JobContext job, int from, int to, CancellationToken ct, bool restart = false, string? arguments = null)
     {
         // Checked again: a client may have started while this job was queued.
-        if (!restart) await EnsureNoRunningClientsAsync(job.Target, ct);
+        if (!restart && await EnsureCutOffConfirmedAsync(job.Target, arguments, ct) is { Any: true } cutOff)
+            await job.LogAsync($"Shutting down as confirmed; left running, without network until {job.Target} runs again: "
+                + $"{string.Join(", ", cutOff.Clients.Concat(cutOff.Behind))}.", Data.Jobs.JobLogLevel.Warning);
 
         await job.ProgressAsync(from + (to - from) / 5, "Shutting down");
         hypervisor.Shutdown(job.Target);

@@ -44,6 +44,18 @@ public static class LifecycleRules
     public static IEnumerable<LifecycleAction> Offered(RunState state) =>
         Enum.GetValues<LifecycleAction>().Where(a => Allows(a, state)).OrderBy(Order);
 
+    /// <summary>
+    /// Why a shutdown of a netvm cannot go ahead: it has running clients the user did not agree to cut off (Qubes asks
+    /// "sys-firewall is the netvm of running qubes work, personal: shut it down anyway?"). Null when it has none, or
+    /// when every one of them is in <paramref name="confirmed"/>; a client that started after the user was asked is not.
+    /// </summary>
+    public static string? CutOffRefusal(NetworkCutOff cutOff, IReadOnlyCollection<string> confirmed)
+    {
+        var unconfirmed = cutOff.Clients.Where(c => !confirmed.Contains(c)).ToList();
+        return unconfirmed.Count == 0 ? null
+            : $"'{cutOff.Qube}' is the netvm of running qubes: {string.Join(", ", unconfirmed)}. Shut them down first, or confirm that they lose their network.";
+    }
+
     /// <summary>Whether the action loses the qube's unsaved work, so the user confirms it first.</summary>
     public static bool NeedsConfirmation(LifecycleAction action) => action == LifecycleAction.Kill;
 

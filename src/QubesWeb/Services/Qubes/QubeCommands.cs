@@ -61,15 +61,36 @@ public sealed class QubeCommands(JobEngine jobs, Inventory inventory, IHyperviso
     public Task<Job> RunAsync(string qube, LifecycleAction action, CancellationToken ct = default) =>
         jobs.EnqueueAsync(LifecycleRules.KindOf(action), qube, ct);
 
-    /// <summary>Queues <paramref name="action"/> on each qube; each is queued or refused on its own, in name order.</summary>
-    public async Task<IReadOnlyList<QubeOutcome>> RunManyAsync(IEnumerable<string> qubes, LifecycleAction action, CancellationToken ct = default)
+    /// <summary>
+    /// Who would lose network if <paramref name="qube"/> stopped, so a page can ask before a shutdown (the job refuses
+    /// one that cuts off running qubes the user did not agree to).
+    /// </summary>
+    public Task<NetworkCutOff> CutOffIfStoppedAsync(string qube, CancellationToken ct = default) =>
+        NetworkCutOff.ReadAsync(inventory, estate, qube, ct);
+
+    /// <summary>
+    /// Queues a shutdown of <paramref name="qube"/> that the user confirmed although it cuts <paramref name="confirmedCutOff"/>
+    /// (its running clients, from <see cref="CutOffIfStoppedAsync"/>) off the network; they keep running without it.
+    /// </summary>
+    public Task<Job> ShutdownAsync(string qube, IReadOnlyList<string> confirmedCutOff, CancellationToken ct = default) =>
+        jobs.EnqueueAsync(JobKind.Shutdown, qube, new ShutdownRequest(confirmedCutOff), ct);
+
+    /// <summary>
+    /// Queues <paramref name="action"/> on each qube; each is queued or refused on its own, in name order. A shutdown of
+    /// a qube in <paramref name="confirmedCutOffs"/> cuts off the clients named there (<see cref="ShutdownAsync"/>).
+    /// </summary>
+    public async Task<IReadOnlyList<QubeOutcome>> RunManyAsync(IEnumerable<string> qubes, LifecycleAction action,
+        IReadOnlyDictionary<string, IReadOnlyList<string>>? confirmedCutOffs = null, CancellationToken ct = default)
     {
         var outcomes = new List<QubeOutcome>();
         foreach (var name in qubes.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
         {
             try
             {
-                outcomes.Add(new QubeOutcome(name, await RunAsync(name, action, ct), null));
+                var job = action == LifecycleAction.Shutdown && confirmedCutOffs?.GetValueOrDefault(name) is { } cutOff
+                    ? await ShutdownAsync(name, cutOff, ct)
+                    : await RunAsync(name, action, ct);
+                outcomes.Add(new QubeOutcome(name, job, null));
             }
             catch (RefusalException e)
             {

@@ -118,7 +118,8 @@ public sealed class QubeQueries(Inventory inventory, IHypervisor hypervisor, Est
         if (FirstBootSeed.PathOf(qube) is not { } path) return null;
         var options = firstBoot.Value;
         var written = File.Exists(path) ? File.GetLastWriteTimeUtc(path) : (DateTime?)null;
-        return new FirstBootView(path, FirstBootSeed.Family(qube)!, FirstBootSeed.Build(qube, options), options.SshAuthorizedKey is not null,
+        return new FirstBootView(path, FirstBootSeed.Family(qube)!, FirstBootSeed.Build(qube, options), FirstBootSeed.NetworkSummary(qube),
+            options.SshAuthorizedKey is not null,
             options.PasswordHash is not null, written, estateOptions.Value.IsDemo);
     }
 }
