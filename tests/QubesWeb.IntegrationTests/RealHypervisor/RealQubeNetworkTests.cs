@@ -104,6 +104,9 @@ public sealed class RealQubeNetworkTests(RealLibvirtd daemon, TestGuest guest) :
         Assert.Contains($"libvirt-I-{tap}", ebtables);
         Assert.Contains($"-p IPv4 --ip-src {ip} -j RETURN", ebtables);
         Assert.Equal(lane.LinkOf(second), Assert.Single(lane.Interfaces(client, DomainXmlFlags.Inactive)).Element("source")!.Attribute("network")!.Value);
+        // libvirt's port on the old link went with it: first's link holds only first's own port now.
+        Assert.Equal([first], await QubeNetworkLane.PortOwnersAsync(lane.LinkOf(first)));
+        Assert.Equal([client, second], (await QubeNetworkLane.PortOwnersAsync(lane.LinkOf(second))).Order(StringComparer.Ordinal));
 
         // The guest's firmware still names the old gateway (SMBIOS strings are fixed at boot): it is told its new one
         // through its agent, and re-applies its settings with it. Its address and MAC stay the qube's.
@@ -250,6 +253,15 @@ public sealed class QubeNetworkLane : IAsyncDisposable
         using var connect = Connect.Open(RealLibvirtd.Uri);
         using var n = connect.TryLookupNetworkByName(network) ?? throw new InvalidOperationException($"libvirt has no network {network}.");
         return XElement.Parse(n.GetXmlDesc()).Element("bridge")!.Attribute("name")!.Value;
+    }
+
+    /// <summary>The domains that own a port on a libvirt network (virsh: the binding has no network ports).</summary>
+    public static async Task<List<string>> PortOwnersAsync(string network)
+    {
+        var owners = new List<string>();
+        foreach (var port in (await RealLibvirtd.VirshAsync("net-port-list", network, "--uuid")).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            owners.Add(XElement.Parse(await RealLibvirtd.VirshAsync("net-port-dumpxml", network, port)).Element("owner")!.Element("name")!.Value);
+        return owners;
     }
 
     public IReadOnlyList<XElement> Interfaces(string name, DomainXmlFlags flags)
