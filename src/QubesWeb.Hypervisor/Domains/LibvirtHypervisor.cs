@@ -370,10 +370,11 @@ public sealed partial class LibvirtHypervisor : IHypervisor, IDisposable
         }
         try
         {
+            // Unplugged with its element as libvirt gave it, as virsh detach-interface does: libvirt finds the device by
+            // its MAC (and PCI address), but still parses the element whole, and a network interface without its
+            // <source> is an XML error to it.
             foreach (var old in unplug)
-                d.DetachDevice(new XElement("interface", new XAttribute("type", old.Attribute("type")?.Value ?? "network"),
-                    new XElement("mac", new XAttribute("address", MacOf(old)!))).ToString(SaveOptions.DisableFormatting),
-                    DomainDeviceModifyFlags.Live);
+                d.DetachDevice(old.ToString(SaveOptions.DisableFormatting), DomainDeviceModifyFlags.Live);
             foreach (var nic in change)
             {
                 EnsureActive(nic);

@@ -16,8 +16,8 @@ public static class RealLane
     /// A console on the lane's libvirtd, with software emulation as the test guest uses: nested KVM on the lane's
     /// machines may fail in the boot loader's mode switches.
     /// </summary>
-    public static Task<ConsoleHost> StartConsoleAsync() =>
-        ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs: ["--domain-type", "qemu"]);
+    public static Task<ConsoleHost> StartConsoleAsync(params string[] extraArgs) =>
+        ConsoleHost.StartAsync(RealLibvirtd.Uri, demo: false, extraArgs: ["--domain-type", "qemu", .. extraArgs]);
 
     /// <summary>The test guest's disk image, in a folder of its own (the test deletes it).</summary>
     public static async Task<string> MakeImageAsync(TestGuest guest, string id)

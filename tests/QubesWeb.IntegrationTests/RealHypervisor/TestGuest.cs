@@ -19,16 +19,80 @@ public sealed class TestGuest : IAsyncLifetime
         "virtio/virtio_pci", "char/virtio_console",
     ];
 
+    /// <summary>virtio-net and what it needs (the failover pair), loaded after <see cref="Modules"/>; a guest with no NIC loads them for nothing.</summary>
+    internal static readonly string[] NetworkModules = ["net/core/failover", "net/net_failover", "net/virtio_net"];
+
     /// <summary>
-    /// PID 1: finds the agent's port by its name (no udev here to make /dev/virtio-ports), runs qemu-ga on it, and
-    /// powers off when it ends. guest-shutdown runs /sbin/shutdown, which powers off at once.
+    /// PID 1: sets up the network the firmware names (<see cref="NetworkScript"/>), finds the agent's port by its
+    /// name (no udev here to make /dev/virtio-ports), runs qemu-ga on it, and powers off when it ends. guest-shutdown
+    /// runs /sbin/shutdown, which powers off at once. The agent answers once the network is set up.
     /// </summary>
     private const string Init = """
         #!/bin/busybox sh
         /bin/busybox --install -s /bin
         mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-        for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console; do insmod /lib/modules/$m.ko; done
-        """ + "\n" + ScreenText + SerialShell + RunAgent;
+        for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console failover net_failover virtio_net; do insmod /lib/modules/$m.ko; done
+        """ + "\n" + ScreenText + SerialShell + "/sbin/qubesweb-network\n" + RunAgent;
+
+    /// <summary>
+    /// The guest's network as the console says it in the firmware, read as a guest without cloud-init would (Qubes'
+    /// agents read QubesDB): the SMBIOS OEM strings (type 11, "qubesweb:KEY=VALUE"; busybox has no dmidecode, so the
+    /// raw structure is parsed). Its own address on its own NIC (found by its MAC: no udev names it) as a /32 with an
+    /// on-link route to the gateway, as Qubes' guests have it; a provider also brings up its other NIC, on its own
+    /// link, with the same address (the README's "ip"), routes the qubes' addresses there, forwards, and serves its
+    /// name over HTTP.
+    /// KEY=VALUE arguments override the firmware's: its strings are fixed at boot, so a running guest whose netvm
+    /// changed is told its new gateway so (through its agent). Nothing at all without an address or MAC (netvm none,
+    /// no OEM strings: the lane's other guests).
+    /// </summary>
+    internal const string NetworkScript = """
+        #!/bin/busybox sh
+        ip= gateway= mac= provides=0 name=
+        set_key() {
+          case "$1" in
+            ip=*) ip=${1#ip=};; gateway=*) gateway=${1#gateway=};; mac=*) mac=${1#mac=};; name=*) name=${1#name=};;
+            provides-network=*) provides=${1#provides-network=};;
+          esac
+        }
+        for raw in /sys/firmware/dmi/entries/11-*/raw; do
+          [ -r "$raw" ] || continue
+          # The structure's formatted part (its length is its byte 1), then its strings, each ended by a NUL.
+          len=$(od -An -tu1 -j1 -N1 "$raw" | tr -d ' ')
+          dd if="$raw" bs=1 skip="$len" 2>/dev/null | tr '\0' '\n' > /run/oem-strings
+          while IFS= read -r s; do case "$s" in qubesweb:*) set_key "${s#qubesweb:}";; esac; done < /run/oem-strings
+        done
+        for a in "$@"; do set_key "$a"; done
+        [ -n "$ip" ] && [ -n "$mac" ] || exit 0
+        own= link=
+        for i in $(seq 100); do
+          for n in /sys/class/net/*; do
+            case "$(cat $n/address)" in "$mac") own=${n##*/};; 00:00:00:00:00:00) ;; *) link=${n##*/};; esac
+          done
+          [ -n "$own" ] && { [ "$provides" != 1 ] || [ -n "$link" ]; } && break
+          sleep 0.1
+        done
+        [ -n "$own" ] || { echo "test guest: no interface has $mac"; exit 1; }
+        ip link set lo up
+        ip link set "$own" up
+        ip addr flush dev "$own"
+        ip route flush dev "$own"
+        ip addr add "$ip/32" dev "$own"
+        if [ -n "$gateway" ]; then
+          ip route add "$gateway" dev "$own"
+          ip route add default via "$gateway" dev "$own"
+        fi
+        if [ "$provides" = 1 ] && [ -n "$link" ]; then
+          ip link set "$link" up
+          ip addr flush dev "$link"
+          ip addr add "$ip/32" dev "$link"
+          # Its clients are on its link; its own gateway, if any, keeps its more specific route on its own NIC.
+          ip route add 10.137.0.0/16 dev "$link"
+          echo 1 > /proc/sys/net/ipv4/ip_forward
+          mkdir -p /run/www && echo "$name" > /run/www/index.html
+          pidof httpd >/dev/null || httpd -p 80 -h /run/www
+        fi
+        echo "test guest: $ip on $own${gateway:+ via $gateway}${link:+, gateway on $link}"
+        """;
 
     /// <summary>What the guest writes on its VGA screen (tty0) before anything else, for the screen tests to find.</summary>
     internal const string ScreenBanner = "test guest: this text is on the VGA screen";
@@ -83,10 +147,11 @@ public sealed class TestGuest : IAsyncLifetime
             CpioEntry.Dir("run"), CpioEntry.Dir("tmp"), CpioEntry.Dir("lib"), CpioEntry.Dir("lib/modules"),
             CpioEntry.File("init", Encoding.ASCII.GetBytes(Init.ReplaceLineEndings("\n") + "\n"), executable: true),
             CpioEntry.File("sbin/shutdown", "#!/bin/busybox sh\nexec /bin/busybox poweroff -f\n"u8.ToArray(), executable: true),
+            CpioEntry.File("sbin/qubesweb-network", Encoding.ASCII.GetBytes(NetworkScript.ReplaceLineEndings("\n") + "\n"), executable: true),
             CpioEntry.File("bin/busybox", await File.ReadAllBytesAsync(Busybox), executable: true),
             CpioEntry.File("usr/sbin/qemu-ga", await File.ReadAllBytesAsync(QemuGa), executable: true),
         };
-        files.AddRange(await ModulesAsync(Modules));
+        files.AddRange(await ModulesAsync([.. Modules, .. NetworkModules]));
         files.AddRange(await LibrariesAsync(QemuGa));
         await File.WriteAllBytesAsync(Initrd, CpioEntry.Archive(files));
         // Readable for qemu's own user whatever this process' umask (a console started in it sets 077).
@@ -94,13 +159,13 @@ public sealed class TestGuest : IAsyncLifetime
         foreach (var f in new[] { Kernel, Initrd }) File.SetUnixFileMode(f, (UnixFileMode)0x1A4); // 0644
     }
 
-    /// <summary>Kernel modules (paths under the kernel's drivers/ or fs/ folder, without ".ko") as /lib/modules/NAME.ko.</summary>
+    /// <summary>Kernel modules (paths under the kernel's drivers/, fs/ or net/core/ folder, without ".ko") as /lib/modules/NAME.ko.</summary>
     internal async Task<List<CpioEntry>> ModulesAsync(IEnumerable<string> modules)
     {
         var files = new List<CpioEntry>();
         foreach (var module in modules)
         {
-            var path = Path.Combine("/lib/modules", _release, "kernel", module.StartsWith("fs/", StringComparison.Ordinal) ? module : "drivers/" + module) + ".ko";
+            var path = Path.Combine("/lib/modules", _release, "kernel", module.StartsWith("fs/", StringComparison.Ordinal) || module.StartsWith("net/core/", StringComparison.Ordinal) ? module : "drivers/" + module) + ".ko";
             files.Add(CpioEntry.File("lib/modules/" + Path.GetFileName(path), await File.ReadAllBytesAsync(path), executable: false));
         }
         return files;
@@ -122,9 +187,16 @@ public sealed class TestGuest : IAsyncLifetime
     /// emulation (the lane's machines may have no usable KVM), booting this guest's kernel directly instead of a disk.
     /// </summary>
     /// <param name="disks">Disks the guest gets beside its kernel and initramfs (it boots from neither).</param>
-    public string DomainXml(string name, IReadOnlyList<DiskSpec>? disks = null)
+    public string DomainXml(string name, IReadOnlyList<DiskSpec>? disks = null) =>
+        DomainXml(new DomainSpec(name, Guid.NewGuid(), 256, 1, new QubeMetadata("StandaloneVM", "orange", null), disks ?? []));
+
+    /// <summary>
+    /// The console's own domain XML for <paramref name="spec"/> (an inventory qube's, with its interfaces and OEM
+    /// strings), booting this guest: only the kernel, initramfs and command line are added, which the console's
+    /// comparison of definitions does not look at.
+    /// </summary>
+    public string DomainXml(DomainSpec spec)
     {
-        var spec = new DomainSpec(name, Guid.NewGuid(), 256, 1, new QubeMetadata("StandaloneVM", "orange", null), disks ?? []);
         var domain = XDocument.Parse(Hypervisor.Domains.DomainXml.Build(spec, "qemu")).Root!;
         domain.Element("os")!.Add(
             new XElement("kernel", Kernel),
