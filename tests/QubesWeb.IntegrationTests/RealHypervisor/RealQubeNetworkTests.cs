@@ -35,6 +35,20 @@ public sealed class RealQubeNetworkTests(RealLibvirtd daemon, TestGuest guest) :
             await Succeeds(agents[client], $"ping -c 1 -w 10 {gateway}");
             Assert.Equal(net + "\n", (await Succeeds(agents[client], $"timeout 10 wget -q -O - http://{gateway}/")).StdOut);
         }
+        // a's firewall, set as its page sets it: a rule that drops TCP port 80 on the provider makes the same wget fail,
+        // while the ping (not matched) still passes; without the rule the page comes again. No restart in between.
+        var commands = lane.Host.Get<QubeCommands>();
+        var limited = await commands.SetFirewallAsync(new QubeFirewall(a, FirewallAction.Accept,
+            [new FirewallRuleInput(new FirewallRuleSpec(FirewallAction.Drop, gateway, FirewallProtocol.Tcp, 80), "no web on the netvm")]));
+        Assert.Equal(FirewallApply.Applied, limited.Applied);
+        var blocked = await agents[a].RunAsync("/bin/sh", ["-c", $"timeout 5 wget -q -O - http://{gateway}/"], RealLane.Generous);
+        Assert.NotEqual(0, blocked.ExitCode);
+        Assert.Equal("", blocked.StdOut);
+        await Succeeds(agents[a], $"ping -c 1 -w 10 {gateway}");
+        Assert.Equal(net + "\n", (await Succeeds(agents[b], $"timeout 10 wget -q -O - http://{gateway}/")).StdOut);
+        Assert.Equal(FirewallApply.Applied, (await commands.SetFirewallAsync(new QubeFirewall(a, FirewallAction.Accept, []))).Applied);
+        Assert.Equal(net + "\n", (await Succeeds(agents[a], $"timeout 10 wget -q -O - http://{gateway}/")).StdOut);
+
         // On the host: both clients' taps are on the provider's bridge, isolated; the provider's own port is not.
         var bridge = QubeNetworkLane.BridgeOf(lane.LinkOf(net));
         foreach (var client in new[] { a, b })
