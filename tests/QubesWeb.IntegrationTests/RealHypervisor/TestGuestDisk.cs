@@ -16,7 +16,7 @@ public static class TestGuestDisk
     private const long PartitionStart = 1L << 20;
 
     /// <summary>The root partition's block device and the seed's modules (ISO 9660 on a virtio disk) besides the agent's.</summary>
-    private static readonly string[] Modules = [.. TestGuest.Modules, "block/virtio_blk", "cdrom/cdrom", "fs/isofs/isofs"];
+    private static readonly string[] Modules = [.. TestGuest.Modules, "block/virtio_blk", "cdrom/cdrom", "fs/isofs/isofs", .. TestGuest.NetworkModules];
 
     /// <summary>
     /// Stage one, PID 1 of the initramfs. It reads only what the console's seed holds (meta-data's local-hostname,
@@ -28,7 +28,7 @@ public static class TestGuestDisk
         #!/bin/busybox sh
         /bin/busybox --install -s /bin
         mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-        for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console virtio_blk cdrom isofs; do insmod /lib/modules/$m.ko; done
+        for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_console virtio_blk cdrom isofs failover net_failover virtio_net; do insmod /lib/modules/$m.ko; done
         for i in $(seq 300); do [ -b /dev/vda1 ] && break; sleep 0.1; done
         mkdir -p /newroot /seed
         mount -t ext4 /dev/vda1 /newroot || { echo "stage one: no root file system on /dev/vda1"; poweroff -f; }
@@ -62,10 +62,15 @@ public static class TestGuestDisk
         exec switch_root /newroot /sbin/init
         """;
 
-    /// <summary>Stage two, the root's own init: a shell on ttyS0, the agent on its port (found by name: no udev), power off when it ends.</summary>
+    /// <summary>
+    /// Stage two, the root's own init: iproute2's path for busybox's ip (where an update job calls it to set up a NIC
+    /// plugged in for its updates proxy), a shell on ttyS0, the agent on its port (found by name: no udev), power off
+    /// when it ends.
+    /// </summary>
     private const string StageTwo = """
         #!/bin/busybox sh
         /bin/busybox --install -s /bin
+        mkdir -p /usr/sbin && ln -sf /bin/busybox /usr/sbin/ip
         """ + "\n" + TestGuest.SerialShell + TestGuest.RunAgent;
 
     private const string ExtlinuxConf = """

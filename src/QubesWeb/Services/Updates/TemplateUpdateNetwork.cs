@@ -15,9 +15,6 @@ namespace QubesWeb.Services.Updates;
 /// </summary>
 public sealed partial class TemplateUpdateNetwork(Inventory inventory, IHypervisor hypervisor, EstateMonitor estate, DomainDefinitions domains, Guests guests)
 {
-    /// <summary>The updates proxy's port is in the address's network: the links are one /16 of 10.137.0.0, as the addresses.</summary>
-    private const int PrefixLength = 16;
-
     /// <summary>
     /// For a template: opens its way to the updates proxy and returns what its package manager's environment must
     /// hold; null for a standalone, which updates through its own netvm. A refusal says what to do (start the
@@ -46,10 +43,15 @@ public sealed partial class TemplateUpdateNetwork(Inventory inventory, IHypervis
             throw new HypervisorException($"This hypervisor cannot plug an interface into the running {job.Target}, so it cannot reach its updates proxy.");
 
         // The guest names the new interface itself (udev): it is found by its MAC, then given the template's address.
-        var links = await guest.RunAsync(IpTool, ["-o", "link"], TimeSpan.FromSeconds(30), output, ct);
-        var name = InterfaceWithMac(links.Output, nic.Mac)
-            ?? throw new HypervisorException($"{job.Target} shows no interface with MAC {nic.Mac} after it was plugged in ({IpTool} -o link); its updates proxy cannot be reached.");
-        foreach (var args in new[] { new[] { "addr", "replace", $"{template.IpAddress}/{PrefixLength}", "dev", name }, ["link", "set", name, "up"] })
+        // It shows some time after libvirt plugged it in (the guest's PCI hot-plug, then its driver): asked until then.
+        var name = await FindInterfaceAsync(job, guest, output, nic.Mac, ct);
+        // As the first-boot seed sets a client up: its address alone (/32) and the proxy reached on-link, so nothing
+        // else on the 10.137 block looks reachable from the template.
+        foreach (var args in new[]
+                 {
+                     new[] { "addr", "replace", $"{template.IpAddress}/32", "dev", name }, ["link", "set", name, "up"],
+                     ["route", "replace", $"{route.ProxyAddress}/32", "dev", name],
+                 })
         {
             var run = await guest.RunAsync(IpTool, args, TimeSpan.FromSeconds(30), output, ct);
             if (run.ExitCode != 0)
@@ -57,6 +59,24 @@ public sealed partial class TemplateUpdateNetwork(Inventory inventory, IHypervis
         }
         await job.LogAsync($"{job.Target} reaches {via} on {name} ({template.IpAddress}); its firewall lets nothing else through.");
         return route.Environment;
+    }
+
+    /// <summary>How long a guest has to show an interface plugged into it.</summary>
+    private static readonly TimeSpan PlugTimeout = TimeSpan.FromSeconds(30);
+
+    private static async Task<string> FindInterfaceAsync(JobContext job, IGuest guest, GuestOutputLog output, string mac, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + PlugTimeout;
+        var wait = TimeSpan.FromMilliseconds(200);
+        while (true)
+        {
+            var links = await guest.RunAsync(IpTool, ["-o", "link"], TimeSpan.FromSeconds(30), output, ct);
+            if (InterfaceWithMac(links.Output, mac) is { } name) return name;
+            if (DateTime.UtcNow >= deadline)
+                throw new HypervisorException($"{job.Target} shows no interface with MAC {mac} {PlugTimeout.TotalSeconds:0} s after it was plugged in ({IpTool} -o link); its updates proxy cannot be reached. Its kernel may lack the virtio-net driver or PCI hot-plug.");
+            await Task.Delay(wait, ct);
+            wait = TimeSpan.FromMilliseconds(Math.Min(wait.TotalMilliseconds * 2, 2000));
+        }
     }
 
     /// <summary>iproute2's tool, where Debian and Fedora both have it.</summary>
