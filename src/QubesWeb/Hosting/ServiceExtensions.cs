@@ -105,6 +105,7 @@ public static class ServiceExtensions
         services.AddSingleton<InstallMedia>();
         services.AddHostedService(sp => sp.GetRequiredService<InstallMedia>());
         services.AddHostedService<DiskUsageRefresher>();
+        services.AddHostedService<Services.Providers.ProviderClients>();
         return services;
     }
 }

@@ -27,6 +27,9 @@ public sealed class RealQubeNetworkTests(RealLibvirtd daemon, TestGuest guest) :
         await lane.AddAsync(b, netvm: net);
         var agents = await lane.DefineAndStartAsync(net, a, b);
         var (gateway, ipA, ipB) = (await lane.IpOfAsync(net), await lane.IpOfAsync(a), await lane.IpOfAsync(b));
+        // The provider was told its clients through its agent once they ran, and routes each on its link.
+        await ToldAsync(agents[net], ipA, ipB);
+        Assert.Contains($"{ipA} dev ", (await Succeeds(agents[net], "ip route")).StdOut);
 
         // Each client reaches its netvm, the gateway its firmware named, over ICMP and TCP (the provider's page; busybox
         // 1.35's wget crashes on its own -T, so busybox timeout bounds it).
@@ -100,6 +103,8 @@ public sealed class RealQubeNetworkTests(RealLibvirtd daemon, TestGuest guest) :
         var agents = await lane.DefineAndStartAsync(first, second, client);
         var (firstIp, secondIp, ip, mac) = (await lane.IpOfAsync(first), await lane.IpOfAsync(second), await lane.IpOfAsync(client), await lane.MacOfAsync(client));
         var agent = agents[client];
+        await ToldAsync(agents[first], ip);
+        await ToldAsync(agents[second]);
         Assert.Equal(first + "\n", (await Succeeds(agent, $"timeout 10 wget -q -O - http://{firstIp}/")).StdOut);
 
         // The netvm changes in the console as the qube's page changes it, while the client runs.
@@ -121,6 +126,9 @@ public sealed class RealQubeNetworkTests(RealLibvirtd daemon, TestGuest guest) :
         // libvirt's port on the old link went with it: first's link holds only first's own port now.
         Assert.Equal([first], await QubeNetworkLane.PortOwnersAsync(lane.LinkOf(first)));
         Assert.Equal([client, second], (await QubeNetworkLane.PortOwnersAsync(lane.LinkOf(second))).Order(StringComparer.Ordinal));
+        // Both providers were told, live: the client left one and joined the other.
+        await ToldAsync(agents[first]);
+        await ToldAsync(agents[second], ip);
 
         // The guest's firmware still names the old gateway (SMBIOS strings are fixed at boot): it is told its new one
         // through its agent, and re-applies its settings with it. Its address and MAC stay the qube's.
@@ -141,6 +149,7 @@ public sealed class RealQubeNetworkTests(RealLibvirtd daemon, TestGuest guest) :
         Assert.Empty(lane.Interfaces(client, (DomainXmlFlags)0));
         Assert.Empty(lane.Interfaces(client, DomainXmlFlags.Inactive));
         Assert.False(Directory.Exists($"/sys/class/net/{tap}"));
+        await ToldAsync(agents[second]);
 
         // Back onto a netvm: a NIC with the qube's MAC is plugged in again, on first's link, isolated; the guest sets it
         // up as at boot, with the gateway its firmware names (first, its netvm at boot).
@@ -153,6 +162,11 @@ public sealed class RealQubeNetworkTests(RealLibvirtd daemon, TestGuest guest) :
         await Succeeds(agent, "/sbin/qubesweb-network");
         Assert.Equal(first + "\n", (await Succeeds(agent, $"timeout 10 wget -q -O - http://{firstIp}/")).StdOut);
     }
+
+    /// <summary>Waits until the provider's guest was told exactly these clients (TestGuest.ClientsScript keeps the list).</summary>
+    private static Task ToldAsync(GuestAgent provider, params string[] clients) =>
+        Eventually.UntilAsync(async () => (await provider.RunAsync("/bin/sh", ["-c", "cat /run/network-clients"], RealLane.Generous)).StdOut == string.Join(' ', clients.Order(StringComparer.Ordinal)) + "\n",
+            $"the provider to be told its clients: {(clients.Length == 0 ? "none" : string.Join(' ', clients))}", RealLane.Generous);
 
     /// <summary>How many ICMP echo requests the guest's kernel has received (/proc/net/snmp's Icmp InEchos).</summary>
     private static async Task<long> EchoRequestsAsync(GuestAgent agent)
@@ -220,6 +234,9 @@ public sealed class QubeNetworkLane : IAsyncDisposable
     }
 
     public string Name(string role) => $"qwt-{role}-{_id}";
+
+    /// <summary>A qube the test made otherwise (e.g. imported) whose domain goes with the lane.</summary>
+    public void Owns(string name) => _qubes.Add(name);
 
     public async Task AddAsync(string name, string? netvm, bool providesNetwork = false)
     {

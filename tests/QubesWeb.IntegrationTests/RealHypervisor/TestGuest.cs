@@ -87,11 +87,26 @@ public sealed class TestGuest : IAsyncLifetime
           ip addr add "$ip/32" dev "$link"
           # Its clients are on its link; its own gateway, if any, keeps its more specific route on its own NIC.
           ip route add 10.137.0.0/16 dev "$link"
+          echo "$link" > /run/qubesweb-link
           echo 1 > /proc/sys/net/ipv4/ip_forward
           mkdir -p /run/www && echo "$name" > /run/www/index.html
           pidof httpd >/dev/null || httpd -p 80 -h /run/www
         fi
         echo "test guest: $ip on $own${gateway:+ via $gateway}${link:+, gateway on $link}"
+        """;
+
+    /// <summary>
+    /// A provider's program the console runs through its agent with its running clients' addresses (ProviderClients):
+    /// a route to each on its link, as Qubes' vif-route-qubes adds one per client vif, and the list kept for the tests.
+    /// </summary>
+    internal const string ClientsScript = """
+        #!/bin/busybox sh
+        link=$(cat /run/qubesweb-link 2>/dev/null)
+        if [ -n "$link" ]; then
+          for c in $(cat /run/network-clients 2>/dev/null); do ip route del "$c" dev "$link" 2>/dev/null; done
+          for c in "$@"; do ip route replace "$c" dev "$link"; done
+        fi
+        echo "$*" > /run/network-clients
         """;
 
     /// <summary>What the guest writes on its VGA screen (tty0) before anything else, for the screen tests to find.</summary>
@@ -148,6 +163,7 @@ public sealed class TestGuest : IAsyncLifetime
             CpioEntry.File("init", Encoding.ASCII.GetBytes(Init.ReplaceLineEndings("\n") + "\n"), executable: true),
             CpioEntry.File("sbin/shutdown", "#!/bin/busybox sh\nexec /bin/busybox poweroff -f\n"u8.ToArray(), executable: true),
             CpioEntry.File("sbin/qubesweb-network", Encoding.ASCII.GetBytes(NetworkScript.ReplaceLineEndings("\n") + "\n"), executable: true),
+            CpioEntry.File("usr/lib/qubesweb/network-clients", Encoding.ASCII.GetBytes(ClientsScript.ReplaceLineEndings("\n") + "\n"), executable: true),
             CpioEntry.File("bin/busybox", await File.ReadAllBytesAsync(Busybox), executable: true),
             CpioEntry.File("usr/sbin/qemu-ga", await File.ReadAllBytesAsync(QemuGa), executable: true),
         };
